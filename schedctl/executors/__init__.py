@@ -1,0 +1,1 @@
+"""Executors run jobs: in a thread pool or a process pool."""

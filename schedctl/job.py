@@ -1,0 +1,329 @@
+"""Job: what to run, when (its trigger), and how (executor, misfire and overlap rules)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from uuid import uuid4
+
+from schedctl.refs import callable_name, obj_to_ref, ref_to_obj
+from schedctl.timeutil import datetime_repr, to_utc
+from schedctl.triggers.base import BaseTrigger, trigger_from_json, trigger_to_json
+
+if TYPE_CHECKING:
+    from schedctl.schedulers.base import BaseScheduler
+
+STATE_VERSION = 1
+
+# Built once: json.dumps with options builds a new encoder on every call. ASCII output keeps
+# surrogate-escaped text (undecodable file names in args) storable and lossless.
+_STATE_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+#: The options ``Job`` accepts in its constructor and ``modify``.
+JOB_OPTIONS = frozenset(
+    {
+        "id",
+        "name",
+        "func",
+        "args",
+        "kwargs",
+        "trigger",
+        "executor",
+        "misfire_grace_time",
+        "coalesce",
+        "max_instances",
+        "next_run_time",
+        "meta",
+    }
+)
+
+
+class Job:
+    """A scheduled job. Change it through its methods, which go through the scheduler.
+
+    ``next_run_time`` None means paused. ``func`` may be given as a callable or as
+    a ``"module:qualname"`` text; stored jobs keep the text and import it only when
+    run, so loading a store never imports user code.
+    """
+
+    __slots__ = (
+        "_scheduler",
+        "_jobstore_alias",
+        "id",
+        "name",
+        "_func",
+        "func_ref",
+        "args",
+        "kwargs",
+        "trigger",
+        "executor",
+        "misfire_grace_time",
+        "coalesce",
+        "max_instances",
+        "next_run_time",
+        "meta",
+        "version",
+    )
+
+    def __init__(
+        self, scheduler: BaseScheduler | None, id: str | None = None, **kwargs: Any
+    ) -> None:
+        self._scheduler = scheduler
+        self._jobstore_alias: str | None = None
+        self.id: str = id or uuid4().hex
+        self._func: Callable[..., Any] | None = None
+        self.func_ref: str | None = None
+        self.name = ""
+        self.args: tuple[Any, ...] = ()
+        self.kwargs: dict[str, Any] = {}
+        self.executor = "default"
+        self.misfire_grace_time: float | None = None
+        self.coalesce = True
+        self.max_instances = 1
+        self.next_run_time: datetime | None = None
+        self.meta: dict[str, Any] = {}
+        self.version = 0
+        self._modify(id=self.id, **kwargs)
+
+    # -- public API, mirroring APScheduler 3 ---------------------------------------------
+
+    def modify(self, **changes: Any) -> Job:
+        """Change the job's options and save it."""
+        self._require_scheduler().modify_job(self.id, self._jobstore_alias, **changes)
+        return self
+
+    def reschedule(self, trigger: Any, **trigger_args: Any) -> Job:
+        """Give the job a new trigger and a fresh next run time."""
+        self._require_scheduler().reschedule_job(
+            self.id, self._jobstore_alias, trigger, **trigger_args
+        )
+        return self
+
+    def pause(self) -> Job:
+        self._require_scheduler().pause_job(self.id, self._jobstore_alias)
+        return self
+
+    def resume(self) -> Job:
+        self._require_scheduler().resume_job(self.id, self._jobstore_alias)
+        return self
+
+    def remove(self) -> None:
+        self._require_scheduler().remove_job(self.id, self._jobstore_alias)
+
+    @property
+    def pending(self) -> bool:
+        """True until the scheduler has started and placed the job in a store."""
+        return self._jobstore_alias is None
+
+    @property
+    def paused(self) -> bool:
+        return self.next_run_time is None
+
+    @property
+    def func(self) -> Callable[..., Any]:
+        """The callable, imported from ``func_ref`` on first use."""
+        if self._func is None:
+            assert self.func_ref is not None
+            self._func = ref_to_obj(self.func_ref)
+        return self._func
+
+    # -- validation ------------------------------------------------------------------------
+
+    def _modify(self, **changes: Any) -> None:
+        unknown = set(changes) - JOB_OPTIONS
+        if unknown:
+            raise TypeError(f"unknown job option(s): {', '.join(sorted(unknown))}")
+        if "id" in changes:
+            self._set_id(changes["id"])
+        if "func" in changes:
+            self._set_func(changes["func"], changes.get("name"))
+        if "name" in changes:
+            if not isinstance(changes["name"], str):
+                raise TypeError(f"name: must be a string, got {changes['name']!r}")
+            self.name = changes["name"]
+        if "args" in changes:
+            self.args = _check_args(changes["args"])
+        if "kwargs" in changes:
+            self.kwargs = _check_kwargs(changes["kwargs"])
+        if "trigger" in changes:
+            if not isinstance(changes["trigger"], BaseTrigger):
+                raise TypeError(f"trigger: expected a trigger, got {changes['trigger']!r}")
+            self.trigger = changes["trigger"]
+        if "executor" in changes:
+            if not isinstance(changes["executor"], str):
+                raise TypeError(f"executor: must be an executor alias, got {changes['executor']!r}")
+            self.executor = changes["executor"]
+        if "misfire_grace_time" in changes:
+            self.misfire_grace_time = _check_grace(changes["misfire_grace_time"])
+        if "coalesce" in changes:
+            self.coalesce = _check_bool("coalesce", changes["coalesce"])
+        if "max_instances" in changes:
+            self.max_instances = _check_max_instances(changes["max_instances"])
+        if "next_run_time" in changes:
+            value = changes["next_run_time"]
+            self.next_run_time = None if value is None else to_utc(value)
+        if "meta" in changes:
+            if not isinstance(changes["meta"], Mapping):
+                raise TypeError(f"meta: must be a mapping, got {changes['meta']!r}")
+            self.meta = dict(changes["meta"])
+
+    def _set_id(self, value: Any) -> None:
+        if not isinstance(value, str) or not value:
+            raise TypeError(f"id: must be a non-empty string, got {value!r}")
+        if self._jobstore_alias is not None and value != self.id:
+            raise ValueError(f"id: cannot change the id of a stored job ({self.id!r} -> {value!r})")
+        self.id = value
+
+    def _set_func(self, func: Any, name: str | None) -> None:
+        if isinstance(func, str):
+            ref_to_obj(func)  # fail now, not at the first run, on a typo
+            self.func_ref, self._func = func, None
+            default_name = func.partition(":")[2] or func
+        elif callable(func):
+            self._func = func
+            try:
+                self.func_ref = obj_to_ref(func)
+            except ValueError:
+                self.func_ref = None  # fine in memory; persistent stores refuse it
+            default_name = callable_name(func)
+        else:
+            raise TypeError(f"func: expected a callable or a 'module:qualname' text, got {func!r}")
+        if name is None and not self.name:
+            self.name = default_name
+
+    # -- serialization ------------------------------------------------------------------------
+
+    def to_state(self) -> dict[str, Any]:
+        """The JSON-safe form persistent stores keep. ValueError if it cannot be stored."""
+        state = self._state()
+        self._encode_state(state)
+        return state
+
+    def to_json(self) -> str:
+        """``to_state()`` as compact JSON text, checked and encoded in one pass (stores keep
+        this; encoding twice was a third of the cost of adding many jobs)."""
+        return self._encode_state(self._state())
+
+    def _state(self) -> dict[str, Any]:
+        if self.func_ref is None:
+            raise ValueError(
+                f"job {self.id!r}: func {self._func!r} cannot be stored; use a module-level "
+                "function or a 'module:qualname' text"
+            )
+        return {
+            "version": STATE_VERSION,
+            "id": self.id,
+            "name": self.name,
+            "func": self.func_ref,
+            "args": list(self.args),
+            "kwargs": self.kwargs,
+            "trigger": trigger_to_json(self.trigger),
+            "executor": self.executor,
+            "misfire_grace_time": self.misfire_grace_time,
+            "coalesce": self.coalesce,
+            "max_instances": self.max_instances,
+            "meta": self.meta,
+        }
+
+    def _encode_state(self, state: dict[str, Any]) -> str:
+        try:
+            return _STATE_ENCODER.encode(state)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"job {self.id!r}: args, kwargs and meta must be JSON data to be stored ({exc})"
+            ) from None
+
+    @classmethod
+    def from_state(
+        cls,
+        state: Mapping[str, Any],
+        *,
+        next_run_time: datetime | None,
+        version: int,
+        scheduler: BaseScheduler | None = None,
+        jobstore_alias: str | None = None,
+    ) -> Job:
+        """Rebuild a stored job without importing its function."""
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"job state version {state.get('version')!r} is not supported")
+        job = cls.__new__(cls)
+        job._scheduler, job._jobstore_alias = scheduler, jobstore_alias
+        job.id, job.name = state["id"], state["name"]
+        job._func, job.func_ref = None, state["func"]
+        job.args, job.kwargs = tuple(state["args"]), dict(state["kwargs"])
+        job.trigger = trigger_from_json(state["trigger"])
+        job.executor = state["executor"]
+        job.misfire_grace_time = state["misfire_grace_time"]
+        job.coalesce, job.max_instances = state["coalesce"], state["max_instances"]
+        job.meta = dict(state.get("meta") or {})
+        job.next_run_time, job.version = next_run_time, version
+        return job
+
+    def copy(self) -> Job:
+        """A shallow copy, so a store's own object is never changed behind its back."""
+        clone = Job.__new__(Job)
+        for slot in Job.__slots__:
+            setattr(clone, slot, getattr(self, slot))
+        clone.kwargs, clone.meta = dict(self.kwargs), dict(self.meta)
+        return clone
+
+    # -- presentation ---------------------------------------------------------------------
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Job) and self.id == other.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def __repr__(self) -> str:
+        return f"<Job (id={self.id} name={self.name})>"
+
+    def __str__(self) -> str:
+        if self.next_run_time is None:
+            status = "paused"
+        else:
+            tz = getattr(self.trigger, "timezone", None)
+            shown = self.next_run_time.astimezone(tz) if tz else self.next_run_time
+            status = f"next run at: {datetime_repr(shown)}"
+        return f"{self.name} (trigger: {self.trigger}, {status})"
+
+    def _require_scheduler(self) -> BaseScheduler:
+        if self._scheduler is None:
+            raise RuntimeError(f"job {self.id!r} is not attached to a scheduler")
+        return self._scheduler
+
+
+def _check_args(value: Any) -> tuple[Any, ...]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise TypeError(f"args: must be a list or tuple, got {value!r}")
+    return tuple(value)
+
+
+def _check_kwargs(value: Any) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"kwargs: must be a mapping, got {value!r}")
+    return dict(value)
+
+
+def _check_grace(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise TypeError(
+            f"misfire_grace_time: must be a positive number of seconds or None, got {value!r}"
+        )
+    return float(value)
+
+
+def _check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name}: must be true or false, got {value!r}")
+    return value
+
+
+def _check_max_instances(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"max_instances: must be a positive integer, got {value!r}")
+    return value

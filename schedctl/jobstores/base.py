@@ -1,0 +1,128 @@
+"""The job store contract and its errors.
+
+A store answers two kinds of callers: the scheduler, which claims due jobs and
+advances them in one transaction (``process_due_jobs``), and everybody else
+(the API, the CLI in another process), who add, change and remove jobs. Every
+write bumps the job's ``version``; ``update_job`` is a compare-and-set on it, so
+a change made meanwhile by someone else is never silently overwritten.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+from schedctl.errors import ConflictingIdError, JobLookupError, StaleJobError
+from schedctl.job import Job
+
+if TYPE_CHECKING:
+    from schedctl.schedulers.base import BaseScheduler
+
+__all__ = [
+    "BaseJobStore",
+    "ConflictingIdError",
+    "JobLookupError",
+    "StaleJobError",
+    "DuePlan",
+]
+
+
+class DuePlan(Protocol):
+    """What the scheduler decides for one due job; the store only needs the new next run time.
+
+    ``next_run_time`` None means the trigger is exhausted and the job is removed.
+    """
+
+    next_run_time: datetime | None
+
+
+PlanT = TypeVar("PlanT", bound=DuePlan)
+
+
+class BaseJobStore(ABC):
+    """Where jobs live between runs.
+
+    ``poll_interval`` is None for stores only this process can change; stores that
+    other processes may change set it to the longest the scheduler may sleep
+    without looking again.
+    """
+
+    poll_interval: float | None = None
+
+    #: Whether jobs are kept as ``Job.to_state()`` JSON, so they must be storable.
+    serializes_jobs: bool = True
+
+    def __init__(self) -> None:
+        self._scheduler: BaseScheduler | None = None
+        self._alias: str | None = None
+        self._logger = logging.getLogger("schedctl.jobstores")
+
+    def start(self, scheduler: BaseScheduler, alias: str) -> None:
+        """Called by the scheduler when it starts or when the store is added to a running one."""
+        self._scheduler, self._alias = scheduler, alias
+        self._logger = logging.getLogger(f"schedctl.jobstores.{alias}")
+
+    def shutdown(self) -> None:
+        """Release resources; the store may be started again."""
+
+    # -- reads ------------------------------------------------------------------------------
+
+    @abstractmethod
+    def lookup_job(self, job_id: str) -> Job | None:
+        """The job with ``job_id``, or None."""
+
+    @abstractmethod
+    def get_due_jobs(self, now: datetime) -> list[Job]:
+        """Unpaused jobs whose next run time is at or before ``now``, earliest first."""
+
+    @abstractmethod
+    def get_next_run_time(self) -> datetime | None:
+        """The earliest next run time of any unpaused job; must not cost more with more jobs."""
+
+    @abstractmethod
+    def get_all_jobs(self) -> list[Job]:
+        """Every job, by next run time, paused ones last."""
+
+    # -- writes -------------------------------------------------------------------------------
+
+    @abstractmethod
+    def add_job(self, job: Job) -> None:
+        """Store a new job. ConflictingIdError if the id is taken."""
+
+    def add_jobs(self, jobs: Iterable[Job]) -> None:
+        """Store many new jobs at once; all or nothing. Stores override this to batch."""
+        for job in jobs:
+            self.add_job(job)
+
+    @abstractmethod
+    def update_job(self, job: Job) -> None:
+        """Replace a stored job. JobLookupError if it is gone, StaleJobError if its
+        version is not ``job.version`` (someone changed it since it was read)."""
+
+    @abstractmethod
+    def remove_job(self, job_id: str) -> None:
+        """JobLookupError if there is no such job."""
+
+    @abstractmethod
+    def remove_all_jobs(self) -> None: ...
+
+    @abstractmethod
+    def process_due_jobs(
+        self, now: datetime, plan: Callable[[Job], PlanT], limit: int = 100
+    ) -> list[tuple[Job, PlanT]]:
+        """Claim the due jobs: in one transaction, ``plan`` each and save its new next
+        run time (removing jobs whose trigger is exhausted). Returns what was claimed,
+        so the caller runs only what was committed."""
+
+    # -- helpers for subclasses -------------------------------------------------------------
+
+    def _attach(self, job: Job) -> Job:
+        job._scheduler = self._scheduler
+        job._jobstore_alias = self._alias
+        return job
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"

@@ -1,0 +1,1 @@
+"""Schedulers tie triggers, stores and executors together and run the loop."""

@@ -1,0 +1,1 @@
+"""Triggers decide when a job runs next. Each kind is one module and one class."""

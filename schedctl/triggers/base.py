@@ -1,0 +1,100 @@
+"""The trigger contract, jitter, and the JSON form stores keep triggers in."""
+
+from __future__ import annotations
+
+import random
+from abc import ABC, abstractmethod
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+
+#: alias -> trigger class, filled in by ``BaseTrigger.__init_subclass__``.
+TRIGGER_TYPES: dict[str, type["BaseTrigger"]] = {}
+
+
+class BaseTrigger(ABC):
+    """Computes fire times. Triggers are immutable once built.
+
+    Subclasses set ``alias`` (the name used by ``add_job(trigger='cron')`` and in
+    stored state) and implement ``get_next_fire_time``, ``__str__``,
+    ``to_state`` and ``from_state``.
+    """
+
+    alias: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.alias:
+            TRIGGER_TYPES[cls.alias] = cls
+
+    @abstractmethod
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        """Return the next fire time as an aware datetime, or None if there is none.
+
+        With ``previous_fire_time`` the result is strictly after it (and may be
+        before ``now``: misfires are the scheduler's business); without it, the
+        result is strictly after ``now``.
+        """
+
+    @abstractmethod
+    def to_state(self) -> dict[str, Any]:
+        """A JSON-safe dict (with a ``version`` key) that ``from_state`` turns back into an equal trigger."""
+
+    @classmethod
+    @abstractmethod
+    def from_state(cls, state: dict[str, Any]) -> "BaseTrigger":
+        """Rebuild a trigger from ``to_state()`` output; ValueError on an unknown version."""
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and self.to_state() == other.to_state()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, str(self)))
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} ({self})>"
+
+    @staticmethod
+    def _apply_jitter(fire_time: datetime | None, jitter: float | None) -> datetime | None:
+        """Add a uniform 0..jitter seconds, spreading a herd of jobs due at the same instant."""
+        if fire_time is None or not jitter:
+            return fire_time
+        return fire_time + timedelta(seconds=random.uniform(0, jitter))
+
+
+def trigger_to_json(trigger: BaseTrigger) -> dict[str, Any]:
+    """``{"type": alias, ...state}``: what stores keep."""
+    if not trigger.alias:
+        raise ValueError(f"trigger: {type(trigger).__name__} has no alias and cannot be stored")
+    return {"type": trigger.alias, **trigger.to_state()}
+
+
+def trigger_from_json(data: dict[str, Any]) -> BaseTrigger:
+    state = dict(data)
+    alias = state.pop("type", None)
+    return trigger_class(str(alias)).from_state(state)
+
+
+#: The built-in aliases and where their classes live, imported on first use.
+BUILTIN_TRIGGERS = {
+    "date": "schedctl.triggers.date:DateTrigger",
+    "interval": "schedctl.triggers.interval:IntervalTrigger",
+    "cron": "schedctl.triggers.cron:CronTrigger",
+    "calendarinterval": "schedctl.triggers.calendarinterval:CalendarIntervalTrigger",
+    "and": "schedctl.triggers.combining:AndTrigger",
+    "or": "schedctl.triggers.combining:OrTrigger",
+}
+
+
+def trigger_class(alias: str) -> type[BaseTrigger]:
+    """The trigger class for ``alias`` ('cron', 'interval', ...); ValueError names the alias."""
+    if alias not in TRIGGER_TYPES and alias in BUILTIN_TRIGGERS:
+        from schedctl.refs import ref_to_obj
+
+        ref_to_obj(BUILTIN_TRIGGERS[alias])
+    try:
+        return TRIGGER_TYPES[alias]
+    except KeyError:
+        known = ", ".join(sorted(set(TRIGGER_TYPES) | set(BUILTIN_TRIGGERS)))
+        raise ValueError(f"trigger: unknown trigger alias {alias!r} (known: {known})") from None

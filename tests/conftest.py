@@ -1,0 +1,94 @@
+"""Fixtures shared by the suite: a fake clock, schedulers driven by it, and small job functions."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timezone
+
+import pytest
+
+from schedctl.clock import FakeClock
+from schedctl.events import EVENT_ALL
+from schedctl.schedulers.background import BackgroundScheduler
+
+UTC = timezone.utc
+START = datetime(2026, 3, 2, 12, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def fake_clock() -> FakeClock:
+    return FakeClock(START)
+
+
+class EventLog:
+    """Collects scheduler events so tests can assert on sequences."""
+
+    def __init__(self) -> None:
+        self.events: list = []
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+
+    def __call__(self, event) -> None:
+        with self._changed:
+            self.events.append(event)
+            self._changed.notify_all()
+
+    def codes(self, job_id: str | None = None) -> list[int]:
+        with self._lock:
+            return [e.code for e in self.events if job_id is None or getattr(e, "job_id", None) == job_id]
+
+    def of(self, code: int) -> list:
+        with self._lock:
+            return [e for e in self.events if e.code == code]
+
+    def wait_for(self, code: int, count: int = 1, timeout: float = 10.0) -> list:
+        """Block until ``count`` events with ``code`` arrived (a wait on a condition, not a sleep)."""
+        with self._changed:
+            self._changed.wait_for(lambda: len([e for e in self.events if e.code == code]) >= count, timeout)
+            return [e for e in self.events if e.code == code]
+
+
+@pytest.fixture
+def event_log() -> EventLog:
+    return EventLog()
+
+
+@pytest.fixture
+def debug_scheduler(fake_clock: FakeClock, event_log: EventLog) -> Iterator[BackgroundScheduler]:
+    """A scheduler whose loop is driven by the test through ``tick`` and whose jobs run inline.
+
+    It is started paused-free but never gets a loop thread: tests call ``tick(now)``.
+    """
+    scheduler = TickOnlyScheduler(
+        clock=fake_clock, timezone="UTC", executors={"default": {"type": "debug"}}
+    )
+    scheduler.add_listener(event_log, EVENT_ALL)
+    yield scheduler
+    if scheduler.running:
+        scheduler.shutdown(wait=False)
+
+
+class TickOnlyScheduler(BackgroundScheduler):
+    """A BackgroundScheduler that never starts its loop thread: the test is the loop."""
+
+    def start(self, paused: bool = False) -> None:
+        self._wake.clear()
+        super(BackgroundScheduler, self).start(paused)
+
+    def wakeup(self) -> None:
+        self.wakeups = getattr(self, "wakeups", 0) + 1
+
+
+# -- job functions: module level, so they can be stored as "tests.conftest:name" ---------------
+
+CALLS: list[tuple] = []
+
+
+def record(*args, **kwargs) -> str:
+    CALLS.append((args, kwargs))
+    return "ok"
+
+
+def fail() -> None:
+    raise RuntimeError("boom")
