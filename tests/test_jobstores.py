@@ -299,3 +299,19 @@ def test_every_write_bumps_the_version(
             fresh_store.process_due_jobs(due, step_plan(timedelta(seconds=10), at(1000)))
     found = fresh_store.lookup_job("a")
     assert found is not None and found.version == expected
+
+
+def test_run_requests_are_taken_once_in_order(fresh_store: BaseJobStore) -> None:
+    store = fresh_store
+    store.add_job(make_job("a", T0))
+    store.add_job(make_job("b", T0))
+    store.request_run("b", T0)
+    store.request_run("a", T0 + timedelta(seconds=1))
+    assert store.take_run_requests() == [("b", T0), ("a", T0 + timedelta(seconds=1))]
+    assert store.take_run_requests() == []
+
+
+def test_run_request_for_unknown_job(fresh_store: BaseJobStore) -> None:
+    store = fresh_store
+    with pytest.raises(JobLookupError, match="'ghost'"):
+        store.request_run("ghost", T0)

@@ -56,7 +56,7 @@ def test_job_without_trigger_runs_once_now_and_is_removed(debug_scheduler, fake_
     assert conftest.CALLS == [((1,), {})]
     assert debug_scheduler.get_job("once") is None
     assert event_log.codes("once") == [
-        EVENT_JOB_ADDED, EVENT_JOB_EXECUTED, EVENT_JOB_SUBMITTED, EVENT_JOB_REMOVED,
+        EVENT_JOB_ADDED, EVENT_JOB_SUBMITTED, EVENT_JOB_EXECUTED, EVENT_JOB_REMOVED,
     ]
 
 
@@ -334,3 +334,21 @@ def test_start_event_and_default_plugins(debug_scheduler, event_log):
 def test_naive_next_run_time_is_refused(debug_scheduler):
     with pytest.raises(ValueError, match="naive"):
         debug_scheduler.add_job(conftest.record, "interval", minutes=1, next_run_time=datetime(2026, 1, 1))
+
+
+def test_run_job_now_leaves_schedule_and_pause_alone(debug_scheduler, fake_clock, event_log):
+    debug_scheduler.add_job(conftest.record, "interval", hours=1, start_date=START, id="j")
+    debug_scheduler.start()
+    debug_scheduler.pause_job("j")
+    fake_clock.advance(90)
+    debug_scheduler.run_job_now("j")
+    debug_scheduler.tick(fake_clock.now())
+    (executed,) = event_log.of(EVENT_JOB_EXECUTED)
+    assert executed.scheduled_run_time == START + timedelta(seconds=90)
+    assert debug_scheduler.get_job("j").next_run_time is None  # still paused
+
+
+def test_run_job_now_of_unknown_job(debug_scheduler):
+    debug_scheduler.start()
+    with pytest.raises(JobLookupError, match="'ghost'"):
+        debug_scheduler.run_job_now("ghost")

@@ -178,7 +178,7 @@ def test_rows_are_plain_json_and_integers(store: SQLiteJobStore, db_path: Path) 
 
 
 def test_schema_is_versioned(store: SQLiteJobStore, db_path: Path) -> None:
-    assert raw_rows(db_path, "PRAGMA user_version") == [(1,)]
+    assert raw_rows(db_path, "PRAGMA user_version") == [(len(_sqlite_schema.MIGRATIONS),)]
     plan = raw_rows(db_path, "EXPLAIN QUERY PLAN SELECT min(next_run_time) FROM jobs"
                              " WHERE next_run_time IS NOT NULL")
     assert "jobs_next_run_time" in plan[0][-1]
@@ -315,13 +315,14 @@ def test_a_later_migration_is_one_more_entry(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     SQLiteJobStore(path=db_path, poll_interval=1).add_job(make_job("kept", T0))
-    runs = ("CREATE TABLE runs (run_id INTEGER PRIMARY KEY, job_id TEXT NOT NULL)",)
-    monkeypatch.setattr(_sqlite_schema, "MIGRATIONS", (*_sqlite_schema.MIGRATIONS, runs))
+    later = ("CREATE TABLE later (id INTEGER PRIMARY KEY, job_id TEXT NOT NULL)",)
+    known = len(_sqlite_schema.MIGRATIONS)
+    monkeypatch.setattr(_sqlite_schema, "MIGRATIONS", (*_sqlite_schema.MIGRATIONS, later))
     upgraded = SQLiteJobStore(path=db_path)
     try:
-        assert raw_rows(db_path, "PRAGMA user_version") == [(2,)]
-        assert raw_rows(db_path, "SELECT name FROM sqlite_master WHERE name = 'runs'") == [
-            ("runs",)]
+        assert raw_rows(db_path, "PRAGMA user_version") == [(known + 1,)]
+        assert raw_rows(db_path, "SELECT name FROM sqlite_master WHERE name = 'later'") == [
+            ("later",)]
         assert [job.id for job in upgraded.get_all_jobs()] == ["kept"]
     finally:
         upgraded.shutdown()

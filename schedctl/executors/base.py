@@ -13,7 +13,10 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from schedctl.errors import MaxInstancesReachedError
-from schedctl.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED, JobExecutionEvent
+from schedctl.events import (
+    EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED, EVENT_JOB_SUBMITTED, JobExecutionEvent,
+    JobSubmissionEvent,
+)
 from schedctl.job import Job
 
 if TYPE_CHECKING:
@@ -32,6 +35,7 @@ class BaseExecutor(ABC):
     def __init__(self) -> None:
         self._instances: defaultdict[str, int] = defaultdict(int)
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
         self._scheduler: BaseScheduler | None = None
         self._logger = logging.getLogger("schedctl.executors")
 
@@ -43,11 +47,20 @@ class BaseExecutor(ABC):
         """Stop accepting work; with ``wait``, return once running jobs have finished."""
 
     def submit_job(self, job: Job, run_times: Sequence[datetime]) -> None:
-        """Hand ``job`` over for ``run_times``; MaxInstancesReachedError if it may not start."""
+        """Hand ``job`` over for ``run_times``; MaxInstancesReachedError if it may not start.
+
+        EVENT_JOB_SUBMITTED is emitted here, before the job can start, so listeners
+        always see a run's submission before its outcome.
+        """
         with self._lock:
             if self._instances[job.id] >= job.max_instances:
                 raise MaxInstancesReachedError(job.id, job.max_instances)
             self._instances[job.id] += 1
+        assert self._scheduler is not None
+        self._scheduler._dispatch_event(JobSubmissionEvent(
+            code=EVENT_JOB_SUBMITTED, job_id=job.id, jobstore=job._jobstore_alias,
+            scheduled_run_times=tuple(run_times),
+        ))
         try:
             self._do_submit_job(job, list(run_times))
         except BaseException:
@@ -74,10 +87,21 @@ class BaseExecutor(ABC):
         self._logger.error("Error running job %s", job_id, exc_info=(type(exc), exc, tb))
 
     def _release(self, job_id: str) -> None:
-        with self._lock:
+        with self._idle:
             self._instances[job_id] -= 1
             if self._instances[job_id] <= 0:
                 del self._instances[job_id]
+            if not self._instances:
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until no job runs in this executor (True) or ``timeout`` passes (False)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: not self._instances, timeout)
+
+    def running_total(self) -> int:
+        with self._lock:
+            return sum(self._instances.values())
 
 
 def run_job(

@@ -29,6 +29,45 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             WHERE next_run_time IS NOT NULL""",
         f"PRAGMA application_id = {APPLICATION_ID}",
     ),
+    (
+        # Runs asked for from outside the scheduler (``schedctl run-now``).
+        """CREATE TABLE run_requests (
+            id           INTEGER PRIMARY KEY,
+            job_id       TEXT NOT NULL,
+            requested_at INTEGER NOT NULL   -- UTC epoch milliseconds
+        )""",
+        # One row per run attempt, and one per missed or skipped run: the history.
+        """CREATE TABLE runs (
+            run_id        INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused
+            job_id        TEXT NOT NULL,
+            scheduled_for INTEGER NOT NULL,  -- UTC epoch ms
+            attempt       INTEGER NOT NULL DEFAULT 1,
+            state         TEXT NOT NULL,     -- running|success|failed|timeout|killed|
+                                             -- not_started|error|interrupted|missed|skipped
+            reason        TEXT NOT NULL DEFAULT 'schedule',  -- schedule|run-now
+            owner         TEXT,              -- host/pid of the scheduler that ran it
+            started_at    INTEGER,
+            finished_at   INTEGER,
+            duration      REAL,              -- seconds
+            exit_code     INTEGER,
+            signal        INTEGER,
+            error         TEXT,
+            output        TEXT,              -- the tail of the output
+            UNIQUE (job_id, scheduled_for, attempt, reason)
+        )""",
+        "CREATE INDEX runs_job ON runs (job_id, run_id)",
+        "CREATE INDEX runs_running ON runs (state) WHERE state = 'running'",
+        # Who runs this state file, for ``schedctl status``.
+        """CREATE TABLE scheduler (
+            id           INTEGER PRIMARY KEY CHECK (id = 1),
+            pid          INTEGER,
+            hostname     TEXT,
+            started_at   INTEGER,
+            heartbeat_at INTEGER,
+            stopped_at   INTEGER,
+            jobfile      TEXT
+        )""",
+    ),
 )
 
 BUSY_TIMEOUT_MS = 10_000

@@ -117,6 +117,17 @@ class BaseJobStore(ABC):
         run time (removing jobs whose trigger is exhausted). Returns what was claimed,
         so the caller runs only what was committed."""
 
+    # -- run requests -----------------------------------------------------------------------------
+
+    def request_run(self, job_id: str, when: datetime) -> None:
+        """Ask the scheduler using this store to run ``job_id`` once, soon, leaving its
+        schedule (and paused state) alone. JobLookupError if there is no such job."""
+        raise NotImplementedError(f"{type(self).__name__} does not take run requests")
+
+    def take_run_requests(self) -> list[tuple[str, datetime]]:
+        """Remove and return the pending run requests, oldest first."""
+        return []
+
     # -- helpers for subclasses -------------------------------------------------------------
 
     def _attach(self, job: Job) -> Job:

@@ -204,6 +204,28 @@ class SQLiteJobStore(BaseJobStore):
                     claimed.append((job, decision))
         return claimed
 
+    # -- run requests ------------------------------------------------------------------------------
+
+    def request_run(self, job_id: str, when: datetime) -> None:
+        with self._writing() as conn:
+            if conn.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone() is None:
+                raise JobLookupError(job_id)
+            conn.execute(
+                "INSERT INTO run_requests (job_id, requested_at) VALUES (?, ?)",
+                (job_id, to_epoch_ms(when)),
+            )
+
+    def take_run_requests(self) -> list[tuple[str, datetime]]:
+        with self._reading() as conn:  # the common case, nothing pending, takes no write lock
+            if conn.execute("SELECT 1 FROM run_requests LIMIT 1").fetchone() is None:
+                return []
+        with self._writing(notify=False) as conn:
+            rows = conn.execute(
+                "SELECT job_id, requested_at FROM run_requests ORDER BY id"
+            ).fetchall()
+            conn.execute("DELETE FROM run_requests")
+        return [(job_id, from_epoch_ms(ms)) for job_id, ms in rows]
+
     # -- internals ------------------------------------------------------------------------------
 
     @contextmanager

@@ -27,7 +27,6 @@ from schedctl.events import (
     EVENT_JOB_MAX_INSTANCES,
     EVENT_JOB_MISSED,
     EVENT_JOB_REMOVED,
-    EVENT_JOB_SUBMITTED,
     EVENT_JOBSTORE_ADDED,
     EVENT_JOBSTORE_REMOVED,
     EVENT_SCHEDULER_PAUSED,
@@ -216,6 +215,7 @@ class BaseScheduler(JobAPI, ABC):
             return now + STORE_RETRY
         for job, plan in claimed:
             self._start_runs(job, alias, plan)
+        self._serve_run_requests(alias, store)
         if len(claimed) >= batch:
             return now  # more are due: come straight back
         try:
@@ -223,6 +223,29 @@ class BaseScheduler(JobAPI, ABC):
         except Exception:
             self._logger.exception("Error reading job store %r; retrying", alias)
             return now + STORE_RETRY
+
+    def _serve_run_requests(self, alias: str, store: BaseJobStore) -> None:
+        """Start the runs other processes asked for (``schedctl run-now``)."""
+        try:
+            requests = store.take_run_requests()
+        except Exception:
+            self._logger.exception("Error reading run requests of job store %r", alias)
+            return
+        for job_id, when in requests:
+            job = store.lookup_job(job_id)
+            if job is None:
+                self._logger.warning("Run requested for job %s, which no longer exists", job_id)
+                continue
+            self._logger.info("Running job %s now, as requested", job_id)
+            self._submit(job, alias, [when])
+
+    def run_job_now(self, job_id: str, jobstore: str | None = None) -> None:
+        """Run a job once, as soon as possible, leaving its schedule and paused state alone."""
+        _, alias = self._lookup_job(job_id, jobstore)
+        if alias is None:
+            raise SchedulerNotRunningError()
+        self._store(alias).request_run(job_id, self._clock.now())
+        self.wakeup()
 
     def _start_runs(self, job: Job, alias: str, plan: RunPlan) -> None:
         if plan.missed_first is not None:
@@ -281,15 +304,6 @@ class BaseScheduler(JobAPI, ABC):
                     jobstore=alias,
                     scheduled_run_time=run_times[-1],
                     exception=exc,
-                )
-            )
-        else:
-            self._dispatch_event(
-                JobSubmissionEvent(
-                    code=EVENT_JOB_SUBMITTED,
-                    job_id=job.id,
-                    jobstore=alias,
-                    scheduled_run_times=tuple(run_times),
                 )
             )
 
