@@ -23,6 +23,6 @@ class DebugExecutor(BaseExecutor):
                 job.func, JobCall(job), run_times, self._scheduler._clock, self._logger.name
             )
         except BaseException:
-            self._run_job_error(job.id, *sys.exc_info()[1:])  # type: ignore[arg-type]
+            self._run_job_error(job.id, *sys.exc_info()[1:])
         else:
             self._run_job_success(job.id, events)

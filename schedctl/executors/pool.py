@@ -52,8 +52,10 @@ class BasePoolExecutor(BaseExecutor):
     def _submit(self, job: Job, slot: _RunSlot, fn: Callable[..., Any], *args: Any) -> None:
         if self._pool is None:
             self._pool = self._make_pool()
-        future = self._pool.submit(fn, *args)
+        # Registered under the lock before the job can look: a job that calls shutdown()
+        # at once must find its own slot, or it would try to join its own thread.
         with self._futures_lock:
+            future = self._pool.submit(fn, *args)
             self._futures[future] = slot
         future.add_done_callback(lambda f: self._on_done(job.id, f))
 

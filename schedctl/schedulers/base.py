@@ -72,6 +72,8 @@ class BaseScheduler(JobAPI, ABC):
         self._listeners_lock = threading.RLock()
         self._pending_jobs: list[tuple[Job, str, bool, bool]] = []
         self._wake = threading.Event()
+        self._stopped = threading.Event()  # set when shutdown() has finished its work
+        self._stopped.set()
         self.state = STATE_STOPPED
         self._clock: Clock = SystemClock()
         self._logger = logging.getLogger("schedctl.scheduler")
@@ -142,6 +144,7 @@ class BaseScheduler(JobAPI, ABC):
             pending, self._pending_jobs = self._pending_jobs, []
             for job, jobstore, replace_existing, compute_next in pending:
                 self._real_add_job(job, jobstore, replace_existing, compute_next)
+        self._stopped.clear()
         self.state = STATE_PAUSED if paused else STATE_RUNNING
         self._logger.info("Scheduler started")
         self._dispatch_event(SchedulerEvent(code=EVENT_SCHEDULER_START))
@@ -164,6 +167,7 @@ class BaseScheduler(JobAPI, ABC):
                 store.shutdown()
         self._logger.info("Scheduler has been shut down")
         self._dispatch_event(SchedulerEvent(code=EVENT_SCHEDULER_SHUTDOWN))
+        self._stopped.set()
 
     def pause(self) -> None:
         """Stop starting jobs until ``resume``; running jobs go on."""

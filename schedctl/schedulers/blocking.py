@@ -12,6 +12,9 @@ class BlockingScheduler(BaseScheduler):
         self._wake.clear()
         super().start(paused)
         self._main_loop()
+        # shutdown() may have been called from a job or a signal-handling thread: return
+        # only once it has finished, so the caller can exit without cutting it short.
+        self._stopped.wait()
 
     def shutdown(self, wait: bool = True) -> None:
         super().shutdown(wait)

@@ -6,6 +6,7 @@ retried when another writer (a job thread, another process) got there first.
 
 from __future__ import annotations
 
+import inspect
 import sys
 import threading
 from collections.abc import Callable, Mapping
@@ -319,11 +320,13 @@ class JobAPI:
             trigger = "date"
         if not isinstance(trigger, str):
             raise TypeError(f"trigger: expected a trigger alias or instance, got {trigger!r}")
+        cls = trigger_class(trigger)
         args = dict(trigger_args)
-        args.setdefault("timezone", self.timezone)
+        if "timezone" in inspect.signature(cls).parameters:  # combining triggers have none
+            args.setdefault("timezone", self.timezone)
         if trigger == "date" and args.get("run_date") is None:
             args["run_date"] = self._clock.now()
-        return trigger_class(trigger)(**args)
+        return cls(**args)
 
     def _check_alias(self, kind: str, alias: str, plugins: Mapping[str, Any]) -> None:
         if alias not in plugins and not (alias == "default" and self.state == 0):
@@ -361,7 +364,7 @@ class JobAPI:
                 if job.id == job_id and jobstore in (None, alias):
                     return job, None
         for alias, store in self._stores(jobstore):
-            job = store.lookup_job(job_id)
-            if job is not None:
-                return job, alias
+            found = store.lookup_job(job_id)
+            if found is not None:
+                return found, alias
         raise JobLookupError(job_id)

@@ -46,8 +46,12 @@ class BaseTrigger(ABC):
     def from_state(cls, state: dict[str, Any]) -> "BaseTrigger":
         """Rebuild a trigger from ``to_state()`` output; ValueError on an unknown version."""
 
+    def describe(self) -> str:
+        """The schedule in words for people; subclasses say it better than ``str()``."""
+        return str(self)
+
     def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and self.to_state() == other.to_state()  # type: ignore[attr-defined]
+        return type(self) is type(other) and self.to_state() == other.to_state()
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, str(self)))

@@ -1,0 +1,94 @@
+"""What every trigger module shares: zones, bounds, jitter and the stored-state format."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta, timezone, tzinfo
+from typing import Any
+
+from schedctl.timeutil import (
+    UTC,
+    astimezone,
+    convert_to_datetime,
+    datetime_repr,
+    get_localzone,
+    zone_name,
+)
+
+STATE_VERSION = 1
+ONE_MICROSECOND = timedelta(microseconds=1)
+_FIXED_OFFSET = re.compile(r"UTC([+-])(\d\d):(\d\d)$")
+
+
+def resolve_zone(value: str | tzinfo | None) -> tzinfo:
+    """The trigger's zone: the one given, else the machine's."""
+    return astimezone(value) or get_localzone()
+
+
+def aware(value: str | datetime | date | None, tz: tzinfo, argname: str) -> datetime | None:
+    """A datetime argument as an aware datetime in ``tz`` (naive values are read in ``tz``)."""
+    result = convert_to_datetime(value, tz, argname)
+    return None if result is None else result.astimezone(tz)
+
+
+def check_bounds(start: Any, end: Any, show: Any = datetime_repr) -> None:
+    """Refuse an end before the start: such a trigger could never fire."""
+    if start is not None and end is not None and end < start:
+        raise ValueError(f"end_date ({show(end)}) is before start_date ({show(start)})")
+
+
+def check_jitter(jitter: float | None) -> float | None:
+    if jitter is None:
+        return None
+    if isinstance(jitter, bool) or not isinstance(jitter, (int, float)):
+        raise TypeError(f"jitter: expected a number of seconds, got {jitter!r}")
+    if jitter < 0:
+        raise ValueError(f"jitter: must not be negative (jitter={jitter!r})")
+    return jitter
+
+
+def utc_instant(value: datetime, argname: str) -> datetime:
+    """An argument of get_next_fire_time in UTC; naive datetimes are refused as ambiguous."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{argname}: expected a timezone-aware datetime, got naive {value!r}")
+    return value.astimezone(UTC)
+
+
+def zone_to_state(tz: tzinfo) -> str:
+    return zone_name(tz)
+
+
+def zone_from_state(name: str) -> tzinfo:
+    """Inverse of ``zone_to_state``, which names fixed offsets like ``UTC+02:00``."""
+    match = _FIXED_OFFSET.match(name)
+    if match:
+        sign = 1 if match.group(1) == "+" else -1
+        offset = timedelta(hours=int(match.group(2)), minutes=int(match.group(3)))
+        return timezone(sign * offset)
+    return resolve_zone(name)
+
+
+def datetime_to_state(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def check_version(state: dict[str, Any], cls: type) -> None:
+    version = state.get("version")
+    if version != STATE_VERSION:
+        raise ValueError(
+            f"{cls.__name__}: cannot read stored state version {version!r} "
+            f"(this schedctl reads version {STATE_VERSION})"
+        )
+
+
+def plural(count: float, unit: str) -> str:
+    """``1 minute``, ``5 minutes``, ``1.5 seconds``."""
+    shown = int(count) if float(count).is_integer() else count
+    return f"{shown} {unit}" if shown == 1 else f"{shown} {unit}s"
+
+
+def join_words(parts: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    if len(parts) < 2:
+        return "".join(parts)
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
