@@ -1,0 +1,161 @@
+"""Bounded capture of a command's output: a tail for the run's history, lines for the log.
+
+Split from ``commands.py`` so that the process handling there stays readable. Memory
+stays bounded by ``limit`` plus one partial line (at most :data:`MAX_LINE` bytes),
+however much the command prints: a job that writes a gigabyte costs the scheduler
+nothing but the time to read it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+
+#: Longest single log record; a longer line is split so one runaway line cannot flood a record.
+MAX_LINE = 4096
+#: Bytes per read: the default pipe capacity, so a full pipe empties in one call.
+READ_SIZE = 65536
+
+
+class OutputCapture:
+    """Keeps the last ``limit`` bytes of a stream and logs its complete lines.
+
+    ``logger`` may be None (capture only). Lines go out at INFO as ``<prefix><line>``,
+    decoded as UTF-8 with replacement, so undecodable output never raises.
+    """
+
+    def __init__(self, *, limit: int, logger: logging.Logger | None, prefix: str) -> None:
+        self._limit = limit
+        self._logger = logger
+        self._prefix = prefix
+        self._tail = bytearray()
+        self._partial = b""
+        self.total = 0
+
+    def feed(self, chunk: bytes) -> None:
+        """Take one chunk read from the pipe."""
+        self.total += len(chunk)
+        self._keep(chunk)
+        if self._logger is not None and self._logger.isEnabledFor(logging.INFO):
+            self._log_lines(chunk)
+
+    def flush(self) -> None:
+        """Log a last line that had no newline (the stream has ended)."""
+        if self._partial and self._logger is not None:
+            self._emit(self._partial)
+        self._partial = b""
+
+    def tail_text(self) -> str:
+        """The kept tail, decoded, behind a marker that says how much was cut."""
+        if self._limit <= 0:
+            return ""  # no tail wanted: not even a marker
+        data = bytes(self._tail)
+        if self.total <= len(data):
+            return data.decode("utf-8", "replace")
+        data = _skip_continuation_bytes(data)
+        marker = f"[... {human_size(self.total - len(data))} truncated ...]\n"
+        return marker + data.decode("utf-8", "replace")
+
+    def _keep(self, chunk: bytes) -> None:
+        if self._limit <= 0:
+            return
+        if len(chunk) >= self._limit:
+            self._tail[:] = chunk[-self._limit :]
+            return
+        self._tail += chunk
+        excess = len(self._tail) - self._limit
+        if excess > 0:
+            # bytearray deletes a prefix in O(1) by moving its start, so this stays cheap.
+            del self._tail[:excess]
+
+    def _log_lines(self, chunk: bytes) -> None:
+        data = self._partial + chunk
+        start = 0
+        newline = data.find(b"\n")
+        while newline >= 0:
+            self._emit(data[start:newline])
+            start = newline + 1
+            newline = data.find(b"\n", start)
+        rest = data[start:]
+        while len(rest) > MAX_LINE:
+            cut = utf8_cut(rest, MAX_LINE)
+            self._emit(rest[:cut])
+            rest = rest[cut:]
+        self._partial = rest
+
+    def _emit(self, line: bytes) -> None:
+        assert self._logger is not None
+        while line:
+            cut = utf8_cut(line, MAX_LINE)
+            text = line[:cut].decode("utf-8", "replace").rstrip("\r")
+            self._logger.info("%s%s", self._prefix, text)
+            line = line[cut:]
+
+
+def utf8_cut(data: bytes, limit: int) -> int:
+    """An index at most ``limit`` that does not split a UTF-8 character, if it can help it."""
+    if len(data) <= limit:
+        return len(data)
+    cut = limit
+    while cut > limit - 3 and data[cut] & 0xC0 == 0x80:
+        cut -= 1
+    return cut if data[cut] & 0xC0 != 0x80 else limit
+
+
+def _skip_continuation_bytes(data: bytes) -> bytes:
+    """Drop the remains of a character that the tail's cut went through."""
+    start = 0
+    while start < min(3, len(data)) and data[start] & 0xC0 == 0x80:
+        start += 1
+    return data[start:]
+
+
+def human_size(size: int) -> str:
+    """``1234567`` -> ``'1.2 MB'`` (decimal units, as the labels say)."""
+    if size < 1000:
+        return f"{size} bytes"
+    value = float(size)
+    for unit in ("KB", "MB", "GB", "TB"):
+        value /= 1000
+        if value < 999.95 or unit == "TB":
+            break
+    return f"{value:.1f} {unit}"
+
+
+class OutputPipe:
+    """The read end of a job's output pipe, feeding an :class:`OutputCapture`.
+
+    The runner polls :attr:`fd` together with its other descriptors while the job runs,
+    and calls :meth:`read_for` to drain what is left once the job has exited.
+    """
+
+    def __init__(self, fd: int, capture: OutputCapture) -> None:
+        self.fd: int | None = fd
+        self.capture = capture
+        self._poller = select.poll()
+        self._poller.register(fd, select.POLLIN)
+
+    def read_chunk(self) -> bool:
+        """Read once (the caller knows data or EOF is there); False, and closed, at EOF."""
+        assert self.fd is not None
+        chunk = os.read(self.fd, READ_SIZE)
+        if chunk:
+            self.capture.feed(chunk)
+            return True
+        self.close()
+        return False
+
+    def read_for(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for output; True if a chunk was read."""
+        if self.fd is None or not self._poller.poll(max(0, int(seconds * 1000) + 1)):
+            return False
+        return self.read_chunk()
+
+    def close(self) -> None:
+        """Stop reading; a line without its newline is still logged."""
+        if self.fd is not None:
+            self._poller.unregister(self.fd)
+            os.close(self.fd)
+            self.fd = None
+        self.capture.flush()
