@@ -1,0 +1,77 @@
+"""Options and helpers shared by the commands: finding the state file, parsing durations."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from schedctl.durations import parse_duration
+from schedctl.errors import SchedctlError
+from schedctl.history import RunHistory
+from schedctl.jobstores.sqlite import SQLiteJobStore
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class UsageError(SchedctlError):
+    exit_code = 2
+
+
+def state_options(func: F) -> F:
+    """``--state PATH`` and ``-f/--jobfile FILE``: the two ways to name a state file."""
+    func = click.option(
+        "-f", "--jobfile", type=click.Path(dir_okay=False), envvar="SCHEDCTL_JOBFILE",
+        help="Jobfile whose state to use (its 'state:' key or the default path). "
+             "[env: SCHEDCTL_JOBFILE]",
+    )(func)
+    return click.option(
+        "--state", type=click.Path(dir_okay=False), envvar="SCHEDCTL_STATE",
+        help="State file (SQLite). [env: SCHEDCTL_STATE]",
+    )(func)
+
+
+def json_option(func: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(func)
+
+
+def find_state(state: str | None, jobfile: str | None) -> str:
+    """The state file from --state, else from the jobfile; it must exist already."""
+    if state:
+        path = Path(state).expanduser()
+    elif jobfile:
+        from schedctl.daemon import open_jobfile
+        from schedctl.jobfile import resolve_state
+
+        path = resolve_state(None, open_jobfile(jobfile))
+    else:
+        raise UsageError(
+            "no state file given: use --state PATH or -f JOBFILE (or set SCHEDCTL_STATE)"
+        )
+    if not path.exists():
+        raise SchedctlError(
+            f"state file {path} does not exist yet; 'schedctl run' creates it"
+        )
+    return os.fspath(path)
+
+
+def open_state(state: str | None, jobfile: str | None) -> tuple[SQLiteJobStore, RunHistory]:
+    store = SQLiteJobStore(path=find_state(state, jobfile))
+    return store, RunHistory(store)
+
+
+class Duration(click.ParamType):
+    """``90s``, ``5m``, ``1h30m``, or seconds."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, (int, float)):
+            return float(value)
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)

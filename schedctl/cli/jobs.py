@@ -1,0 +1,209 @@
+"""The commands that read or steer a state file: list, pause, resume, run-now, next, history, status."""
+
+from __future__ import annotations
+
+import click
+
+from schedctl.cli import main
+from schedctl.cli.common import UsageError, json_option, open_state, state_options
+from schedctl.clock import SystemClock
+from schedctl.control import check_ids, known_ids, run_here, set_paused
+from schedctl.errors import JobLookupError
+
+
+@main.command("list")
+@state_options
+@json_option
+def list_jobs(state: str | None, jobfile: str | None, as_json: bool) -> None:
+    """Show every job: schedule, next run, state and last run.
+
+    \b
+    Examples:
+      schedctl list -f jobs.yaml
+      schedctl list --state /var/lib/schedctl/jobs.db --json
+    """
+    from schedctl import output
+    from schedctl.views import job_views
+
+    store, history = open_state(state, jobfile)
+    views = job_views(store, history)
+    if as_json:
+        output.print_json([view.to_json() for view in views])
+    else:
+        output.jobs_table(views, SystemClock().now())
+
+
+@main.command()
+@click.argument("job_ids", metavar="JOB...", nargs=-1, required=True)
+@state_options
+def pause(job_ids: tuple[str, ...], state: str | None, jobfile: str | None) -> None:
+    """Stop JOB from running until 'schedctl resume'; survives restarts and jobfile edits.
+
+    A running 'schedctl run' obeys within a second. Runs already going are not stopped.
+
+    \b
+    Example:
+      schedctl pause -f jobs.yaml backup reports
+    """
+    store, _ = open_state(state, jobfile)
+    check_ids(store, job_ids)
+    now = SystemClock().now()
+    for job_id in job_ids:
+        changed = set_paused(store, job_id, True, now)
+        click.echo(f"{job_id}: {'paused' if changed else 'already paused'}")
+
+
+@main.command()
+@click.argument("job_ids", metavar="JOB...", nargs=-1, required=True)
+@state_options
+def resume(job_ids: tuple[str, ...], state: str | None, jobfile: str | None) -> None:
+    """Let a paused JOB run again, from its next fire time after now.
+
+    \b
+    Example:
+      schedctl resume -f jobs.yaml backup
+    """
+    from schedctl import output
+
+    store, _ = open_state(state, jobfile)
+    check_ids(store, job_ids)
+    now = SystemClock().now()
+    for job_id in job_ids:
+        changed = set_paused(store, job_id, False, now)
+        job = store.lookup_job(job_id)
+        when = output.local(job.next_run_time) if job and job.next_run_time else "never"
+        click.echo(f"{job_id}: {'resumed' if changed else 'not paused'}, next run {when}")
+
+
+@main.command("run-now")
+@click.argument("job_id", metavar="JOB")
+@state_options
+def run_now(job_id: str, state: str | None, jobfile: str | None) -> None:
+    """Run JOB once, as soon as possible, leaving its schedule alone.
+
+    With a 'schedctl run' on this state file, that scheduler runs it (its
+    history and log show the run). Without one, it runs here, in the
+    foreground, and the exit code says whether it succeeded.
+
+    \b
+    Example:
+      schedctl run-now -f jobs.yaml backup
+    """
+    from schedctl.runlock import holder_pid
+
+    store, history = open_state(state, jobfile)
+    if store.lookup_job(job_id) is None:
+        raise JobLookupError(job_id, known_ids(store))
+    if holder_pid(store.path) is not None:
+        store.request_run(job_id, SystemClock().now())
+        click.echo(f"{job_id}: run requested from the running scheduler")
+        return
+    from schedctl.logfmt import setup_logging
+
+    setup_logging()
+    outcome = run_here(store, history, job_id)
+    summary = outcome.state if outcome.exit_code is None else f"{outcome.state} (exit {outcome.exit_code})"
+    click.echo(f"{job_id}: {summary}" + (f": {outcome.error}" if outcome.error else ""))
+    raise SystemExit(0 if outcome.state == "success" else 1)
+
+
+@main.command("next")
+@click.argument("job_id", metavar="[JOB]", required=False)
+@click.option("--cron", "expr", help="Show the runs of a crontab expression instead of a job.")
+@click.option("--timezone", "zone", help="Time zone for --cron (default: local).")
+@click.option("-n", "--count", default=5, show_default=True, help="How many runs to show.")
+@state_options
+@json_option
+def next_runs(job_id: str | None, expr: str | None, zone: str | None, count: int,
+              state: str | None, jobfile: str | None, as_json: bool) -> None:
+    """Show the upcoming run times of JOB, or of a crontab expression.
+
+    \b
+    Examples:
+      schedctl next -f jobs.yaml backup -n 3
+      schedctl next --cron "30 2 * * 1-5" --timezone Europe/Berlin
+    """
+    from schedctl import output
+    from schedctl.triggers.base import BaseTrigger
+    from schedctl.views import fire_times
+
+    now = SystemClock().now()
+    if (job_id is None) == (expr is None):
+        raise UsageError("give either a JOB or --cron EXPR")
+    if expr is not None:
+        from schedctl.triggers.cron import CronTrigger
+
+        try:
+            trigger: BaseTrigger = CronTrigger.from_crontab(expr, timezone=zone)
+        except (ValueError, TypeError) as exc:
+            raise UsageError(f"--cron: {exc}") from None
+        first = None
+    else:
+        store, _ = open_state(state, jobfile)
+        job = store.lookup_job(job_id or "")
+        if job is None:
+            raise JobLookupError(job_id or "", known_ids(store))
+        trigger, first = job.trigger, job.next_run_time
+    times = fire_times(trigger, now, count, first=first)
+    tz = getattr(trigger, "timezone", None)
+    if as_json:
+        output.print_json([t.isoformat() for t in times])
+    else:
+        output.times_list(times, now, tz)
+
+
+@main.command()
+@click.argument("job_id", metavar="[JOB]", required=False)
+@click.option("-n", "--count", "limit", default=20, show_default=True, help="How many runs to show.")
+@click.option("--failed", is_flag=True, help="Only failed, interrupted or timed-out runs.")
+@click.option("--output", "show_output", is_flag=True, help="Show the captured output tail of each run.")
+@state_options
+@json_option
+def history(job_id: str | None, limit: int, failed: bool, show_output: bool,
+            state: str | None, jobfile: str | None, as_json: bool) -> None:
+    """Show the run history, newest first: scheduled time, start, duration, outcome.
+
+    \b
+    Outcomes: success, failed (non-zero exit), timeout, killed (by a signal),
+    not_started, error (a Python job raised), interrupted (schedctl stopped
+    during the run), missed (too late to run), skipped (previous run still going).
+    \b
+    Examples:
+      schedctl history -f jobs.yaml backup -n 5 --output
+      schedctl history -f jobs.yaml --failed --json
+    """
+    from schedctl import output
+
+    store, run_history = open_state(state, jobfile)
+    if job_id is not None and store.lookup_job(job_id) is None and not run_history.runs(job_id, limit=1):
+        raise JobLookupError(job_id, known_ids(store))
+    records = run_history.runs(job_id, limit=limit, failed_only=failed)
+    if as_json:
+        output.print_json([record.to_json() for record in records])
+    else:
+        output.history_table(records, SystemClock().now(), show_output=show_output)
+
+
+@main.command()
+@state_options
+@json_option
+def status(state: str | None, jobfile: str | None, as_json: bool) -> None:
+    """Show whether a scheduler runs on this state file, job counts and recent failures.
+
+    Exits 0 when a scheduler is running, 3 when none is (like 'systemctl status').
+
+    \b
+    Example:
+      schedctl status -f jobs.yaml
+    """
+    from schedctl import output
+    from schedctl.views import status_view
+
+    store, run_history = open_state(state, jobfile)
+    now = SystemClock().now()
+    view = status_view(store, run_history, now)
+    if as_json:
+        output.print_json(view.to_json())
+    else:
+        output.status_panel(view, now)
+    raise SystemExit(0 if view.running else 3)

@@ -1,0 +1,81 @@
+"""``schedctl run`` and ``schedctl validate``: the commands that take a jobfile."""
+
+from __future__ import annotations
+
+import click
+
+from schedctl.cli import main
+from schedctl.cli.common import Duration, json_option
+from schedctl.clock import SystemClock
+
+
+@main.command()
+@click.argument("jobfile", type=click.Path(dir_okay=False))
+@click.option("--state", type=click.Path(dir_okay=False), envvar="SCHEDCTL_STATE",
+              help="State file (SQLite); overrides the jobfile's 'state:'. [env: SCHEDCTL_STATE]")
+@click.option("--log-format", type=click.Choice(["text", "json", "journal"]), default=None,
+              help="Log line format on stderr (default: text, or journal under journald).")
+@click.option("--shutdown-timeout", type=Duration(), default="30s", show_default=True,
+              help="On SIGTERM, how long running jobs may finish before they are terminated.")
+def run(jobfile: str, state: str | None, log_format: str | None, shutdown_timeout: float) -> None:
+    """Run the jobs of JOBFILE in the foreground until SIGTERM or SIGINT.
+
+    \b
+    Validates the jobfile, brings the state file in line with it, then starts
+    jobs on schedule, logging one line per event on stderr. SIGHUP reloads the
+    jobfile (an invalid one is reported and the running jobs are kept).
+    \b
+    Examples:
+      schedctl run jobs.yaml
+      schedctl run --log-format json --state /var/lib/schedctl/jobs.db jobs.yaml
+    """
+    from schedctl.daemon import ServeOptions, serve
+    from schedctl.logfmt import setup_logging
+
+    setup_logging(log_format)
+    code = serve(ServeOptions(jobfile=jobfile, state=state, shutdown_timeout=shutdown_timeout))
+    raise SystemExit(code)
+
+
+@main.command()
+@click.argument("jobfile", type=click.Path(dir_okay=False))
+@click.option("-n", "--count", default=3, show_default=True, help="Upcoming runs to show per job.")
+@json_option
+def validate(jobfile: str, count: int, as_json: bool) -> None:
+    """Check JOBFILE and show its plan; changes nothing.
+
+    \b
+    Every problem is reported at once as FILE:LINE:COL: KEY: MESSAGE, with exit
+    code 2. A valid file prints each job's schedule in words and its next runs.
+    \b
+    Example:
+      schedctl validate jobs.yaml
+    """
+    from rich.markup import escape
+
+    from schedctl import output
+    from schedctl.daemon import open_jobfile
+    from schedctl.sync import build_job
+    from schedctl.views import upcoming
+
+    loaded = open_jobfile(jobfile)
+    now = SystemClock().now()
+    jobs = [(spec, build_job(spec, loaded)) for spec in loaded.jobs.values()]
+    plan = [(spec, job, [] if spec.paused else upcoming(job, now, count)) for spec, job in jobs]
+    if as_json:
+        output.print_json({"jobfile": jobfile, "valid": True, "jobs": [
+            {"id": spec.id, "schedule": job.trigger.describe(), "trigger": str(job.trigger),
+             "paused": spec.paused, "next_runs": [t.isoformat() for t in times]}
+            for spec, job, times in plan
+        ]})
+        return
+    out = output.console()
+    out.print(f"{jobfile}: OK, {len(plan)} job(s)")
+    for spec, job, times in plan:
+        out.print(f"\n[bold]{escape(spec.id)}[/]: {escape(job.trigger.describe())}  "
+                  f"[dim]{escape(str(job.trigger))}[/]")
+        if spec.paused:
+            out.print("  paused")
+        zone = getattr(job.trigger, "timezone", None)
+        for when in times:
+            out.print(f"  {output.local(when, zone)}  ({output.relative(when, now)})")

@@ -1,0 +1,75 @@
+"""Changing a state file from outside the scheduler: pause, resume, run a job here.
+
+Each change is a compare-and-set on the job's version, retried if the running
+scheduler advanced the job meanwhile, so neither side's write is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from datetime import datetime
+
+from schedctl.clock import Clock, SystemClock
+from schedctl.errors import JobLookupError, StaleJobError
+from schedctl.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
+from schedctl.history import RunHistory, RunOutcome
+from schedctl.jobstores.base import BaseJobStore
+from schedctl.runlog import outcome_of
+
+_CAS_ATTEMPTS = 20
+
+
+def known_ids(store: BaseJobStore) -> list[str]:
+    return [job.id for job in store.get_all_jobs()]
+
+
+def check_ids(store: BaseJobStore, job_ids: tuple[str, ...] | list[str]) -> None:
+    """Refuse a whole command before changing anything if one id is unknown."""
+    known = known_ids(store)
+    for job_id in job_ids:
+        if job_id not in known:
+            raise JobLookupError(job_id, known)
+
+
+def set_paused(store: BaseJobStore, job_id: str, paused: bool, now: datetime) -> bool:
+    """Pause or resume (from ``now``) one job; False when it already was in that state."""
+    for _ in range(_CAS_ATTEMPTS):
+        job = store.lookup_job(job_id)
+        if job is None:
+            raise JobLookupError(job_id, known_ids(store))
+        if (job.next_run_time is None) == paused:
+            return False
+        job.next_run_time = None if paused else job.trigger.get_next_fire_time(None, now)
+        try:
+            store.update_job(job)
+        except StaleJobError:
+            continue
+        return True
+    raise StaleJobError(job_id)
+
+
+def run_here(
+    store: BaseJobStore, history: RunHistory, job_id: str, clock: Clock | None = None
+) -> RunOutcome:
+    """Run a job once in this process (no scheduler is running) and record it in the history."""
+    clock = clock or SystemClock()
+    job = store.lookup_job(job_id)
+    if job is None:
+        raise JobLookupError(job_id, known_ids(store))
+    owner = f"{socket.gethostname()}/{os.getpid()}"
+    started = clock.now()
+    history.started(job_id, started, at=started, owner=owner, reason="run-now")
+    try:
+        retval = job.func(*job.args, **job.kwargs)
+    except Exception as exc:
+        logging.getLogger("schedctl.run").debug("Job %s failed", job_id, exc_info=True)
+        event = JobExecutionEvent(code=EVENT_JOB_ERROR, job_id=job_id, scheduled_run_time=started,
+                                  exception=exc)
+    else:
+        event = JobExecutionEvent(code=EVENT_JOB_EXECUTED, job_id=job_id, scheduled_run_time=started,
+                                  retval=retval)
+    outcome = outcome_of(event, clock.now())
+    history.finished(job_id, started, outcome, owner=owner, reason="run-now")
+    return outcome

@@ -1,0 +1,208 @@
+"""``schedctl run``: the foreground service around a BlockingScheduler.
+
+The main thread runs the scheduler loop. Signal handlers only queue the signal
+number (``SimpleQueue.put`` is safe in a handler); a control thread takes it from
+there to stop gracefully (SIGTERM, SIGINT) or reload the jobfile (SIGHUP), and
+between signals beats the heartbeat that ``schedctl status`` and the systemd
+watchdog read.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import signal
+import socket
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from schedctl.clock import Clock, SystemClock
+from schedctl.commands import DEFAULT_REGISTRY
+from schedctl.executors.base import BaseExecutor
+from schedctl.executors.pool import ProcessPoolExecutor, ThreadPoolExecutor
+from schedctl.history import RunHistory
+from schedctl.jobfile import Jobfile, JobfileError, load_jobfile, resolve_state
+from schedctl.jobstores.sqlite import SQLiteJobStore
+from schedctl.runlock import RunLock
+from schedctl.runlog import RUN_EVENTS, RunLog
+from schedctl.schedulers.blocking import BlockingScheduler
+from schedctl.sync import SyncReport, sync_jobs
+from schedctl.systemd import Notifier, watchdog_interval
+
+HEARTBEAT_SECONDS = 10.0
+#: Grace between SIGTERM and SIGKILL for commands still running at the shutdown deadline.
+KILL_GRACE_SECONDS = 5.0
+
+_logger = logging.getLogger("schedctl.run")
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    jobfile: str
+    state: str | None = None
+    shutdown_timeout: float = 30.0
+
+
+def add_import_path(directory: str) -> None:
+    """Let ``call:`` jobs import modules that sit beside the jobfile (also in pool workers)."""
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
+
+
+def open_jobfile(path: str) -> Jobfile:
+    """Load a jobfile with its directory importable, so ``call:`` targets can be checked."""
+    add_import_path(str(Path(path).resolve().parent))
+    return load_jobfile(path)
+
+
+def build_executors(jobfile: Jobfile) -> dict[str, BaseExecutor]:
+    directory = str(Path(jobfile.path).resolve().parent)
+    executors: dict[str, BaseExecutor] = {"default": ThreadPoolExecutor(20)}
+    for name, spec in jobfile.executors.items():
+        if spec.type == "processpool":
+            pool = {"initializer": add_import_path, "initargs": (directory,)}
+            executors[name] = ProcessPoolExecutor(spec.max_workers, pool_kwargs=pool)
+        else:
+            executors[name] = ThreadPoolExecutor(spec.max_workers)
+    return executors
+
+
+def serve(options: ServeOptions, clock: Clock | None = None) -> int:
+    """Validate, sync and run until told to stop. Returns the exit code."""
+    clock = clock or SystemClock()
+    # RunLog writes one line per run; the engine's own per-run lines would repeat it.
+    logging.getLogger("schedctl.executors").setLevel(logging.CRITICAL)
+    logging.getLogger("schedctl.scheduler").setLevel(logging.ERROR)
+    jobfile = open_jobfile(options.jobfile)
+    state_path = str(resolve_state(options.state, jobfile))
+    with RunLock(state_path):
+        store = SQLiteJobStore(path=state_path)
+        service = Service(jobfile, store, clock, options)
+        return service.run()
+
+
+class Service:
+    """One running ``schedctl run``: the scheduler, its listeners and its control thread."""
+
+    def __init__(self, jobfile: Jobfile, store: SQLiteJobStore, clock: Clock, options: ServeOptions) -> None:
+        self.jobfile = jobfile
+        self.store = store
+        self.clock = clock
+        self.options = options
+        self.history = RunHistory(store)
+        self.notifier = Notifier()
+        self.owner = f"{socket.gethostname()}/{os.getpid()}"
+        self.scheduler = BlockingScheduler(
+            jobstores={"default": store}, executors=build_executors(jobfile),
+            timezone=jobfile.timezone, clock=clock,
+        )
+        self.scheduler.add_listener(RunLog(self.history, clock, self.owner, self.scheduler.timezone), RUN_EVENTS)
+        self._signals: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self._stopped = threading.Event()
+
+    def run(self) -> int:
+        now = self.clock.now()
+        interrupted = self.history.interrupt_unfinished(at=now)
+        if interrupted:
+            _logger.warning("%d run(s) were cut short when schedctl last stopped; marked interrupted", interrupted)
+        report = sync_jobs(self.jobfile, self.store, now)
+        self.history.announce(pid=os.getpid(), hostname=socket.gethostname(), at=now,
+                              jobfile=str(Path(self.jobfile.path).resolve()))
+        self._install_signal_handlers()
+        control = threading.Thread(target=self._control_loop, name="schedctl-control", daemon=True)
+        control.start()
+        _logger.info("schedctl started on %s: %s", self.store.path, report.summary())
+        self.scheduler.start()  # blocks until the control thread shuts it down
+        self._stopped.wait()
+        self.history.stopped(at=self.clock.now())
+        _logger.info("schedctl stopped")
+        return 0
+
+    # -- the control thread ------------------------------------------------------------------------
+
+    def _install_signal_handlers(self) -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, lambda number, frame: self._signals.put(number))
+
+    def _control_loop(self) -> None:
+        self.notifier.ready(self._status_line())
+        beat = min(HEARTBEAT_SECONDS, watchdog_interval() or HEARTBEAT_SECONDS)
+        while True:
+            try:
+                signum = self._signals.get(timeout=beat)
+            except queue.Empty:
+                self._heartbeat()
+                continue
+            if signum == signal.SIGHUP:
+                self.reload()
+            else:
+                _logger.info("Received %s: stopping", signal.Signals(signum).name)
+                self.stop()
+                return
+
+    def _heartbeat(self) -> None:
+        try:
+            self.history.heartbeat(at=self.clock.now())
+        except Exception:
+            _logger.exception("Could not write the heartbeat to the state file")
+        self.notifier.watchdog()
+        self.notifier.status(self._status_line())
+
+    def _status_line(self) -> str:
+        jobs = self.store.get_all_jobs()
+        paused = sum(1 for job in jobs if job.next_run_time is None)
+        running = sum(ex.running_total() for ex in self.scheduler._executors.values())
+        return f"{len(jobs)} jobs ({paused} paused), {running} running"
+
+    # -- stop and reload ---------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop starting jobs, give running ones ``shutdown_timeout`` to finish, then end them."""
+        self.notifier.stopping()
+        if self.scheduler.running:
+            self.scheduler.pause()
+        executors = list(self.scheduler._executors.values())
+        timeout = self.options.shutdown_timeout
+        if not _wait_idle(executors, timeout):
+            _logger.warning("Jobs still running after %ss; terminating them", timeout)
+            DEFAULT_REGISTRY.terminate_all(KILL_GRACE_SECONDS, wait=True)
+            _wait_idle(executors, KILL_GRACE_SECONDS + 1)
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        self._stopped.set()
+
+    def reload(self) -> SyncReport | None:
+        """Re-read the jobfile; an invalid one is reported and the running jobs are kept."""
+        self.notifier.reloading()
+        try:
+            jobfile = open_jobfile(self.options.jobfile)
+        except JobfileError as exc:
+            _logger.error("Reload failed; still running the previous jobs:\n%s", exc)
+            self.notifier.notify("READY=1", "STATUS=Reload failed; running the previous jobfile")
+            return None
+        with self.scheduler._jobstores_lock:
+            report = sync_jobs(jobfile, self.store, self.clock.now())
+            self._add_new_executors(jobfile)
+        self.jobfile = jobfile
+        self.scheduler.wakeup()
+        _logger.info("Reloaded %s: %s", jobfile.path, report.summary())
+        self.notifier.notify("READY=1", f"STATUS={self._status_line()}")
+        return report
+
+    def _add_new_executors(self, jobfile: Jobfile) -> None:
+        for name, executor in build_executors(jobfile).items():
+            if name not in self.scheduler._executors:
+                self.scheduler.add_executor(executor, name)
+
+
+def _wait_idle(executors: list[BaseExecutor], timeout: float) -> bool:
+    """Wait for every executor to have no running job, sharing one deadline."""
+    deadline = SystemClock().monotonic() + timeout
+    for executor in executors:
+        remaining = max(deadline - SystemClock().monotonic(), 0)
+        if not executor.wait_idle(remaining):
+            return False
+    return True

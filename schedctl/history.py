@@ -1,0 +1,238 @@
+"""The run history and the running scheduler's presence, kept in the SQLite state file.
+
+The store holds jobs; this module holds what happened to them (one row per run,
+missed run or skipped run) and who is running the file (pid, heartbeat), so
+``schedctl history`` and ``schedctl status`` can answer from another process.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from schedctl.jobstores.sqlite import SQLiteJobStore
+from schedctl.timeutil import from_epoch_ms, to_epoch_ms
+
+#: Outcomes that count as failures in ``history --failed`` and ``status``.
+FAILURES = ("failed", "timeout", "killed", "not_started", "error", "interrupted")
+
+#: History kept per job; older rows are pruned as new ones arrive.
+KEEP_RUNS_PER_JOB = 1000
+
+_RUN_COLUMNS = (
+    "run_id, job_id, scheduled_for, attempt, state, reason, owner, started_at, finished_at,"
+    " duration, exit_code, signal, error, output"
+)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One row of history."""
+
+    run_id: int
+    job_id: str
+    scheduled_for: datetime
+    attempt: int
+    state: str
+    reason: str
+    owner: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration: float | None
+    exit_code: int | None
+    signal: int | None
+    error: str | None
+    output: str | None
+
+    @property
+    def failed(self) -> bool:
+        return self.state in FAILURES
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = dict(self.__dict__)
+        for key in ("scheduled_for", "started_at", "finished_at"):
+            data[key] = None if data[key] is None else data[key].isoformat()
+        return data
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How a run ended, as the history records it."""
+
+    state: str
+    finished_at: datetime
+    duration: float | None = None
+    exit_code: int | None = None
+    signal: int | None = None
+    error: str | None = None
+    output: str | None = None
+
+
+@dataclass(frozen=True)
+class SchedulerPresence:
+    pid: int | None
+    hostname: str | None
+    started_at: datetime | None
+    heartbeat_at: datetime | None
+    stopped_at: datetime | None
+    jobfile: str | None
+
+
+class RunHistory:
+    """Reads and writes the ``runs`` and ``scheduler`` tables through a store's connection."""
+
+    def __init__(self, store: SQLiteJobStore) -> None:
+        self._store = store
+
+    # -- writing, from the running scheduler ---------------------------------------------------
+
+    def started(
+        self, job_id: str, scheduled_for: datetime, *, at: datetime, owner: str, reason: str = "schedule"
+    ) -> None:
+        """A run began. Idempotent: a run that already ended is left as it is."""
+        with self._store._writing(notify=False) as conn:
+            conn.execute(
+                "INSERT INTO runs (job_id, scheduled_for, state, reason, owner, started_at)"
+                " VALUES (?, ?, 'running', ?, ?, ?) ON CONFLICT DO NOTHING",
+                (job_id, to_epoch_ms(scheduled_for), reason, owner, to_epoch_ms(at)),
+            )
+
+    def finished(
+        self, job_id: str, scheduled_for: datetime, outcome: RunOutcome, *, owner: str,
+        reason: str = "schedule",
+    ) -> None:
+        """A run ended (or was missed or skipped, which ends it before it starts)."""
+        key = (job_id, to_epoch_ms(scheduled_for), reason)
+        ended = (
+            outcome.state, to_epoch_ms(outcome.finished_at), outcome.duration, outcome.exit_code,
+            outcome.signal, outcome.error, outcome.output,
+        )
+        with self._store._writing(notify=False) as conn:
+            # The run's row exists if it started; missed and skipped runs never started.
+            updated = conn.execute(
+                "UPDATE runs SET state = ?, finished_at = ?,"
+                " duration = coalesce(?, (? - started_at) / 1000.0), exit_code = ?, signal = ?,"
+                " error = ?, output = ?"
+                " WHERE job_id = ? AND scheduled_for = ? AND reason = ? AND attempt = 1",
+                (ended[0], ended[1], ended[2], ended[1], *ended[3:], *key),
+            ).rowcount
+            if not updated:
+                conn.execute(
+                    "INSERT INTO runs (job_id, scheduled_for, reason, owner, state, finished_at,"
+                    " duration, exit_code, signal, error, output) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (*key, owner, *ended),
+                )
+            _prune(conn, job_id)
+
+    def interrupt_unfinished(self, *, at: datetime) -> int:
+        """Mark runs left 'running' by a scheduler that died as 'interrupted'; returns how many."""
+        with self._store._writing(notify=False) as conn:
+            return conn.execute(
+                "UPDATE runs SET state = 'interrupted', finished_at = ?,"
+                " error = 'the scheduler stopped while the job was running'"
+                " WHERE state = 'running'",
+                (to_epoch_ms(at),),
+            ).rowcount
+
+    # -- presence -------------------------------------------------------------------------------
+
+    def announce(self, *, pid: int, hostname: str, at: datetime, jobfile: str) -> None:
+        with self._store._writing(notify=False) as conn:
+            conn.execute(
+                "INSERT INTO scheduler (id, pid, hostname, started_at, heartbeat_at, stopped_at, jobfile)"
+                " VALUES (1, ?, ?, ?, ?, NULL, ?) ON CONFLICT (id) DO UPDATE SET pid = excluded.pid,"
+                " hostname = excluded.hostname, started_at = excluded.started_at,"
+                " heartbeat_at = excluded.heartbeat_at, stopped_at = NULL, jobfile = excluded.jobfile",
+                (pid, hostname, to_epoch_ms(at), to_epoch_ms(at), jobfile),
+            )
+
+    def heartbeat(self, *, at: datetime) -> None:
+        with self._store._writing(notify=False) as conn:
+            conn.execute("UPDATE scheduler SET heartbeat_at = ? WHERE id = 1", (to_epoch_ms(at),))
+
+    def stopped(self, *, at: datetime) -> None:
+        with self._store._writing(notify=False) as conn:
+            conn.execute("UPDATE scheduler SET stopped_at = ? WHERE id = 1", (to_epoch_ms(at),))
+
+    def presence(self) -> SchedulerPresence | None:
+        with self._store._reading() as conn:
+            row = conn.execute(
+                "SELECT pid, hostname, started_at, heartbeat_at, stopped_at, jobfile FROM scheduler"
+            ).fetchone()
+        if row is None:
+            return None
+        pid, hostname, started, beat, stopped, jobfile = row
+        return SchedulerPresence(pid, hostname, _dt(started), _dt(beat), _dt(stopped), jobfile)
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def runs(
+        self, job_id: str | None = None, *, limit: int = 20, failed_only: bool = False
+    ) -> list[RunRecord]:
+        """The newest ``limit`` runs, newest first."""
+        where, params = _filters(job_id, failed_only)
+        with self._store._reading() as conn:
+            rows = conn.execute(
+                f"SELECT {_RUN_COLUMNS} FROM runs{where} ORDER BY run_id DESC LIMIT ?",
+                (*params, limit),
+            ).fetchall()
+        return [_record(row) for row in rows]
+
+    def last_runs(self) -> dict[str, RunRecord]:
+        """The newest run of every job that has one (missed and skipped runs included)."""
+        with self._store._reading() as conn:
+            rows = conn.execute(
+                f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id IN"
+                " (SELECT max(run_id) FROM runs GROUP BY job_id)"
+            ).fetchall()
+        return {row[1]: _record(row) for row in rows}
+
+    def running_jobs(self) -> set[str]:
+        with self._store._reading() as conn:
+            rows = conn.execute("SELECT DISTINCT job_id FROM runs WHERE state = 'running'").fetchall()
+        return {row[0] for row in rows}
+
+    def failures_since(self, since: datetime) -> int:
+        marks = ", ".join("?" for _ in FAILURES)
+        with self._store._reading() as conn:
+            (count,) = conn.execute(
+                f"SELECT count(*) FROM runs WHERE state IN ({marks}) AND finished_at >= ?",
+                (*FAILURES, to_epoch_ms(since)),
+            ).fetchone()
+        return int(count)
+
+
+def _filters(job_id: str | None, failed_only: bool) -> tuple[str, tuple[Any, ...]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if job_id is not None:
+        clauses.append("job_id = ?")
+        params.append(job_id)
+    if failed_only:
+        clauses.append(f"state IN ({', '.join('?' for _ in FAILURES)})")
+        params.extend(FAILURES)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), tuple(params)
+
+
+def _prune(conn: sqlite3.Connection, job_id: str) -> None:
+    conn.execute(
+        "DELETE FROM runs WHERE job_id = ? AND run_id <= (SELECT run_id FROM runs WHERE job_id = ?"
+        " ORDER BY run_id DESC LIMIT 1 OFFSET ?)",
+        (job_id, job_id, KEEP_RUNS_PER_JOB),
+    )
+
+
+def _dt(value: int | None) -> datetime | None:
+    return None if value is None else from_epoch_ms(value)
+
+
+def _record(row: tuple[Any, ...]) -> RunRecord:
+    (run_id, job_id, scheduled, attempt, state, reason, owner, started, finished, duration,
+     exit_code, signal, error, output) = row
+    return RunRecord(
+        run_id, job_id, from_epoch_ms(scheduled), attempt, state, reason, owner, _dt(started),
+        _dt(finished), duration, exit_code, signal, error, output,
+    )
+

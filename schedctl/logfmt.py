@@ -1,0 +1,121 @@
+"""Log lines on stderr: plain or coloured text for people, JSON for machines, and
+syslog-priority lines without timestamps when journald is the reader."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from datetime import datetime, timezone
+from typing import IO, Any, Literal
+
+LogFormat = Literal["text", "json", "journal"]
+
+#: Fields the event log attaches to records (``extra=``) and JSON lines carry.
+EVENT_FIELDS = ("job_id", "event", "scheduled_for", "duration", "exit_code", "signal", "outcome")
+
+_COLOURS = {logging.DEBUG: "\033[2m", logging.WARNING: "\033[33m", logging.ERROR: "\033[31m",
+            logging.CRITICAL: "\033[1;31m"}
+_RESET = "\033[0m"
+
+# syslog priorities for sd-daemon(3) prefixes.
+_PRIORITIES = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3,
+               logging.CRITICAL: 2}
+
+
+class TextFormatter(logging.Formatter):
+    """``2026-11-24 17:40:01 WARNING backup: missed 2 runs``; coloured on a terminal."""
+
+    def __init__(self, colour: bool) -> None:
+        super().__init__()
+        self.colour = colour
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = datetime.fromtimestamp(record.created).strftime("%Y-%m-%d %H:%M:%S")
+        line = f"{stamp} {record.levelname:<7} {record.getMessage()}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        if self.colour and record.levelno in _COLOURS:
+            return f"{_COLOURS[record.levelno]}{line}{_RESET}"
+        return line
+
+
+class JournalFormatter(logging.Formatter):
+    """``<3>backup: failed (exit 1)``: journald adds the time and reads the priority."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        priority = _PRIORITIES.get(record.levelno, 6)
+        text = record.getMessage()
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return "\n".join(f"<{priority}>{line}" for line in text.splitlines() or [""])
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, with the event fields when the record has them."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key in EVENT_FIELDS:
+            value = getattr(record, key, None)
+            if value is not None:
+                data[key] = value
+        if record.exc_info:
+            data["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(data, default=str)
+
+
+def choose_format(requested: str | None, stream: IO[str]) -> LogFormat:
+    """``--log-format`` wins; else journald's format under journald, else text."""
+    if requested in ("text", "json", "journal"):
+        return requested  # type: ignore[return-value]
+    if _under_journald(stream):
+        return "journal"
+    return "text"
+
+
+def _under_journald(stream: IO[str]) -> bool:
+    """True when stderr is the journal stream systemd gave us (JOURNAL_STREAM=dev:ino)."""
+    value = os.environ.get("JOURNAL_STREAM", "")
+    if ":" not in value:
+        return False
+    try:
+        st = os.fstat(stream.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+    return value == f"{st.st_dev}:{st.st_ino}"
+
+
+def setup_logging(
+    log_format: str | None = None, *, stream: IO[str] | None = None, level: int = logging.INFO
+) -> LogFormat:
+    """Send the ``schedctl`` loggers to ``stream`` (stderr) in the chosen format."""
+    stream = stream or sys.stderr
+    chosen = choose_format(log_format, stream)
+    handler = logging.StreamHandler(stream)
+    if chosen == "json":
+        handler.setFormatter(JsonFormatter())
+    elif chosen == "journal":
+        handler.setFormatter(JournalFormatter())
+    else:
+        handler.setFormatter(TextFormatter(colour=_is_tty(stream) and "NO_COLOR" not in os.environ))
+    root = logging.getLogger("schedctl")
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    root.propagate = False
+    return chosen
+
+
+def _is_tty(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False

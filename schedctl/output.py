@@ -1,0 +1,155 @@
+"""Rendering for people (rich tables) and for scripts (JSON). The only module that imports rich."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import datetime, tzinfo
+from typing import IO, Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from schedctl.commands import format_seconds
+from schedctl.history import RunRecord
+from schedctl.views import JobView, StatusView
+
+_STATE_STYLES = {
+    "scheduled": "green", "paused": "yellow", "running": "cyan", "success": "green",
+    "failed": "red", "error": "red", "timeout": "red", "killed": "red", "not_started": "red",
+    "interrupted": "magenta", "missed": "yellow", "skipped": "yellow",
+}
+
+
+def console(stream: IO[str] | None = None) -> Console:
+    """A console that colours only a terminal and never wraps tables when piped."""
+    stream = stream or sys.stdout
+    return Console(file=stream, highlight=False, soft_wrap=False,
+                   width=None if stream.isatty() else 200)
+
+
+def print_json(data: Any, stream: IO[str] | None = None) -> None:
+    (stream or sys.stdout).write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def relative(when: datetime | None, now: datetime) -> str:
+    """``in 3h 12m`` / ``5m ago``: how far ``when`` is from ``now``, to two units."""
+    if when is None:
+        return ""
+    seconds = int((when - now).total_seconds())
+    future = seconds >= 0
+    seconds = abs(seconds)
+    parts: list[str] = []
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "m"), (1, "s")):
+        if seconds >= size or (unit == "s" and not parts):
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+        if len(parts) == 2:
+            break
+    text = " ".join(parts)
+    return f"in {text}" if future else f"{text} ago"
+
+
+def local(when: datetime | None, zone: tzinfo | None = None) -> str:
+    if when is None:
+        return "-"
+    return when.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def _state(text: str) -> Text:
+    return Text(text, style=_STATE_STYLES.get(text, ""))
+
+
+def _last_run(record: RunRecord | None, now: datetime) -> Text:
+    if record is None:
+        return Text("never", style="dim")
+    when = record.finished_at or record.started_at or record.scheduled_for
+    text = _state(record.state)
+    text.append(f" {relative(when, now)}")
+    if record.duration is not None:
+        text.append(f" ({format_seconds(record.duration)})")
+    return text
+
+
+def jobs_table(views: Sequence[JobView], now: datetime, stream: IO[str] | None = None) -> None:
+    """``schedctl list``: one row per job."""
+    out = console(stream)
+    if not views:
+        out.print("No jobs in this state file. Run 'schedctl run JOBFILE' to load some.")
+        return
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("ID", "SCHEDULE", "NEXT RUN", "STATE", "LAST RUN"):
+        table.add_column(column, overflow="fold")
+    for view in views:
+        schedule = Text(view.schedule)
+        if view.schedule != view.trigger:
+            schedule.append(f"\n{view.trigger}", style="dim")
+        next_run = "-" if view.next_run_time is None else (
+            f"{local(view.next_run_time)}\n{relative(view.next_run_time, now)}")
+        table.add_row(view.id, schedule, next_run, _state(view.state), _last_run(view.last_run, now))
+    out.print(table)
+
+
+def history_table(records: Iterable[RunRecord], now: datetime, *, show_output: bool,
+                  stream: IO[str] | None = None) -> None:
+    """``schedctl history``: newest first."""
+    out = console(stream)
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("RUN", "JOB", "SCHEDULED", "STARTED", "DURATION", "OUTCOME"):
+        table.add_column(column, overflow="fold")
+    rows = 0
+    for record in records:
+        rows += 1
+        outcome = _state(record.state)
+        details = describe_outcome(record)
+        if details:
+            outcome.append(f" {details}")
+        table.add_row(
+            str(record.run_id), record.job_id, local(record.scheduled_for),
+            local(record.started_at) if record.started_at else "-",
+            format_seconds(record.duration) if record.duration is not None else "-", outcome,
+        )
+        if show_output and record.output:
+            table.add_row("", "", Text(record.output.rstrip(), style="dim"), "", "", "")
+    if rows == 0:
+        out.print("No runs recorded yet.")
+        return
+    out.print(table)
+
+
+def describe_outcome(record: RunRecord) -> str:
+    if record.state == "success":
+        return "" if record.exit_code in (None, 0) else f"exit {record.exit_code}"
+    if record.exit_code is not None and record.state == "failed":
+        return f"exit {record.exit_code}" + (f": {record.error}" if record.error else "")
+    return record.error or ""
+
+
+def status_panel(view: StatusView, now: datetime, stream: IO[str] | None = None) -> None:
+    out = console(stream)
+    if view.running:
+        out.print(f"[green]running[/] (pid {view.pid}" + (f" on {view.hostname}" if view.hostname else "")
+                  + f", since {local(view.started_at)}, last heartbeat "
+                  f"{relative(view.heartbeat_at, now) or 'never'})")
+    else:
+        out.print("[yellow]not running[/]" + (f" (last heartbeat {relative(view.heartbeat_at, now)})"
+                                            if view.heartbeat_at else ""))
+    out.print(f"state:    {view.state_path}")
+    if view.jobfile:
+        out.print(f"jobfile:  {view.jobfile}")
+    jobs = view.jobs
+    out.print(f"jobs:     {jobs['total']} ({jobs['scheduled']} scheduled, {jobs['paused']} paused, "
+              f"{jobs['running']} running)")
+    style = "red" if view.failures_24h else "green"
+    out.print(f"failures: [{style}]{view.failures_24h}[/] in the last 24 hours")
+
+
+def times_list(times: Sequence[datetime], now: datetime, zone: tzinfo | None = None,
+               stream: IO[str] | None = None) -> None:
+    out = console(stream)
+    if not times:
+        out.print("No upcoming runs.")
+    for when in times:
+        out.print(f"{local(when, zone)}  ({relative(when, now)})")

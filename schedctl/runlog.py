@@ -1,0 +1,129 @@
+"""Turning scheduler events into run history rows and one log line each.
+
+A listener of the running scheduler: every submission, outcome, missed run and
+skipped run becomes a row in the state file (for ``schedctl history``) and a
+line on stderr (time, job id, event, duration, exit status).
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback as tb
+from datetime import datetime
+from typing import Any
+
+from schedctl.clock import Clock
+from schedctl.commands import CommandFailedError, CommandResult, format_seconds
+from schedctl.events import (
+    EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED,
+    EVENT_JOB_SUBMITTED, JobExecutionEvent, JobSubmissionEvent, SchedulerEvent,
+)
+from schedctl.history import RunHistory, RunOutcome
+
+#: The events a RunLog listens to.
+RUN_EVENTS = (
+    EVENT_JOB_SUBMITTED | EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED
+    | EVENT_JOB_MAX_INSTANCES
+)
+
+_TIME = "%Y-%m-%d %H:%M:%S"
+
+
+class RunLog:
+    """The listener: record each run in the history and log it."""
+
+    def __init__(self, history: RunHistory, clock: Clock, owner: str, timezone: Any = None) -> None:
+        self._history = history
+        self._clock = clock
+        self._owner = owner
+        self._timezone = timezone
+        self._logger = logging.getLogger("schedctl.events")
+
+    def __call__(self, event: SchedulerEvent) -> None:
+        if isinstance(event, JobSubmissionEvent) and event.code == EVENT_JOB_SUBMITTED:
+            for run_time in event.scheduled_run_times:
+                self._started(event.job_id or "", run_time)
+        elif isinstance(event, JobSubmissionEvent) and event.code == EVENT_JOB_MAX_INSTANCES:
+            for run_time in event.scheduled_run_times:
+                self._skipped(event.job_id or "", run_time)
+        elif isinstance(event, JobExecutionEvent) and event.scheduled_run_time is not None:
+            if event.code == EVENT_JOB_MISSED:
+                self._missed(event)
+            else:
+                self._finished(event)
+
+    def _started(self, job_id: str, run_time: datetime) -> None:
+        self._history.started(job_id, run_time, at=self._clock.now(), owner=self._owner)
+        self._log(logging.INFO, job_id, "started", f"started (scheduled {self._show(run_time)})",
+                  scheduled_for=run_time.isoformat())
+
+    def _skipped(self, job_id: str, run_time: datetime) -> None:
+        error = "the previous run was still going (max_instances reached)"
+        self._record(job_id, run_time, RunOutcome("skipped", self._clock.now(), error=error))
+        self._log(logging.WARNING, job_id, "skipped", error, outcome="skipped",
+                  scheduled_for=run_time.isoformat())
+
+    def _missed(self, event: JobExecutionEvent) -> None:
+        assert event.scheduled_run_time is not None
+        count = "an unknown number of" if event.missed_runs is None else str(event.missed_runs)
+        error = f"missed {count} run(s), the first scheduled for {self._show(event.scheduled_run_time)}"
+        self._record(event.job_id or "", event.scheduled_run_time,
+                     RunOutcome("missed", self._clock.now(), error=error))
+        self._log(logging.WARNING, event.job_id or "", "missed", error, outcome="missed")
+
+    def _finished(self, event: JobExecutionEvent) -> None:
+        assert event.scheduled_run_time is not None
+        outcome = outcome_of(event, self._clock.now())
+        self._record(event.job_id or "", event.scheduled_run_time, outcome)
+        level = logging.INFO if outcome.state == "success" else logging.ERROR
+        summary = _summary(outcome)
+        if outcome.state == "error" and outcome.output:  # a Python job raised: show where
+            summary += "\n" + outcome.output.rstrip()
+        self._log(level, event.job_id or "", outcome.state, summary, outcome=outcome.state,
+                  duration=outcome.duration, exit_code=outcome.exit_code, signal=outcome.signal,
+                  scheduled_for=event.scheduled_run_time.isoformat())
+
+    def _record(self, job_id: str, run_time: datetime, outcome: RunOutcome) -> None:
+        try:
+            self._history.finished(job_id, run_time, outcome, owner=self._owner)
+        except Exception:  # history is precious but never worth stopping the scheduler for
+            self._logger.exception("Could not record the run of %s in the history", job_id)
+
+    def _log(self, level: int, job_id: str, event: str, message: str, **fields: Any) -> None:
+        self._logger.log(level, "%s: %s", job_id, message, extra={"job_id": job_id, "event": event, **fields})
+
+    def _show(self, when: datetime) -> str:
+        return when.astimezone(self._timezone).strftime(_TIME)
+
+
+def outcome_of(event: JobExecutionEvent, now: datetime) -> RunOutcome:
+    """The history row for a run's outcome: command results carry exit codes and output."""
+    if event.code == EVENT_JOB_EXECUTED:
+        result = event.retval if isinstance(event.retval, CommandResult) else None
+        return _from_result(result, now) if result else RunOutcome("success", now)
+    exc = event.exception
+    if isinstance(exc, CommandFailedError):
+        return _from_result(exc.result, now)
+    text = event.traceback or "".join(tb.format_exception_only(type(exc), exc)) if exc else None
+    return RunOutcome("error", now, error=f"{type(exc).__name__}: {exc}", output=text)
+
+
+def _from_result(result: CommandResult, now: datetime) -> RunOutcome:
+    return RunOutcome(
+        result.outcome, result.finished_at or now, duration=result.duration,
+        exit_code=result.exit_code, signal=result.signal, error=result.error,
+        output=result.output_tail or None,
+    )
+
+
+def _summary(outcome: RunOutcome) -> str:
+    parts = [outcome.state]
+    if outcome.exit_code is not None:
+        parts.append(f"exit {outcome.exit_code}")
+    if outcome.signal is not None:
+        parts.append(f"signal {outcome.signal}")
+    if outcome.duration is not None:
+        parts.append(f"in {format_seconds(outcome.duration)}")
+    if outcome.error and outcome.state != "success":
+        parts.append(f"- {outcome.error}")
+    return " ".join(parts)

@@ -1,0 +1,134 @@
+"""Bringing the state store in line with the jobfile.
+
+The jobfile owns job definitions; the store owns runtime state. So a sync adds
+new jobs, drops removed ones (their history stays), rewrites changed ones, and
+keeps what the store knows better: next run times (unless the schedule itself
+changed) and a pause or resume given from the command line (unless the jobfile's
+own ``paused`` value changed since).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from schedctl.commands import CommandSpec
+from schedctl.errors import StaleJobError
+from schedctl.job import Job
+from schedctl.jobfile import Jobfile, JobSpec
+from schedctl.jobstores.base import BaseJobStore
+
+#: The job function of every ``command:`` job.
+COMMAND_FUNC = "schedctl.commands:execute_command"
+
+
+@dataclass
+class SyncReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    rescheduled: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    expired: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [f"{len(ids)} {name}" for name, ids in self.__dict__.items() if ids]
+        return ", ".join(parts) or "no jobs"
+
+
+def build_job(spec: JobSpec, jobfile: Jobfile) -> Job:
+    """The engine job for a jobfile entry (without a next run time)."""
+    trigger = spec.build_trigger(jobfile.timezone)
+    if spec.command is not None:
+        command = CommandSpec(command=spec.command, env=spec.env, cwd=spec.cwd, timeout=spec.timeout)
+        func, args, kwargs = COMMAND_FUNC, (), {"job_id": spec.id, "spec": command.to_dict()}
+    else:
+        assert spec.call is not None
+        func, args, kwargs = spec.call, spec.args, spec.kwargs
+    return Job(
+        None, id=spec.id, name=spec.id, func=func, args=args, kwargs=kwargs, trigger=trigger,
+        executor=spec.executor, misfire_grace_time=spec.misfire_grace_time,
+        coalesce=spec.coalesce, max_instances=spec.max_instances, meta=_meta(spec),
+    )
+
+
+def _meta(spec: JobSpec) -> dict[str, Any]:
+    """What the CLI shows and what the next sync compares. Env values stay out of it."""
+    action = spec.call if spec.call is not None else spec.command
+    return {
+        "source": "jobfile",
+        "definition_hash": spec.definition_hash(),
+        "trigger_hash": spec.trigger_hash(),
+        "jobfile_paused": spec.paused,
+        "description": spec.description,
+        "action": list(action) if isinstance(action, tuple) else action,
+        "kind": "call" if spec.call is not None else "command",
+        "env_names": sorted(spec.env),
+        "line": spec.line,
+    }
+
+
+def sync_jobs(jobfile: Jobfile, store: BaseJobStore, now: datetime) -> SyncReport:
+    """Make ``store`` hold exactly the jobs of ``jobfile``; see the module docstring for the rules."""
+    report = SyncReport()
+    existing = {job.id: job for job in store.get_all_jobs()}
+    new_jobs: list[Job] = []
+    for spec in jobfile.jobs.values():
+        job = build_job(spec, jobfile)
+        old = existing.pop(spec.id, None)
+        if old is None:
+            if _place_new(job, spec, now):
+                new_jobs.append(job)
+                report.added.append(spec.id)
+            else:
+                report.expired.append(spec.id)
+        elif old.meta.get("definition_hash") == job.meta["definition_hash"]:
+            report.unchanged.append(spec.id)
+        else:
+            _update(store, old, job, spec, now, report)
+    store.add_jobs(new_jobs)
+    for job_id in existing:
+        store.remove_job(job_id)
+        report.removed.append(job_id)
+    return report
+
+
+def _place_new(job: Job, spec: JobSpec, now: datetime) -> bool:
+    """Give a new job its first run time; False for a one-shot whose date has long passed."""
+    if spec.paused:
+        job.next_run_time = None
+        return True
+    job.next_run_time = job.trigger.get_next_fire_time(None, now)
+    if job.next_run_time is None:
+        return False
+    grace = job.misfire_grace_time
+    late = now - job.next_run_time
+    return grace is None or late <= timedelta(seconds=grace)
+
+
+def _update(
+    store: BaseJobStore, old: Job, job: Job, spec: JobSpec, now: datetime, report: SyncReport
+) -> None:
+    paused = old.next_run_time is None
+    if spec.paused != old.meta.get("jobfile_paused"):
+        paused = spec.paused  # the jobfile's own value changed: it wins this time
+    trigger_changed = old.meta.get("trigger_hash") != job.meta["trigger_hash"]
+    if paused:
+        job.next_run_time = None
+    elif trigger_changed or old.next_run_time is None:
+        job.next_run_time = job.trigger.get_next_fire_time(None, now)
+    else:
+        job.next_run_time = old.next_run_time
+    job.version = old.version
+    try:
+        store.update_job(job)
+    except StaleJobError:  # changed meanwhile (say, a pause): take that and sync again
+        current = store.lookup_job(job.id)
+        if current is None:
+            return
+        _update(store, current, job, spec, now, report)
+        return
+    report.updated.append(spec.id)
+    if trigger_changed:
+        report.rescheduled.append(spec.id)
