@@ -201,6 +201,7 @@ class CommandResult:
     error: str | None = None
     pid: int | None = None
     timeout: float | None = None
+    attempt: int = 1  # which try this was, when the job retries failures
 
     @property
     def ok(self) -> bool:

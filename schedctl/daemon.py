@@ -17,13 +17,19 @@ import socket
 import sys
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from schedctl.clock import Clock, SystemClock
 from schedctl.commands import DEFAULT_REGISTRY
+from schedctl.errors import JobLookupError
+from schedctl.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent, SchedulerEvent
+from schedctl.jobrunner import ATTEMPT_LISTENERS, STOP_RETRIES
+from schedctl.reaper import reap_orphans
+from schedctl.safety import check_jobfile_safety
 from schedctl.executors.base import BaseExecutor
 from schedctl.executors.pool import ProcessPoolExecutor, ThreadPoolExecutor
-from schedctl.history import RunHistory
+from schedctl.history import RunHistory, RunOutcome
 from schedctl.jobfile import Jobfile, JobfileError, load_jobfile, resolve_state
 from schedctl.jobstores.sqlite import SQLiteJobStore
 from schedctl.runlock import RunLock
@@ -44,6 +50,7 @@ class ServeOptions:
     jobfile: str
     state: str | None = None
     shutdown_timeout: float = 30.0
+    insecure: bool = False
 
 
 def add_import_path(directory: str) -> None:
@@ -76,6 +83,7 @@ def serve(options: ServeOptions, clock: Clock | None = None) -> int:
     # RunLog writes one line per run; the engine's own per-run lines would repeat it.
     logging.getLogger("schedctl.executors").setLevel(logging.CRITICAL)
     logging.getLogger("schedctl.scheduler").setLevel(logging.ERROR)
+    check_jobfile_safety(options.jobfile, insecure=options.insecure)
     jobfile = open_jobfile(options.jobfile)
     state_path = str(resolve_state(options.state, jobfile))
     with RunLock(state_path):
@@ -99,7 +107,10 @@ class Service:
             jobstores={"default": store}, executors=build_executors(jobfile),
             timezone=jobfile.timezone, clock=clock,
         )
-        self.scheduler.add_listener(RunLog(self.history, clock, self.owner, self.scheduler.timezone), RUN_EVENTS)
+        self.runlog = RunLog(self.history, clock, self.owner, self.scheduler.timezone,
+                             replacing=self._replaces)
+        self.scheduler.add_listener(self.runlog, RUN_EVENTS)
+        self.scheduler.add_listener(self._replace_running, EVENT_JOB_MAX_INSTANCES)
         self._signals: queue.SimpleQueue[int] = queue.SimpleQueue()
         self._stopped = threading.Event()
 
@@ -109,14 +120,20 @@ class Service:
         if interrupted:
             _logger.warning("%d run(s) were cut short when schedctl last stopped; marked interrupted", interrupted)
         report = sync_jobs(self.jobfile, self.store, now)
+        self._catch_up(now)
         self.history.announce(pid=os.getpid(), hostname=socket.gethostname(), at=now,
                               jobfile=str(Path(self.jobfile.path).resolve()))
         self._install_signal_handlers()
         control = threading.Thread(target=self._control_loop, name="schedctl-control", daemon=True)
         control.start()
         _logger.info("schedctl started on %s: %s", self.store.path, report.summary())
-        self.scheduler.start()  # blocks until the control thread shuts it down
-        self._stopped.wait()
+        STOP_RETRIES.clear()
+        ATTEMPT_LISTENERS.append(self.runlog.attempt_failed)
+        try:
+            self.scheduler.start()  # blocks until the control thread shuts it down
+            self._stopped.wait()
+        finally:
+            ATTEMPT_LISTENERS.remove(self.runlog.attempt_failed)
         self.history.stopped(at=self.clock.now())
         _logger.info("schedctl stopped")
         return 0
@@ -124,7 +141,10 @@ class Service:
     # -- the control thread ------------------------------------------------------------------------
 
     def _install_signal_handlers(self) -> None:
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signals = [signal.SIGTERM, signal.SIGINT, signal.SIGHUP]
+        if os.getpid() == 1:
+            signals.append(signal.SIGCHLD)  # as a container's init, orphans are ours to reap
+        for signum in signals:
             signal.signal(signum, lambda number, frame: self._signals.put(number))
 
     def _control_loop(self) -> None:
@@ -138,6 +158,8 @@ class Service:
                 continue
             if signum == signal.SIGHUP:
                 self.reload()
+            elif signum == signal.SIGCHLD:
+                reap_orphans(exclude=[c.pid for c in DEFAULT_REGISTRY.running() if c.pid])
             else:
                 _logger.info("Received %s: stopping", signal.Signals(signum).name)
                 self.stop()
@@ -162,6 +184,7 @@ class Service:
     def stop(self) -> None:
         """Stop starting jobs, give running ones ``shutdown_timeout`` to finish, then end them."""
         self.notifier.stopping()
+        STOP_RETRIES.set()  # a job waiting to retry gives up now
         if self.scheduler.running:
             self.scheduler.pause()
         executors = list(self.scheduler._executors.values())
@@ -191,6 +214,52 @@ class Service:
         _logger.info("Reloaded %s: %s", jobfile.path, report.summary())
         self.notifier.notify("READY=1", f"STATUS={self._status_line()}")
         return report
+
+    # -- overlap and catch-up ----------------------------------------------------------------------
+
+    def _replaces(self, job_id: str) -> bool:
+        job = self.store.lookup_job(job_id)
+        return job is not None and job.meta.get("overlap") == "replace"
+
+    def _replace_running(self, event: SchedulerEvent) -> None:
+        """``overlap: replace``: stop the running instance, then start the refused run."""
+        if not isinstance(event, JobSubmissionEvent) or not event.job_id:
+            return
+        job = self.store.lookup_job(event.job_id)
+        if job is None or job.meta.get("overlap") != "replace":
+            return
+        when = event.scheduled_run_times[-1]
+        grace = float(job.meta.get("kill_grace", 10.0))
+        threading.Thread(target=self._replace, args=(job.id, when, grace), daemon=True,
+                         name=f"schedctl-replace-{job.id}").start()
+
+    def _replace(self, job_id: str, when: datetime, grace: float) -> None:
+        DEFAULT_REGISTRY.terminate_job(job_id, grace, wait=True)
+        for executor in list(self.scheduler._executors.values()):
+            executor.wait_idle(grace + 5, job_id=job_id)  # until the old run has recorded its end
+        try:
+            self.store.request_run(job_id, when)
+        except JobLookupError:
+            return
+        self.scheduler.wakeup()
+
+    def _catch_up(self, now: datetime) -> None:
+        """``catch_up: true``: a job whose runs were missed while schedctl was down runs once now."""
+        for job in self.store.get_all_jobs():
+            if not job.meta.get("catch_up") or job.next_run_time is None or job.next_run_time >= now:
+                continue
+            missed_from = job.next_run_time
+            job.next_run_time = job.trigger.get_next_fire_time(None, now)
+            if job.next_run_time is None:
+                self.store.remove_job(job.id)
+            else:
+                self.store.update_job(job)
+            self.history.finished(job.id, missed_from, RunOutcome(
+                "missed", now, error="missed while schedctl was down; caught up at start-up"),
+                owner=self.owner)
+            if job.next_run_time is not None:
+                self.store.request_run(job.id, now)
+            _logger.info("%s: runs were missed while schedctl was down; running it once now", job.id)
 
     def _add_new_executors(self, jobfile: Jobfile) -> None:
         for name, executor in build_executors(jobfile).items():

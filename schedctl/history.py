@@ -68,6 +68,7 @@ class RunOutcome:
     signal: int | None = None
     error: str | None = None
     output: str | None = None
+    attempt: int = 1
 
 
 @dataclass(frozen=True)
@@ -89,14 +90,15 @@ class RunHistory:
     # -- writing, from the running scheduler ---------------------------------------------------
 
     def started(
-        self, job_id: str, scheduled_for: datetime, *, at: datetime, owner: str, reason: str = "schedule"
+        self, job_id: str, scheduled_for: datetime, *, at: datetime, owner: str,
+        reason: str = "schedule", attempt: int = 1,
     ) -> None:
-        """A run began. Idempotent: a run that already ended is left as it is."""
+        """A run (or a retry) began. Idempotent: a run that already ended is left as it is."""
         with self._store._writing(notify=False) as conn:
             conn.execute(
-                "INSERT INTO runs (job_id, scheduled_for, state, reason, owner, started_at)"
-                " VALUES (?, ?, 'running', ?, ?, ?) ON CONFLICT DO NOTHING",
-                (job_id, to_epoch_ms(scheduled_for), reason, owner, to_epoch_ms(at)),
+                "INSERT INTO runs (job_id, scheduled_for, attempt, state, reason, owner, started_at)"
+                " VALUES (?, ?, ?, 'running', ?, ?, ?) ON CONFLICT DO NOTHING",
+                (job_id, to_epoch_ms(scheduled_for), attempt, reason, owner, to_epoch_ms(at)),
             )
 
     def finished(
@@ -104,7 +106,7 @@ class RunHistory:
         reason: str = "schedule",
     ) -> None:
         """A run ended (or was missed or skipped, which ends it before it starts)."""
-        key = (job_id, to_epoch_ms(scheduled_for), reason)
+        key = (job_id, to_epoch_ms(scheduled_for), reason, outcome.attempt)
         ended = (
             outcome.state, to_epoch_ms(outcome.finished_at), outcome.duration, outcome.exit_code,
             outcome.signal, outcome.error, outcome.output,
@@ -115,13 +117,14 @@ class RunHistory:
                 "UPDATE runs SET state = ?, finished_at = ?,"
                 " duration = coalesce(?, (? - started_at) / 1000.0), exit_code = ?, signal = ?,"
                 " error = ?, output = ?"
-                " WHERE job_id = ? AND scheduled_for = ? AND reason = ? AND attempt = 1",
+                " WHERE job_id = ? AND scheduled_for = ? AND reason = ? AND attempt = ?",
                 (ended[0], ended[1], ended[2], ended[1], *ended[3:], *key),
             ).rowcount
             if not updated:
                 conn.execute(
-                    "INSERT INTO runs (job_id, scheduled_for, reason, owner, state, finished_at,"
-                    " duration, exit_code, signal, error, output) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO runs (job_id, scheduled_for, reason, attempt, owner, state,"
+                    " finished_at, duration, exit_code, signal, error, output)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (*key, owner, *ended),
                 )
             _prune(conn, job_id)

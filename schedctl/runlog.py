@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import traceback as tb
-from datetime import datetime
+from datetime import datetime, timedelta
+from collections.abc import Callable
 from typing import Any
 
 from schedctl.clock import Clock
@@ -32,7 +33,11 @@ _TIME = "%Y-%m-%d %H:%M:%S"
 class RunLog:
     """The listener: record each run in the history and log it."""
 
-    def __init__(self, history: RunHistory, clock: Clock, owner: str, timezone: Any = None) -> None:
+    def __init__(
+        self, history: RunHistory, clock: Clock, owner: str, timezone: Any = None,
+        replacing: Callable[[str], bool] | None = None,
+    ) -> None:
+        self._replacing = replacing or (lambda job_id: False)
         self._history = history
         self._clock = clock
         self._owner = owner
@@ -58,6 +63,10 @@ class RunLog:
                   scheduled_for=run_time.isoformat())
 
     def _skipped(self, job_id: str, run_time: datetime) -> None:
+        if self._replacing(job_id):
+            self._log(logging.WARNING, job_id, "replacing",
+                      "the previous run is still going; stopping it to start this one")
+            return
         error = "the previous run was still going (max_instances reached)"
         self._record(job_id, run_time, RunOutcome("skipped", self._clock.now(), error=error))
         self._log(logging.WARNING, job_id, "skipped", error, outcome="skipped",
@@ -82,6 +91,19 @@ class RunLog:
         self._log(level, event.job_id or "", outcome.state, summary, outcome=outcome.state,
                   duration=outcome.duration, exit_code=outcome.exit_code, signal=outcome.signal,
                   scheduled_for=event.scheduled_run_time.isoformat())
+
+    def attempt_failed(
+        self, job_id: str, scheduled_for: datetime | None, result: CommandResult, delay: float
+    ) -> None:
+        """A failed attempt that will be retried: record it, and the next attempt as started."""
+        if scheduled_for is None:
+            return
+        self._record(job_id, scheduled_for, _from_result(result, self._clock.now()))
+        self._history.started(job_id, scheduled_for, at=self._clock.now() + timedelta(seconds=delay),
+                              owner=self._owner, attempt=result.attempt + 1)
+        self._log(logging.WARNING, job_id, "retry",
+                  f"{_summary(_from_result(result, self._clock.now()))}; attempt {result.attempt + 1} "
+                  f"in {format_seconds(delay)}", outcome=result.outcome, exit_code=result.exit_code)
 
     def _record(self, job_id: str, run_time: datetime, outcome: RunOutcome) -> None:
         try:
@@ -112,7 +134,7 @@ def _from_result(result: CommandResult, now: datetime) -> RunOutcome:
     return RunOutcome(
         result.outcome, result.finished_at or now, duration=result.duration,
         exit_code=result.exit_code, signal=result.signal, error=result.error,
-        output=result.output_tail or None,
+        output=result.output_tail or None, attempt=result.attempt,
     )
 
 

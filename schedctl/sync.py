@@ -19,8 +19,12 @@ from schedctl.job import Job
 from schedctl.jobfile import Jobfile, JobSpec
 from schedctl.jobstores.base import BaseJobStore
 
+#: JobSpec fields handed to the command runner and to the retry loop, as they are.
+_COMMAND_OPTIONS = ("shell", "env_file", "kill_grace", "output", "output_limit")
+_RETRY_OPTIONS = ("retries", "retry_delay", "backoff")
+
 #: The job function of every ``command:`` job.
-COMMAND_FUNC = "schedctl.commands:execute_command"
+COMMAND_FUNC = "schedctl.jobrunner:run_command_job"
 
 
 @dataclass
@@ -41,8 +45,13 @@ def build_job(spec: JobSpec, jobfile: Jobfile) -> Job:
     """The engine job for a jobfile entry (without a next run time)."""
     trigger = spec.build_trigger(jobfile.timezone)
     if spec.command is not None:
-        command = CommandSpec(command=spec.command, env=spec.env, cwd=spec.cwd, timeout=spec.timeout)
-        func, args, kwargs = COMMAND_FUNC, (), {"job_id": spec.id, "spec": command.to_dict()}
+        command = CommandSpec(
+            command=spec.command, env=spec.env, cwd=spec.cwd, timeout=spec.timeout,
+            **{key: getattr(spec, key) for key in _COMMAND_OPTIONS if hasattr(spec, key)},
+        )
+        kwargs = {"job_id": spec.id, "spec": command.to_dict()}
+        kwargs.update({key: getattr(spec, key) for key in _RETRY_OPTIONS if hasattr(spec, key)})
+        func, args = COMMAND_FUNC, ()
     else:
         assert spec.call is not None
         func, args, kwargs = spec.call, spec.args, spec.kwargs
@@ -66,6 +75,9 @@ def _meta(spec: JobSpec) -> dict[str, Any]:
         "kind": "call" if spec.call is not None else "command",
         "env_names": sorted(spec.env),
         "line": spec.line,
+        "overlap": getattr(spec, "overlap", "skip"),
+        "catch_up": getattr(spec, "catch_up", False),
+        "kill_grace": getattr(spec, "kill_grace", 10.0),
     }
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from contextvars import ContextVar
+from dataclasses import dataclass
 import threading
 import traceback
 from abc import ABC, abstractmethod
@@ -91,13 +93,15 @@ class BaseExecutor(ABC):
             self._instances[job_id] -= 1
             if self._instances[job_id] <= 0:
                 del self._instances[job_id]
-            if not self._instances:
-                self._idle.notify_all()
+            self._idle.notify_all()
 
-    def wait_idle(self, timeout: float | None = None) -> bool:
-        """Block until no job runs in this executor (True) or ``timeout`` passes (False)."""
+    def wait_idle(self, timeout: float | None = None, job_id: str | None = None) -> bool:
+        """Block until no job (or no instance of ``job_id``) runs here (True), or
+        until ``timeout`` passes (False)."""
         with self._idle:
-            return self._idle.wait_for(lambda: not self._instances, timeout)
+            if job_id is None:
+                return self._idle.wait_for(lambda: not self._instances, timeout)
+            return self._idle.wait_for(lambda: job_id not in self._instances, timeout)
 
     def running_total(self) -> int:
         with self._lock:
@@ -132,6 +136,7 @@ def run_job(
                 events.append(job.event(EVENT_JOB_MISSED, run_time))
                 continue
         logger.info("Running job %r (scheduled at %s)", job.description, run_time)
+        token = _CURRENT_RUN.set(RunContext(job.id, job.jobstore, run_time))
         try:
             retval = func(*job.args, **job.kwargs)
         except (Exception, SystemExit) as exc:
@@ -142,7 +147,27 @@ def run_job(
         else:
             events.append(job.event(EVENT_JOB_EXECUTED, run_time, retval=retval))
             logger.info("Job %r executed successfully", job.description)
+        finally:
+            _CURRENT_RUN.reset(token)
     return events
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """The run a job function is executing, for functions that want to know
+    (the command runner passes the scheduled time to the command's environment)."""
+
+    job_id: str
+    jobstore: str | None
+    scheduled_run_time: datetime
+
+
+_CURRENT_RUN: ContextVar[RunContext | None] = ContextVar("schedctl_current_run", default=None)
+
+
+def current_run() -> RunContext | None:
+    """The run being executed in this thread (or worker process), or None outside a job."""
+    return _CURRENT_RUN.get()
 
 
 class JobCall:

@@ -1,0 +1,33 @@
+"""Refusing unsafe set-ups before anything runs, as cron does.
+
+Run as root, a jobfile that someone else can write is a way for them to run
+commands as root; so it must belong to root and be writable by root alone.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from schedctl.errors import SchedctlError
+
+
+class InsecureJobfileError(SchedctlError):
+    exit_code = 2
+
+
+def check_jobfile_safety(path: str, *, insecure: bool = False) -> None:
+    """Raise InsecureJobfileError when running as root with a jobfile others could change."""
+    if insecure or os.geteuid() != 0:
+        return
+    info = os.stat(path)
+    problems = []
+    if info.st_uid != 0:
+        problems.append(f"it is owned by uid {info.st_uid}, not root")
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        problems.append(f"group or others may write it (mode {stat.filemode(info.st_mode)})")
+    if problems:
+        raise InsecureJobfileError(
+            f"{path}: refusing to run as root: {'; '.join(problems)}. "
+            f"Fix with 'chown root: {path} && chmod go-w {path}', or pass --insecure"
+        )

@@ -1,0 +1,74 @@
+"""The run history and presence tables."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from schedctl import history as history_module
+from schedctl.history import RunHistory, RunOutcome
+from schedctl.jobstores.sqlite import SQLiteJobStore
+
+UTC = timezone.utc
+T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def history(tmp_path: Path):
+    store = SQLiteJobStore(path=tmp_path / "state.db")
+    yield RunHistory(store)
+    store.shutdown()
+
+
+def test_a_run_goes_from_running_to_its_outcome(history: RunHistory) -> None:
+    history.started("a", T0, at=T0, owner="h/1")
+    assert history.running_jobs() == {"a"}
+    history.finished("a", T0, RunOutcome("failed", T0 + timedelta(seconds=2), exit_code=3,
+                                         output="oops"), owner="h/1")
+    (run,) = history.runs("a")
+    assert (run.state, run.exit_code, run.duration, run.output) == ("failed", 3, 2.0, "oops")
+    assert history.running_jobs() == set()
+    assert history.failures_since(T0) == 1
+
+
+def test_missed_runs_are_rows_without_a_start(history: RunHistory) -> None:
+    history.finished("a", T0, RunOutcome("missed", T0, error="missed 3 run(s)"), owner="h/1")
+    (run,) = history.runs()
+    assert (run.state, run.started_at, run.error) == ("missed", None, "missed 3 run(s)")
+
+
+def test_retries_are_separate_attempts(history: RunHistory) -> None:
+    history.started("a", T0, at=T0, owner="h/1")
+    history.finished("a", T0, RunOutcome("failed", T0, exit_code=1), owner="h/1")
+    history.started("a", T0, at=T0, owner="h/1", attempt=2)
+    history.finished("a", T0, RunOutcome("success", T0, exit_code=0, attempt=2), owner="h/1")
+    assert [(r.attempt, r.state) for r in history.runs("a")] == [(2, "success"), (1, "failed")]
+    assert history.runs("a", failed_only=True)[0].attempt == 1
+
+
+def test_unfinished_runs_become_interrupted(history: RunHistory) -> None:
+    history.started("a", T0, at=T0, owner="h/1")
+    assert history.interrupt_unfinished(at=T0 + timedelta(minutes=1)) == 1
+    (run,) = history.runs()
+    assert run.state == "interrupted" and "stopped" in (run.error or "")
+
+
+def test_history_is_pruned_per_job(history: RunHistory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(history_module, "KEEP_RUNS_PER_JOB", 5)
+    for minute in range(12):
+        when = T0 + timedelta(minutes=minute)
+        history.finished("a", when, RunOutcome("success", when), owner="h/1")
+    history.finished("b", T0, RunOutcome("success", T0), owner="h/1")
+    runs = history.runs("a", limit=100)
+    assert len(runs) == 5 and runs[0].scheduled_for == T0 + timedelta(minutes=11)
+    assert len(history.runs("b")) == 1
+
+
+def test_presence_and_heartbeat(history: RunHistory) -> None:
+    assert history.presence() is None
+    history.announce(pid=42, hostname="box", at=T0, jobfile="/etc/jobs.yaml")
+    history.heartbeat(at=T0 + timedelta(seconds=10))
+    presence = history.presence()
+    assert (presence.pid, presence.hostname, presence.heartbeat_at) == (42, "box", T0 + timedelta(seconds=10))
