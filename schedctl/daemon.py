@@ -23,7 +23,9 @@ from pathlib import Path
 from schedctl.clock import Clock, SystemClock
 from schedctl.commands import DEFAULT_REGISTRY
 from schedctl.errors import JobLookupError
-from schedctl.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent, SchedulerEvent
+from schedctl.events import (
+    EVENT_JOB_MAX_INSTANCES, EVENT_SCHEDULER_START, JobSubmissionEvent, SchedulerEvent,
+)
 from schedctl.jobrunner import ATTEMPT_LISTENERS, STOP_RETRIES
 from schedctl.reaper import reap_orphans
 from schedctl.safety import check_jobfile_safety
@@ -123,9 +125,10 @@ class Service:
         self._catch_up(now)
         self.history.announce(pid=os.getpid(), hostname=socket.gethostname(), at=now,
                               jobfile=str(Path(self.jobfile.path).resolve()))
-        self._install_signal_handlers()
+        self._install_signal_handlers()  # signals wait in the queue until the control thread runs
         control = threading.Thread(target=self._control_loop, name="schedctl-control", daemon=True)
-        control.start()
+        # Started by the scheduler's start event, so a stop never races a scheduler not yet running.
+        self.scheduler.add_listener(lambda event: control.start(), EVENT_SCHEDULER_START)
         _logger.info("schedctl started on %s: %s", self.store.path, report.summary())
         STOP_RETRIES.clear()
         ATTEMPT_LISTENERS.append(self.runlog.attempt_failed)

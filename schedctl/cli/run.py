@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
+from pathlib import Path
+
 import click
 
 from schedctl.cli import main
@@ -17,7 +21,10 @@ from schedctl.clock import SystemClock
               help="Log line format on stderr (default: text, or journal under journald).")
 @click.option("--shutdown-timeout", type=Duration(), default="30s", show_default=True,
               help="On SIGTERM, how long running jobs may finish before they are terminated.")
-def run(jobfile: str, state: str | None, log_format: str | None, shutdown_timeout: float) -> None:
+@click.option("--insecure", is_flag=True,
+              help="Run as root even if the jobfile is not owned by root or is writable by others.")
+def run(jobfile: str, state: str | None, log_format: str | None, shutdown_timeout: float,
+        insecure: bool) -> None:
     """Run the jobs of JOBFILE in the foreground until SIGTERM or SIGINT.
 
     \b
@@ -33,7 +40,8 @@ def run(jobfile: str, state: str | None, log_format: str | None, shutdown_timeou
     from schedctl.logfmt import setup_logging
 
     setup_logging(log_format)
-    code = serve(ServeOptions(jobfile=jobfile, state=state, shutdown_timeout=shutdown_timeout))
+    code = serve(ServeOptions(jobfile=jobfile, state=state, shutdown_timeout=shutdown_timeout,
+                              insecure=insecure))
     raise SystemExit(code)
 
 
@@ -79,3 +87,34 @@ def validate(jobfile: str, count: int, as_json: bool) -> None:
         zone = getattr(job.trigger, "timezone", None)
         for when in times:
             out.print(f"  {output.local(when, zone)}  ({output.relative(when, now)})")
+
+
+@main.command("systemd-unit")
+@click.argument("jobfile", type=click.Path(dir_okay=False, exists=True))
+@click.option("--state", type=click.Path(dir_okay=False), envvar="SCHEDCTL_STATE",
+              help="State file the unit should use. [env: SCHEDCTL_STATE]")
+@click.option("--user", "run_as", help="Run the jobs as this user (User= in the unit).")
+def systemd_unit(jobfile: str, state: str | None, run_as: str | None) -> None:
+    """Print a systemd service unit that runs JOBFILE (Type=notify, reload on SIGHUP).
+
+    \b
+    Example:
+      schedctl systemd-unit /etc/schedctl/jobs.yaml > /etc/systemd/system/schedctl-jobs.service
+      systemctl daemon-reload && systemctl enable --now schedctl-jobs
+    """
+    from schedctl.daemon import open_jobfile
+    from schedctl.jobfile import resolve_state
+    from schedctl.unitfile import render_unit
+
+    loaded = open_jobfile(jobfile)
+    click.echo(render_unit(
+        jobfile=str(Path(jobfile).resolve()),
+        state=str(Path(resolve_state(state, loaded)).resolve()),
+        executable=_executable(), user=run_as,
+    ), nl=False)
+
+
+def _executable() -> str:
+    """The installed ``schedctl`` script, so the unit runs the same version."""
+    found = shutil.which("schedctl") or str(Path(sys.argv[0]).resolve())
+    return str(Path(found).resolve())
