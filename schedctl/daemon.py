@@ -39,6 +39,7 @@ from schedctl.runlog import RUN_EVENTS, RunLog
 from schedctl.schedulers.blocking import BlockingScheduler
 from schedctl.sync import SyncReport, sync_jobs
 from schedctl.systemd import Notifier, watchdog_interval
+from schedctl.triggers.boot import BootTrigger, current_boot_id
 
 HEARTBEAT_SECONDS = 10.0
 #: Grace between SIGTERM and SIGKILL for commands still running at the shutdown deadline.
@@ -123,6 +124,7 @@ class Service:
             _logger.warning("%d run(s) were cut short when schedctl last stopped; marked interrupted", interrupted)
         report = sync_jobs(self.jobfile, self.store, now)
         self._catch_up(now)
+        self._run_boot_jobs(now)
         self.history.announce(pid=os.getpid(), hostname=socket.gethostname(), at=now,
                               jobfile=str(Path(self.jobfile.path).resolve()))
         self._install_signal_handlers()  # signals wait in the queue until the control thread runs
@@ -263,6 +265,16 @@ class Service:
             if job.next_run_time is not None:
                 self.store.request_run(job.id, now)
             _logger.info("%s: runs were missed while schedctl was down; running it once now", job.id)
+
+    def _run_boot_jobs(self, now: datetime) -> None:
+        """Start each ``@reboot`` job that has not run since the machine booted."""
+        boot_id = current_boot_id()
+        if boot_id is None:
+            return
+        for job in self.store.get_all_jobs():
+            if isinstance(job.trigger, BootTrigger) and self.history.claim_boot_run(job.id, boot_id):
+                self.store.request_run(job.id, now)
+                _logger.info("%s: first start since boot; running it now", job.id)
 
     def _add_new_executors(self, jobfile: Jobfile) -> None:
         for name, executor in build_executors(jobfile).items():

@@ -169,6 +169,21 @@ class RunHistory:
         pid, hostname, started, beat, stopped, jobfile = row
         return SchedulerPresence(pid, hostname, _dt(started), _dt(beat), _dt(stopped), jobfile)
 
+    # -- @reboot jobs ----------------------------------------------------------------------------
+
+    def claim_boot_run(self, job_id: str, boot_id: str) -> bool:
+        """True (and remembered) if ``job_id`` has not yet run during boot ``boot_id``."""
+        with self._store._writing(notify=False) as conn:
+            row = conn.execute("SELECT boot_id FROM boot_runs WHERE job_id = ?", (job_id,)).fetchone()
+            if row is not None and row[0] == boot_id:
+                return False
+            conn.execute(
+                "INSERT INTO boot_runs (job_id, boot_id) VALUES (?, ?)"
+                " ON CONFLICT (job_id) DO UPDATE SET boot_id = excluded.boot_id",
+                (job_id, boot_id),
+            )
+            return True
+
     # -- reading --------------------------------------------------------------------------------
 
     def runs(

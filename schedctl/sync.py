@@ -18,6 +18,7 @@ from schedctl.errors import StaleJobError
 from schedctl.job import Job
 from schedctl.jobfile import Jobfile, JobSpec
 from schedctl.jobstores.base import BaseJobStore
+from schedctl.triggers.boot import BootTrigger
 
 #: JobSpec fields handed to the command runner and to the retry loop, as they are.
 _COMMAND_OPTIONS = ("shell", "env_file", "kill_grace", "output", "output_limit")
@@ -43,7 +44,7 @@ class SyncReport:
 
 def build_job(spec: JobSpec, jobfile: Jobfile) -> Job:
     """The engine job for a jobfile entry (without a next run time)."""
-    trigger = spec.build_trigger(jobfile.timezone)
+    trigger = BootTrigger() if spec.trigger.kind == "reboot" else spec.build_trigger(jobfile.timezone)
     if spec.command is not None:
         command = CommandSpec(
             command=spec.command, env=spec.env, cwd=spec.cwd, timeout=spec.timeout,
@@ -108,7 +109,7 @@ def sync_jobs(jobfile: Jobfile, store: BaseJobStore, now: datetime) -> SyncRepor
 
 def _place_new(job: Job, spec: JobSpec, now: datetime) -> bool:
     """Give a new job its first run time; False for a one-shot whose date has long passed."""
-    if spec.paused:
+    if spec.paused or isinstance(job.trigger, BootTrigger):  # boot jobs start from the daemon
         job.next_run_time = None
         return True
     job.next_run_time = job.trigger.get_next_fire_time(None, now)
@@ -126,7 +127,7 @@ def _update(
     if spec.paused != old.meta.get("jobfile_paused"):
         paused = spec.paused  # the jobfile's own value changed: it wins this time
     trigger_changed = old.meta.get("trigger_hash") != job.meta["trigger_hash"]
-    if paused:
+    if paused or isinstance(job.trigger, BootTrigger):
         job.next_run_time = None
     elif trigger_changed or old.next_run_time is None:
         job.next_run_time = job.trigger.get_next_fire_time(None, now)

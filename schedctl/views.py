@@ -75,7 +75,12 @@ def job_views(store: SQLiteJobStore, history: RunHistory) -> list[JobView]:
 
 
 def _job_view(job: Job, running: set[str], last: RunRecord | None) -> JobView:
-    state = "running" if job.id in running else "paused" if job.next_run_time is None else "scheduled"
+    state = (
+        "running" if job.id in running
+        else "at boot" if job.trigger.alias == "boot"
+        else "paused" if job.next_run_time is None
+        else "scheduled"
+    )
     zone = getattr(job.trigger, "timezone", None)
     describe = getattr(job.trigger, "describe", None)
     return JobView(

@@ -72,3 +72,20 @@ def test_presence_and_heartbeat(history: RunHistory) -> None:
     history.heartbeat(at=T0 + timedelta(seconds=10))
     presence = history.presence()
     assert (presence.pid, presence.hostname, presence.heartbeat_at) == (42, "box", T0 + timedelta(seconds=10))
+
+
+def test_a_boot_run_is_claimed_once_per_boot(history: RunHistory) -> None:
+    assert history.claim_boot_run("warmup", "boot-1")
+    assert not history.claim_boot_run("warmup", "boot-1")  # schedctl restarted, same boot
+    assert history.claim_boot_run("other", "boot-1")
+    assert history.claim_boot_run("warmup", "boot-2")  # the machine rebooted
+
+
+def test_boot_trigger_never_fires_on_a_clock() -> None:
+    from schedctl.triggers.base import trigger_from_json, trigger_to_json
+    from schedctl.triggers.boot import BootTrigger, current_boot_id
+
+    trigger = BootTrigger()
+    assert trigger.get_next_fire_time(None, T0) is None
+    assert (str(trigger), trigger_from_json(trigger_to_json(trigger))) == ("@reboot", trigger)
+    assert current_boot_id("/nonexistent/boot_id") is None

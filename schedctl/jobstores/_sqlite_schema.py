@@ -68,6 +68,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             jobfile      TEXT
         )""",
     ),
+    (
+        # The boot during which each @reboot job last ran, so a restart does not rerun it.
+        """CREATE TABLE boot_runs (
+            job_id  TEXT PRIMARY KEY,
+            boot_id TEXT NOT NULL
+        )""",
+    ),
 )
 
 BUSY_TIMEOUT_MS = 10_000

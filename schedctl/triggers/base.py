@@ -88,6 +88,7 @@ BUILTIN_TRIGGERS = {
     "calendarinterval": "schedctl.triggers.calendarinterval:CalendarIntervalTrigger",
     "and": "schedctl.triggers.combining:AndTrigger",
     "or": "schedctl.triggers.combining:OrTrigger",
+    "boot": "schedctl.triggers.boot:BootTrigger",
 }
 
 
