@@ -193,6 +193,12 @@ class SQLiteJobStore(BaseJobStore):
         """
         if limit <= 0:
             return []
+        with self._reading() as conn:  # the usual case, nothing due, takes no write lock
+            due = conn.execute(
+                "SELECT 1 FROM jobs WHERE next_run_time <= ? LIMIT 1", (to_epoch_ms(now),)
+            ).fetchone()
+        if due is None:
+            return []
         claimed: list[tuple[Job, PlanT]] = []
         with self._writing(notify=False) as conn:
             for row in conn.execute(_DUE + " LIMIT ?", (to_epoch_ms(now), limit)).fetchall():
