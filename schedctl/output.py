@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime, tzinfo
 from typing import IO, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rich.console import Console
 from rich.table import Table
@@ -38,9 +39,9 @@ def relative(when: datetime | None, now: datetime) -> str:
     """``in 3h 12m`` / ``5m ago``: how far ``when`` is from ``now``, to two units."""
     if when is None:
         return ""
-    seconds = int((when - now).total_seconds())
-    future = seconds >= 0
-    seconds = abs(seconds)
+    delta = (when - now).total_seconds()
+    future = delta >= 0
+    seconds = int(abs(delta)) if future else max(int(abs(delta)), 1)  # never "in 0s" for the past
     parts: list[str] = []
     for size, unit in ((86400, "d"), (3600, "h"), (60, "m"), (1, "s")):
         if seconds >= size or (unit == "s" and not parts):
@@ -56,6 +57,16 @@ def local(when: datetime | None, zone: tzinfo | None = None) -> str:
     if when is None:
         return "-"
     return when.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def _zone(name: str | None) -> tzinfo | None:
+    """The job's own zone for showing its times; the machine's when it has none we can load."""
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
 
 
 def _state(text: str) -> Text:
@@ -87,7 +98,7 @@ def jobs_table(views: Sequence[JobView], now: datetime, stream: IO[str] | None =
         if view.schedule != view.trigger:
             schedule.append(f"\n{view.trigger}", style="dim")
         next_run = "-" if view.next_run_time is None else (
-            f"{local(view.next_run_time)}\n{relative(view.next_run_time, now)}")
+            f"{local(view.next_run_time, _zone(view.timezone))}\n{relative(view.next_run_time, now)}")
         table.add_row(view.id, schedule, next_run, _state(view.state), _last_run(view.last_run, now))
     out.print(table)
 

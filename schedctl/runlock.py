@@ -9,7 +9,8 @@ from __future__ import annotations
 import fcntl
 import os
 
-from schedctl.errors import SchedctlError
+from schedctl.errors import SchedctlError, StoreError
+from schedctl.jobstores._sqlite_schema import ensure_file
 
 
 class AlreadyRunningError(SchedctlError):
@@ -34,7 +35,13 @@ class RunLock:
 
     def acquire(self) -> RunLock:
         """Take the lock or raise AlreadyRunningError naming the holder."""
-        fd = os.open(lock_path(self.state_path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        ensure_file(self.state_path)  # the lock sits beside it: its directory may not exist yet
+        try:
+            fd = os.open(lock_path(self.state_path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise StoreError(
+                f"{lock_path(self.state_path)}: cannot create the lock file ({exc.strerror or exc})"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -20,7 +20,10 @@ def check_jobfile_safety(path: str, *, insecure: bool = False) -> None:
     """Raise InsecureJobfileError when running as root with a jobfile others could change."""
     if insecure or os.geteuid() != 0:
         return
-    info = os.stat(path)
+    try:
+        info = os.stat(path)
+    except OSError:
+        return  # loading the jobfile reports why it cannot be read, before anything runs
     problems = []
     if info.st_uid != 0:
         problems.append(f"it is owned by uid {info.st_uid}, not root")

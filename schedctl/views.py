@@ -102,7 +102,7 @@ def status_view(store: SQLiteJobStore, history: RunHistory, now: datetime) -> St
         counts[name] = sum(1 for view in views if view.state == name)
     return StatusView(
         state_path=store.path, running=pid is not None,
-        pid=pid if pid and pid > 0 else (presence.pid if presence else None),
+        pid=(pid if pid > 0 else presence.pid if presence else None) if pid is not None else None,
         hostname=presence.hostname if presence else None,
         started_at=presence.started_at if presence and pid is not None else None,
         heartbeat_at=presence.heartbeat_at if presence else None,

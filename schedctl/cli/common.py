@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,6 +16,10 @@ from schedctl.history import RunHistory
 from schedctl.jobstores.sqlite import SQLiteJobStore
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: Only the ``state:`` key is wanted from a jobfile here; the loader's own size limit.
+MAX_JOBFILE_BYTES = 1024 * 1024
+_STATE_LINE = re.compile(r"^state:[ \t]*([^#\n]+)", re.MULTILINE)
 
 
 class UsageError(SchedctlError):
@@ -43,10 +48,7 @@ def find_state(state: str | None, jobfile: str | None) -> str:
     if state:
         path = Path(state).expanduser()
     elif jobfile:
-        from schedctl.daemon import open_jobfile
-        from schedctl.jobfile import resolve_state
-
-        path = resolve_state(None, open_jobfile(jobfile))
+        path = _state_of_jobfile(jobfile)
     else:
         raise UsageError(
             "no state file given: use --state PATH or -f JOBFILE (or set SCHEDCTL_STATE)"
@@ -61,6 +63,25 @@ def find_state(state: str | None, jobfile: str | None) -> str:
 def open_state(state: str | None, jobfile: str | None) -> tuple[SQLiteJobStore, RunHistory]:
     store = SQLiteJobStore(path=find_state(state, jobfile))
     return store, RunHistory(store)
+
+
+def _state_of_jobfile(jobfile: str) -> Path:
+    """The state file a jobfile names. A jobfile broken since the scheduler loaded it
+    must not stop ``list`` or ``history``: then only its top-level ``state:`` line is read."""
+    from schedctl.jobfile import Jobfile, JobfileError, load_jobfile, resolve_state
+
+    try:
+        return resolve_state(None, load_jobfile(jobfile, check_imports=False))
+    except JobfileError:
+        pass
+    try:
+        with open(jobfile, encoding="utf-8", errors="replace") as stream:
+            text = stream.read(MAX_JOBFILE_BYTES)
+    except OSError as exc:
+        raise SchedctlError(f"cannot read the jobfile {jobfile}: {exc.strerror or exc}") from None
+    match = _STATE_LINE.search(text)
+    state = match.group(1).strip().strip("'\"") if match else None
+    return resolve_state(None, Jobfile(path=jobfile, state=state or None))
 
 
 class Duration(click.ParamType):

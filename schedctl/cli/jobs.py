@@ -111,7 +111,8 @@ def run_now(job_id: str, state: str | None, jobfile: str | None) -> None:
 @click.argument("job_id", metavar="[JOB]", required=False)
 @click.option("--cron", "expr", help="Show the runs of a crontab expression instead of a job.")
 @click.option("--timezone", "zone", help="Time zone for --cron (default: local).")
-@click.option("-n", "--count", default=5, show_default=True, help="How many runs to show.")
+@click.option("-n", "--count", default=5, show_default=True, type=click.IntRange(min=1),
+              help="How many runs to show.")
 @state_options
 @json_option
 def next_runs(job_id: str | None, expr: str | None, zone: str | None, count: int,
@@ -154,7 +155,8 @@ def next_runs(job_id: str | None, expr: str | None, zone: str | None, count: int
 
 @main.command()
 @click.argument("job_id", metavar="[JOB]", required=False)
-@click.option("-n", "--count", "limit", default=20, show_default=True, help="How many runs to show.")
+@click.option("-n", "--count", "limit", default=20, show_default=True, type=click.IntRange(min=1),
+              help="How many runs to show.")
 @click.option("--failed", is_flag=True, help="Only failed, interrupted or timed-out runs.")
 @click.option("--output", "show_output", is_flag=True, help="Show the captured output tail of each run.")
 @state_options

@@ -1,0 +1,274 @@
+"""Jobfile validation as the command line reports it: ``jobs.yaml:12:5: jobs.backup.cron: ...``,
+every problem at once, exit code 2, no traceback, and the state file untouched."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import textwrap
+
+import pytest
+from click.testing import CliRunner
+
+from schedctl.cli import main
+from tests.cli.helpers import as_json, file_bytes, read_runs, wait_until
+
+LOCATED = re.compile(r"^jobs\.yaml:(\d+):(\d+): (?:(\S+): )?(.+)$")
+
+#: (jobfile, [(line, column, key path, message fragment)]): one row per kind of mistake.
+CASES = {
+    "yaml-syntax": ("""
+        jobs:
+          a:
+            command: [echo
+            interval: 1m
+        """, [(4, 13, None, "invalid YAML: did not find expected ',' or ']'")]),
+    "tab-indent": ("jobs:\n\ta: 1\n", [(2, 1, None, "indent with spaces, YAML does not allow tabs")]),
+    "empty-file": ("", [(1, 1, None, "the jobfile is empty; it needs a 'jobs' mapping")]),
+    "two-documents": ("""
+        jobs: {}
+        ---
+        jobs: {}
+        """, [(2, 1, None, "more than one YAML document")]),
+    "duplicate-key": ("""
+        jobs:
+          backup:
+            command: echo a
+            command: echo b
+            interval: 1m
+        """, [(4, 5, "jobs.backup.command", "duplicate key 'command' (first given on line 3)")]),
+    "duplicate-job": ("""
+        jobs:
+          backup: {command: echo a, interval: 1m}
+          backup: {command: echo b, interval: 1m}
+        """, [(3, 3, "jobs.backup", "duplicate key 'backup' (first given on line 2)")]),
+    "unknown-key": ("""
+        jobs:
+          backup:
+            comand: echo
+            interval: 1m
+        """, [(2, 3, "jobs.backup", "no action: add command or call"),
+              (3, 5, "jobs.backup.comand", "unknown key 'comand' — did you mean 'command'?")]),
+    "unknown-top-key": ("""
+        jobz: {}
+        jobs: {}
+        """, [(1, 1, "jobz", "unknown key 'jobz' — did you mean 'jobs'?")]),
+    "wrong-type-count": ("""
+        jobs:
+          backup:
+            command: echo
+            interval: 1m
+            max_instances: many
+        """, [(5, 20, "jobs.backup.max_instances", "expected a whole number of 1 or more, got 'many'")]),
+    "wrong-type-list": ("""
+        jobs:
+          backup:
+            command: echo
+            interval: [1, 2]
+        """, [(4, 15, "jobs.backup.interval",
+               "expected a duration such as 90s, 5m or 1h30m, got a list")]),
+    "wrong-type-mapping": ("""
+        jobs:
+          backup:
+            command: echo
+            interval: 1m
+            timeout: {minutes: 5}
+        """, [(5, 14, "jobs.backup.timeout",
+               "expected a duration such as 90s, 5m or 1h30m, got a mapping")]),
+    "not-a-duration": ("""
+        jobs:
+          backup:
+            command: echo
+            interval: 5 minutes
+        """, [(4, 15, "jobs.backup.interval", "'5 minutes' is not a duration (try 5m)")]),
+    "two-triggers": ("""
+        jobs:
+          backup:
+            command: echo
+            cron: "* * * * *"
+            interval: 5m
+        """, [(2, 3, "jobs.backup", "give exactly one of cron, interval, date (found cron and interval)")]),
+    "no-trigger": ("""
+        jobs:
+          backup:
+            command: echo
+        """, [(2, 3, "jobs.backup", "no trigger: add one of cron, interval, date")]),
+    "cron-out-of-range": ("""
+        jobs:
+          backup:
+            command: echo
+            cron: "61 * * * *"
+        """, [(4, 11, "jobs.backup.cron", "minute 61 is out of range 0-59")]),
+    "cron-never-fires": ("""
+        jobs:
+          backup:
+            command: echo
+            cron: "0 0 30 2 *"
+        """, [(4, 11, "jobs.backup.cron", "never fires: February has no 30th")]),
+    "impossible-date": ("""
+        jobs:
+          backup:
+            command: echo
+            date: 2026-02-30 10:00
+        """, [(4, 11, "jobs.backup.date", "is not a valid date/time: day is out of range for month")]),
+    "end-before-start": ("""
+        jobs:
+          backup:
+            command: echo
+            interval: 1h
+            start_date: 2026-05-01
+            end_date: 2026-04-01
+        """, [(6, 15, "jobs.backup.end_date", "is before start_date")]),
+    "unknown-timezone": ("""
+        timezone: Europe/Berln
+        jobs: {}
+        """, [(1, 11, "timezone", "Europe/Berlin")]),
+    "unknown-executor": ("""
+        jobs:
+          backup:
+            command: echo
+            interval: 1h
+            executor: heavy
+        """, [(5, 15, "jobs.backup.executor", "unknown executor 'heavy'")]),
+}
+
+
+def problems(stderr: str) -> list[tuple[int, int, str | None, str]]:
+    found = []
+    for line in stderr.splitlines():
+        match = LOCATED.match(line)
+        assert match, f"not a located problem line: {line!r}"
+        found.append((int(match[1]), int(match[2]), match[3], match[4]))
+    return found
+
+
+@pytest.mark.parametrize(("text", "expected"), CASES.values(), ids=CASES.keys())
+def test_each_mistake_is_reported_at_its_place(tmp_path, monkeypatch, text, expected):
+    (tmp_path / "jobs.yaml").write_text(textwrap.dedent(text).lstrip("\n"))
+    monkeypatch.chdir(tmp_path)
+
+    result = CliRunner().invoke(main, ["validate", "jobs.yaml"])
+
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert result.stdout == ""
+    reported = problems(result.stderr)
+    assert [(line, column, path) for line, column, path, _ in reported] == [
+        (line, column, path) for line, column, path, _ in expected
+    ], result.stderr
+    for (*_, message), (*_, fragment) in zip(reported, expected):
+        assert fragment in message
+        assert "Node(" not in message and "Field(" not in message  # no internals leak
+
+
+BROKEN = """
+    state: state.db
+    jobs:
+      backup:
+        command: /usr/local/bin/backup
+        cron: "0 0 30 2 *"
+      report:
+        call: reports:weekly
+        comand: echo
+        interval: 5 minutes
+      twice:
+        command: echo
+        cron: "* * * * *"
+        date: 2026-02-30
+      none:
+        command: echo
+"""
+
+
+def test_every_problem_is_reported_at_once_in_file_order(tmp_path, monkeypatch):
+    (tmp_path / "jobs.yaml").write_text(textwrap.dedent(BROKEN).lstrip("\n"))
+    monkeypatch.chdir(tmp_path)
+
+    result = CliRunner().invoke(main, ["validate", "jobs.yaml"])
+
+    assert result.exit_code == 2
+    reported = problems(result.stderr)
+    assert [(line, path) for line, _, path, _ in reported] == [
+        (5, "jobs.backup.cron"),
+        (7, "jobs.report.call"),
+        (8, "jobs.report.comand"),
+        (9, "jobs.report.interval"),
+        (10, "jobs.twice"),
+        (13, "jobs.twice.date"),
+        (14, "jobs.none"),
+    ], result.stderr
+
+
+def test_a_valid_jobfile_shows_its_plan(tmp_path, monkeypatch):
+    (tmp_path / "jobs.yaml").write_text(textwrap.dedent("""
+        timezone: Europe/Berlin
+        jobs:
+          backup: {command: echo, cron: "30 2 * * *"}
+          report: {command: echo, interval: 90m}
+          later: {command: echo, interval: 1h, paused: true}
+    """))
+    monkeypatch.chdir(tmp_path)
+
+    text = CliRunner().invoke(main, ["validate", "jobs.yaml"])
+    plan = CliRunner().invoke(main, ["validate", "jobs.yaml", "--json", "-n", "2"])
+
+    assert text.exit_code == plan.exit_code == 0, text.output
+    lines = text.stdout.splitlines()
+    assert lines[0] == "jobs.yaml: OK, 3 job(s)"
+    assert "backup: at 02:30 every day  cron[30 2 * * *]" in lines
+    backup_runs = lines[lines.index("backup: at 02:30 every day  cron[30 2 * * *]") + 1:][:3]
+    assert all(" 02:30:00 CE" in line for line in backup_runs)
+    assert "  paused" in lines
+    data = json.loads(plan.stdout)
+    assert (data["jobfile"], data["valid"]) == ("jobs.yaml", True)
+    jobs = {job["id"]: job for job in data["jobs"]}
+    assert jobs["report"]["schedule"] == "every 1 hour and 30 minutes"
+    assert len(jobs["backup"]["next_runs"]) == len(jobs["report"]["next_runs"]) == 2
+    assert (jobs["later"]["paused"], jobs["later"]["next_runs"]) == (True, [])
+
+
+# -- the real executable: exit codes, no traceback, and a state file left as it was ----------
+
+def test_a_broken_jobfile_leaves_the_state_untouched(tmp_path, schedctl, jobfile, scheduler, state):
+    path = jobfile("""
+        state: state.db
+        jobs:
+          tick: {command: echo tick, interval: 0.2s}
+    """)
+    daemon = scheduler(path)
+    wait_until(lambda: read_runs(state, "tick"), what="a run of tick")
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait_exit() == 0
+    jobs_before = as_json(schedctl("list", "--state", state, "--json"))
+    runs_before = as_json(schedctl("history", "--state", state, "--json", "-n", "1000"))
+    snapshot = file_bytes(state)
+
+    jobfile(BROKEN)
+    validated = schedctl("validate", path)
+    ran = schedctl("run", path, timeout=10)
+
+    assert file_bytes(state) == snapshot
+    for result in (validated, ran):
+        assert result.returncode == 2
+        assert "Traceback" not in result.stderr
+        assert len(problems(result.stderr.replace(str(path), "jobs.yaml"))) == 7
+    assert as_json(schedctl("list", "--state", state, "--json")) == jobs_before
+    assert as_json(schedctl("history", "--state", state, "--json", "-n", "1000")) == runs_before
+
+
+def test_a_broken_jobfile_creates_no_state(tmp_path, schedctl, jobfile):
+    path = jobfile(BROKEN)
+    for command in ("validate", "run"):
+        result = schedctl(command, path, timeout=10)
+        assert result.returncode == 2
+        assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["jobs.yaml"]
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_a_missing_jobfile_is_a_clean_error(schedctl, command):
+    result = schedctl(command, "missing.yaml", timeout=10)
+
+    assert result.returncode == 2
+    assert result.stderr.strip() == "schedctl: missing.yaml: cannot read the jobfile: No such file or directory"
