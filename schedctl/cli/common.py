@@ -78,7 +78,7 @@ def _state_of_jobfile(jobfile: str) -> Path:
         with open(jobfile, encoding="utf-8", errors="replace") as stream:
             text = stream.read(MAX_JOBFILE_BYTES)
     except OSError as exc:
-        raise SchedctlError(f"cannot read the jobfile {jobfile}: {exc.strerror or exc}") from None
+        raise UsageError(f"cannot read the jobfile {jobfile}: {exc.strerror or exc}") from None
     match = _STATE_LINE.search(text)
     state = match.group(1).strip().strip("'\"") if match else None
     return resolve_state(None, Jobfile(path=jobfile, state=state or None))
