@@ -2,22 +2,25 @@
 
 Per-key checks are in :mod:`schedctl._jobkeys`; this module runs them over the
 marked tree, merges ``defaults`` under each job, enforces the rules that span
-keys (one action, one trigger, a known executor, an importable ``call``) and
-builds every trigger once, turning its ValueError into a located problem.
+keys (one action, one trigger, a known executor, an importable ``call``, keys
+that mean nothing to this kind of job) and builds every trigger once, turning its
+ValueError into a located problem.
 Problems are collected, never raised, so one run reports all of them.
 """
 
 from __future__ import annotations
 
 import importlib
+import math
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from schedctl._jobkeys import (
     ACTION_KEYS,
     EXECUTOR_KEYS,
     JOB_KEYS,
+    MAX_DURATION,
     TRIGGER_KEYS,
     Bad,
     Check,
@@ -29,14 +32,21 @@ from schedctl._jobkeys import (
     unknown_key,
 )
 from schedctl._yamlmarks import Field, Node, Problem, describe
+from schedctl.durations import format_duration
 from schedctl.jobfile import ExecutorSpec, JobSpec, TriggerSpec
 
 INVALID: Any = object()  # the value of a key whose check failed (already reported)
 
 TOP_KEYS = ("timezone", "state", "defaults", "executors", "jobs")
 _ONLY_FOR_CALL = ("args", "kwargs")
-_ONLY_FOR_COMMAND = ("env", "cwd", "timeout")
+# Retries are the command runner's: a call: job's function would be run once all the same.
+_ONLY_FOR_COMMAND = (
+    *("env", "cwd", "timeout", "shell", "env_file", "kill_grace", "output", "output_limit"),
+    *("retries", "retry_delay", "backoff"),
+)
 _NOT_FOR_DATE = ("start_date", "end_date", "jitter")
+_NOT_FOR_REBOOT = ("start_date", "end_date", "jitter", "catch_up")
+_SPEC_DEFAULTS = {f.name: f.default for f in fields(JobSpec)}
 
 
 @dataclass(frozen=True)
@@ -212,9 +222,10 @@ class _JobContext:
         trigger = self._one_of(
             TRIGGER_KEYS, merged, field, path, "no trigger: add one of cron, interval, date"
         )
-        merged = self._applicable(merged, action, trigger)
+        shape = _Shape.of(merged, action, trigger)
+        merged = self._applicable(merged, shape)
         self._cross_checks(merged)
-        if trigger is not None:
+        if trigger is not None and shape.trigger != "reboot":
             self._check_trigger(job_id, merged, trigger)
         if action is None or trigger is None or len(self.collector.problems) > before:
             return None
@@ -235,13 +246,11 @@ class _JobContext:
             self.collector.add(field, path, missing)
         return None
 
-    def _applicable(
-        self, merged: dict[str, Entry], action: str | None, trigger: str | None
-    ) -> dict[str, Entry]:
+    def _applicable(self, merged: dict[str, Entry], shape: _Shape) -> dict[str, Entry]:
         """Drop keys that mean nothing for this kind of job; report those the job itself set."""
         kept = {}
         for key, entry in merged.items():
-            reason = _inapplicable(key, action, trigger)
+            reason = shape.inapplicable(key, entry.value)
             if reason and not entry.from_defaults:
                 self.collector.add(entry.field, entry.key_path, reason)
             if not reason:
@@ -262,16 +271,40 @@ class _JobContext:
             problem = _import_problem(call.value)
             if problem:
                 self.collector.add(call.field.node, call.key_path, problem)
+        self._check_retry_waits(merged)
+
+    def _check_retry_waits(self, merged: dict[str, Entry]) -> None:
+        """The last retry's wait must stay a sane duration (and within what a wait accepts)."""
+        values = {key: _value(merged, key) for key in ("retries", "retry_delay", "backoff")}
+        if INVALID in values.values() or values["retries"] == 0:
+            return
+        retries, delay, backoff = values["retries"], values["retry_delay"], values["backoff"]
+        try:
+            longest = delay * backoff ** (retries - 1)
+        except OverflowError:
+            longest = math.inf
+        if longest <= MAX_DURATION:
+            return
+        own = [merged[key] for key in values if key in merged and not merged[key].from_defaults]
+        entry = (own or [merged[key] for key in values if key in merged])[0]
+        self.collector.add(
+            entry.field.node,
+            entry.key_path,
+            f"with retry_delay {format_duration(delay)} and backoff {backoff:g}, the wait "
+            f"before retry {retries} would be longer than 100 years; lower retries or backoff",
+        )
 
     def _spec(
         self, job_id: str, field: Field, merged: dict[str, Entry], action: str, trigger: str
     ) -> JobSpec:
         options = {k: e.value for k, e in merged.items() if k not in ACTION_KEYS + TRIGGER_KEYS}
         zone = options.pop("timezone", None) or self.file_zone
+        value = merged[trigger].value
+        spec = TriggerSpec("reboot", "@reboot") if _is_reboot(trigger, value) else None
         return JobSpec(
             id=job_id,
             line=field.line,
-            trigger=TriggerSpec(trigger, merged[trigger].value),  # type: ignore[arg-type]
+            trigger=spec or TriggerSpec(trigger, value),  # type: ignore[arg-type]
             timezone=zone,
             **{action: merged[action].value},
             **options,
@@ -297,14 +330,45 @@ class _JobContext:
             self.collector.add(where, key_path, message)
 
 
-def _inapplicable(key: str, action: str | None, trigger: str | None) -> str | None:
-    if key in _ONLY_FOR_CALL and action == "command":
-        return f"{key} is only for call: jobs (a command takes its arguments in the command)"
-    if key in _ONLY_FOR_COMMAND and action == "call":
-        return f"{key} applies only to command: jobs"
-    if key in _NOT_FOR_DATE and trigger == "date":
-        return f"{key} does not apply to a date trigger (it fires once, at its date)"
-    return None
+@dataclass(frozen=True)
+class _Shape:
+    """What kind of job this is, as far as its keys tell: which keys mean something to it."""
+
+    action: str | None  # command, call, or None when there is not exactly one
+    trigger: str | None  # cron, interval, date, reboot, or None
+    argv: bool  # a command written as a list, run without a shell
+
+    @classmethod
+    def of(cls, merged: dict[str, Entry], action: str | None, trigger: str | None) -> _Shape:
+        command = merged["command"].value if action == "command" else None
+        if trigger is not None and _is_reboot(trigger, merged[trigger].value):
+            trigger = "reboot"
+        return cls(action, trigger, isinstance(command, tuple))
+
+    def inapplicable(self, key: str, value: Any) -> str | None:
+        """Why ``key: value`` means nothing to this job, or None."""
+        if key in _ONLY_FOR_CALL and self.action == "command":
+            return f"{key} is only for call: jobs (a command takes its arguments in the command)"
+        if key in _ONLY_FOR_COMMAND and self.action == "call":
+            return f"{key} applies only to command: jobs"
+        if key == "overlap" and value == "replace" and self.action == "call":
+            return "overlap: replace needs a command: job (a running call cannot be stopped)"
+        if key == "shell" and self.argv:
+            return "shell applies only to a one-line command (a list runs without a shell)"
+        if key in _NOT_FOR_DATE and self.trigger == "date":
+            return f"{key} does not apply to a date trigger (it fires once, at its date)"
+        if key in _NOT_FOR_REBOOT and self.trigger == "reboot":
+            return f"{key} does not apply to an @reboot job (it runs once after each boot)"
+        return None
+
+
+def _is_reboot(trigger: str, value: Any) -> bool:
+    return trigger == "cron" and isinstance(value, str) and value.strip().lower() == "@reboot"
+
+
+def _value(merged: dict[str, Entry], key: str) -> Any:
+    """The job's value for ``key``, written or the JobSpec default."""
+    return merged[key].value if key in merged else _SPEC_DEFAULTS[key]
 
 
 def _import_problem(ref: str) -> str | None:

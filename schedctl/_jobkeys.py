@@ -9,15 +9,28 @@ only; rules that involve several keys (one trigger, known executor) live in
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import zoneinfo
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
+from email.utils import parseaddr
 from functools import cache
-from typing import Any
+from typing import Any, get_args
 
 from schedctl._yamlmarks import Field, Node, describe, to_plain
+from schedctl.alerts import (
+    AlertSpec,
+    AlertSpecError,
+    CommandAlert,
+    EmailAlert,
+    WebhookAlert,
+    is_port,
+    url_problem,
+)
+from schedctl.commands import OutputMode
 from schedctl.durations import parse_duration
+from schedctl.jobfile import OverlapPolicy
 
 
 class Bad(Exception):
@@ -40,10 +53,23 @@ INTERVAL_UNITS = tuple(_UNIT_SECONDS)
 #: Longer durations are typos, and would overflow ``timedelta`` when a trigger adds them.
 MAX_DURATION = 100 * 365 * 86_400
 EXECUTOR_TYPES = ("threadpool", "processpool")
+OUTPUT_MODES: tuple[str, ...] = get_args(OutputMode)
+OVERLAP_POLICIES: tuple[str, ...] = get_args(OverlapPolicy)
+ALERT_KINDS = ("command", "webhook", "email")
+_ALERT_ITEM_KEYS = (*ALERT_KINDS, "timeout")
+WEBHOOK_KEYS = ("url", "timeout", "headers")
+EMAIL_KEYS = ("host", "port", "starttls", "username", "password", "from", "to", "timeout")
+#: ``k`` is 1024 bytes, as in ``64k``; a ``b``, ``kb`` or ``KiB`` suffix reads the same.
+_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(?:([kmg])(?:i?b)?|b)?\s*", re.IGNORECASE)
+#: The largest output tail a run may keep: it is held in memory and written to the run history.
+MAX_OUTPUT_LIMIT = 64 * 1024**2
 _LOOKS_LIKE_DATE = re.compile(r"\d{4}-\d\d-\d\d([ T]\d\d:\d\d(:\d\d)?)?$")
 _JOB_ID = re.compile(r"[A-Za-z0-9_.@:-]+")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CALL_REF = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_EMAIL_ADDRESS = re.compile(r"[^@\s<>,;]+@[^@\s<>,;]+")
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
@@ -122,7 +148,69 @@ def check_positive_int(node: Node) -> int:
     return value
 
 
+def check_count(node: Node) -> int:
+    value = node.value
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise Bad(f"expected a whole number of 0 or more, got {describe(value)}")
+    return value
+
+
+def check_backoff(node: Node) -> float:
+    """The factor each retry's wait grows by: 1 keeps the waits equal."""
+    value = node.value
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 1:
+        raise Bad(f"expected a number of 1 or more (2 doubles each wait), got {describe(value)}")
+    if math.isinf(value):
+        raise Bad("backoff must be a finite number")
+    return float(value)
+
+
+def choice(what: str, options: tuple[str, ...]) -> Check:
+    """A check that takes one of ``options``: ``unknown output mode 'logs' — did you mean 'log'?``"""
+
+    def check(node: Node) -> str:
+        name = nonempty_text(node, f"one of {', '.join(options)}").strip()
+        if name not in options:
+            raise Bad(f"unknown {what} {name!r}{did_you_mean(name, options)}")
+        return name
+
+    return check
+
+
+def parse_size(value: object) -> int:
+    """Bytes in ``value``: a whole number, or text such as ``512``, ``64k``, ``1.5m``, ``1MiB``.
+
+    Units are binary (``k`` = 1024). Raises ValueError saying how to write a size.
+    """
+    match = _SIZE.fullmatch(value) if isinstance(value, str) else None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if match is None:
+        raise ValueError(
+            f"expected a size in bytes such as 65536, 64k or 1m, got {describe(value)}"
+        )
+    size = float(match.group(1)) * _SIZE_UNITS[(match.group(2) or "").lower()]
+    if size != int(size):
+        raise ValueError(f"{value!r} is not a whole number of bytes")
+    return int(size)
+
+
+def check_output_limit(node: Node) -> int:
+    try:
+        size = parse_size(node.value)
+    except ValueError as exc:
+        raise Bad(str(exc)) from None
+    if size > MAX_OUTPUT_LIMIT:
+        raise Bad(
+            f"{describe(node.value)} is more than 64m, the most a run may keep "
+            "(the tail is held in memory and stored in the run history)"
+        )
+    return size
+
+
 def check_duration(node: Node) -> float:
+    if node.is_mapping or node.is_list:  # parse_duration would print the marked nodes inside
+        raise Bad(f"expected a duration such as 90s, 5m or 1h30m, got {describe(node.value)}")
     try:
         seconds = parse_duration(node.value)
     except (TypeError, ValueError) as exc:
@@ -327,15 +415,186 @@ def _interval_mapping(node: Node) -> float:
     return _within_limit(total, "the interval")
 
 
-def check_executor_type(node: Node) -> str:
-    name = nonempty_text(node, "an executor type").strip()
-    if name not in EXECUTOR_TYPES:
-        raise Bad(f"unknown executor type {name!r}{did_you_mean(name, EXECUTOR_TYPES)}")
-    return name
+def check_shell(node: Node) -> str:
+    return nonempty_text(node, "the path of a shell, such as /bin/bash")
+
+
+def check_env_file(node: Node) -> str:
+    """Kept as written: the file is read at each run, so it need not exist yet."""
+    return nonempty_text(node, "the path of a file of KEY=VALUE lines")
+
+
+# --- on_failure / on_recovery
+
+
+def check_alerts(node: Node) -> tuple[AlertSpec, ...]:
+    """A list of ``- command: ...``, ``- webhook: ...`` and ``- email: {...}`` items."""
+    if node.value is None:
+        return ()
+    if not node.is_list:
+        hint = " (start each alert with '- ')" if node.is_mapping else ""
+        raise Bad(f"expected a list of alerts, got {describe(node.value)}{hint}")
+    return tuple(_inside(f"[{index}]", item, _alert) for index, item in enumerate(node.value))
+
+
+def _inside(prefix: str, node: Node, check: Check) -> Any:
+    """``check(node)``, with the key path of a problem put under ``prefix``."""
+    try:
+        return check(node)
+    except Bad as bad:
+        raise Bad(bad.message, bad.at or node, prefix + bad.suffix) from None
+
+
+def _alert(node: Node) -> AlertSpec:
+    if not node.is_mapping:
+        raise Bad(f"expected an alert such as {{webhook: https://...}}, got {describe(node.value)}")
+    fields: dict[str, Field] = node.value
+    _known_keys(fields, _ALERT_ITEM_KEYS)
+    kinds = [key for key in ALERT_KINDS if key in fields]
+    if len(kinds) != 1:
+        found = f" (found {' and '.join(kinds)})" if kinds else ""
+        raise Bad(f"give exactly one of {', '.join(ALERT_KINDS)}{found}")
+    kind = kinds[0]
+    if kind != "command" and "timeout" in fields:
+        message = f"a {kind} alert's timeout goes inside it: {kind}: {{..., timeout: 10s}}"
+        raise Bad(message, fields["timeout"], ".timeout")
+    try:
+        if kind == "command":
+            return CommandAlert(**_options(fields, _COMMAND_ALERT_CHECKS))
+        if kind == "webhook":
+            return _inside(".webhook", fields["webhook"].node, _webhook)
+        return _inside(".email", fields["email"].node, _email)
+    except AlertSpecError as exc:  # the alert's own checks; the ones here should catch all first
+        raise Bad(str(exc)) from None
+
+
+def _known_keys(fields: dict[str, Field], known: tuple[str, ...]) -> None:
+    for key, field in fields.items():
+        if key not in known:
+            raise Bad(unknown_key(key, known), field, f".{key}")
+
+
+def _required(fields: dict[str, Field], keys: tuple[str, ...], what: str) -> None:
+    missing = [key for key in keys if key not in fields]
+    if missing:
+        raise Bad(f"missing {' and '.join(missing)}: {what} needs {', '.join(keys)}")
+
+
+def _options(fields: dict[str, Field], checks: dict[str, Check]) -> dict[str, Any]:
+    """The checked values of the keys given; the alert classes hold the defaults."""
+    return {
+        key: _inside(f".{key}", field.node, checks[key])
+        for key, field in fields.items()
+        if key in checks
+    }
+
+
+def _webhook(node: Node) -> WebhookAlert:
+    if not node.is_mapping:
+        return WebhookAlert(check_url(node))
+    fields: dict[str, Field] = node.value
+    _known_keys(fields, WEBHOOK_KEYS)
+    _required(fields, ("url",), "a webhook")
+    return WebhookAlert(**_options(fields, _WEBHOOK_CHECKS))
+
+
+def _email(node: Node) -> EmailAlert:
+    fields = mapping(node, "a mapping with host, from and to")
+    _known_keys(fields, EMAIL_KEYS)
+    _required(fields, ("host", "from", "to"), "an email alert")
+    options = _options(fields, _EMAIL_CHECKS)
+    if ("username" in options) != ("password" in options):
+        given = "username" if "username" in options else "password"
+        raise Bad("give both username and password, or neither", fields[given], f".{given}")
+    options["from_addr"] = options.pop("from")
+    return EmailAlert(**options)
+
+
+def check_url(node: Node) -> str:
+    """An http(s) URL. Messages never quote it: webhook URLs often carry a token."""
+    url = nonempty_text(node, "an http:// or https:// URL").strip()
+    problem = url_problem(url)
+    if problem:
+        raise Bad(problem)
+    return url
+
+
+def check_headers(node: Node) -> dict[str, str]:
+    """Header names to values. Messages never quote a value: it is often a credential."""
+    headers: dict[str, str] = {}
+    for name, field in mapping(node, "a mapping of header names to values").items():
+        if not _HEADER_NAME.fullmatch(name):
+            raise Bad(f"{name!r} is not an HTTP header name", field, f".{name}")
+        value = as_text(field.node)
+        if value is None or "\n" in value or "\r" in value:
+            got = "a line break" if value is not None else describe(field.node.value)
+            raise Bad(f"expected the header's value on one line, got {got}", field.node, f".{name}")
+        headers[name] = value
+    return headers
+
+
+def check_host(node: Node) -> str:
+    host = nonempty_text(node, "a host name such as smtp.example.com").strip()
+    if any(char.isspace() for char in host):
+        raise Bad(f"{host!r} is not a host name")
+    name, colon, port = host.rpartition(":")
+    if colon and port.isdigit() and ":" not in name:  # not an IPv6 address
+        raise Bad(f"give the port on its own: host: {name}, port: {port}")
+    return host
+
+
+def check_port(node: Node) -> int:
+    if not is_port(node.value):
+        raise Bad(f"expected a port number from 1 to 65535, got {describe(node.value)}")
+    port: int = node.value
+    return port
+
+
+def check_address(node: Node) -> str:
+    """``ops@example.com`` or ``Ops <ops@example.com>``."""
+    address = nonempty_text(node, "an email address").strip()
+    if "\n" in address or "\r" in address or not _EMAIL_ADDRESS.fullmatch(parseaddr(address)[1]):
+        raise Bad(f"{address!r} is not an email address (expected name@example.com)")
+    return address
+
+
+def check_addresses(node: Node) -> tuple[str, ...]:
+    """One address, or a list of them."""
+    if not node.is_list:
+        return (check_address(node),)
+    if not node.value:
+        raise Bad("the list of recipients is empty")
+    return tuple(
+        _inside(f"[{index}]", item, check_address) for index, item in enumerate(node.value)
+    )
+
+
+_COMMAND_ALERT_CHECKS: dict[str, Check] = {
+    "command": check_command,
+    "timeout": check_positive_duration,
+}
+_WEBHOOK_CHECKS: dict[str, Check] = {
+    "url": check_url,
+    "timeout": check_positive_duration,
+    "headers": check_headers,
+}
+_EMAIL_CHECKS: dict[str, Check] = {
+    "host": check_host,
+    "port": check_port,
+    "starttls": check_bool,
+    "username": nonempty_text,
+    "password": text,
+    "from": check_address,
+    "to": check_addresses,
+    "timeout": check_positive_duration,
+}
 
 
 #: The keys of an entry under ``executors``; defaults live in ExecutorSpec.
-EXECUTOR_KEYS: dict[str, Check] = {"type": check_executor_type, "max_workers": check_positive_int}
+EXECUTOR_KEYS: dict[str, Check] = {
+    "type": choice("executor type", EXECUTOR_TYPES),
+    "max_workers": check_positive_int,
+}
 
 #: Every key a job (and ``defaults``) may have, with its check. Defaults live in JobSpec.
 JOB_KEYS: dict[str, Check] = {
@@ -359,4 +618,16 @@ JOB_KEYS: dict[str, Check] = {
     "env": check_env,
     "cwd": optional(check_directory),
     "timeout": optional(check_positive_duration),
+    "shell": check_shell,
+    "env_file": optional(check_env_file),
+    "kill_grace": check_duration,
+    "output": choice("output mode", OUTPUT_MODES),
+    "output_limit": check_output_limit,
+    "overlap": choice("overlap policy", OVERLAP_POLICIES),
+    "retries": check_count,
+    "retry_delay": check_duration,
+    "backoff": check_backoff,
+    "catch_up": check_bool,
+    "on_failure": check_alerts,
+    "on_recovery": check_alerts,
 }

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from schedctl.alertrules import AlertRules
+from schedctl.alerts import AlertDispatcher
 from schedctl.clock import Clock, SystemClock
 from schedctl.commands import DEFAULT_REGISTRY
 from schedctl.errors import JobLookupError
@@ -44,6 +46,8 @@ from schedctl.triggers.boot import BootTrigger, current_boot_id
 HEARTBEAT_SECONDS = 10.0
 #: Grace between SIGTERM and SIGKILL for commands still running at the shutdown deadline.
 KILL_GRACE_SECONDS = 5.0
+#: How long alerts still queued at shutdown may take to go out.
+ALERT_DRAIN_SECONDS = 10.0
 
 _logger = logging.getLogger("schedctl.run")
 
@@ -110,8 +114,10 @@ class Service:
             jobstores={"default": store}, executors=build_executors(jobfile),
             timezone=jobfile.timezone, clock=clock,
         )
+        self.alerts = AlertDispatcher()
+        self.alert_rules = AlertRules(store, self.history, self.alerts)
         self.runlog = RunLog(self.history, clock, self.owner, self.scheduler.timezone,
-                             replacing=self._replaces)
+                             replacing=self._replaces, after_run=self.alert_rules.after_run)
         self.scheduler.add_listener(self.runlog, RUN_EVENTS)
         self.scheduler.add_listener(self._replace_running, EVENT_JOB_MAX_INSTANCES)
         self._signals: queue.SimpleQueue[int] = queue.SimpleQueue()
@@ -123,6 +129,7 @@ class Service:
         if interrupted:
             _logger.warning("%d run(s) were cut short when schedctl last stopped; marked interrupted", interrupted)
         report = sync_jobs(self.jobfile, self.store, now)
+        self.alert_rules.refresh()
         self._catch_up(now)
         self._run_boot_jobs(now)
         self.history.announce(pid=os.getpid(), hostname=socket.gethostname(), at=now,
@@ -200,6 +207,7 @@ class Service:
             _wait_idle(executors, KILL_GRACE_SECONDS + 1)
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        self.alerts.close(ALERT_DRAIN_SECONDS)  # alerts of the last runs still go out
         self._stopped.set()
 
     def reload(self) -> SyncReport | None:
@@ -213,6 +221,7 @@ class Service:
             return None
         with self.scheduler._jobstores_lock:
             report = sync_jobs(jobfile, self.store, self.clock.now())
+            self.alert_rules.refresh()
             self._add_new_executors(jobfile)
         self.jobfile = jobfile
         self.scheduler.wakeup()

@@ -31,6 +31,10 @@ Reading rules worth knowing:
   each ``call:`` target (see ``check_imports``). A ``date:`` in the past is fine.
 * Null means "not set" for optional keys (``timezone:``, ``cwd:``); for
   ``misfire_grace_time`` null (or ``none``) means "no limit".
+* ``on_failure`` and ``on_recovery`` in ``defaults`` apply to every job; a job's
+  own list replaces the default one (``on_failure: []`` turns it off).
+* ``cron: "@reboot"`` is not a cron trigger but its own kind, ``reboot``: the job
+  runs once after each boot of the machine, and has no fire times.
 """
 
 from __future__ import annotations
@@ -38,12 +42,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from schedctl._yamlmarks import Problem, compose
+from schedctl.alerts import AlertSpec, CommandAlert, EmailAlert, WebhookAlert
+from schedctl.commands import CommandSpec, OutputMode
 from schedctl.errors import SchedctlError
 from schedctl.schedulers.config import DEFAULT_JOB_OPTIONS
 
@@ -65,6 +71,11 @@ __all__ = [
 
 #: Larger files are refused unread: a jobfile of 1,000 jobs is about 100 KiB.
 MAX_BYTES = 1024 * 1024
+
+#: What a job does when its previous run is still going: skip the new run, or stop the old one.
+OverlapPolicy = Literal["skip", "replace"]
+#: How a command runs is the runner's to say: JobSpec takes its defaults from CommandSpec.
+_COMMAND_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(CommandSpec)}
 
 
 class JobfileError(SchedctlError):
@@ -89,23 +100,25 @@ class ExecutorSpec:
 @dataclass(frozen=True)
 class TriggerSpec:
     """When a job runs, as written: ``value`` is a crontab line or a mapping of cron
-    fields (cron), seconds (interval), or a datetime, naive when written without an
-    offset (date)."""
+    fields (cron), seconds (interval), a datetime, naive when written without an
+    offset (date), or ``'@reboot'`` (reboot: once per boot, no fire times)."""
 
-    kind: Literal["cron", "interval", "date"]
+    kind: Literal["cron", "interval", "date", "reboot"]
     value: Any
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class JobSpec:
     """One job of a jobfile, defaults applied. Unset options keep the defaults below.
 
-    Exactly one of ``command`` (a str runs through ``/bin/sh -c``, a tuple runs as
+    Exactly one of ``command`` (a str runs through ``shell -c``, a tuple runs as
     argv) and ``call`` (``'module:qualname'``) is set. ``line`` is where the id is
     written, for messages. ``timezone`` is the job's own zone, else the jobfile's,
     else None (the machine's). ``misfire_grace_time=None`` means a late run always
-    runs. Not hashable (``env`` and ``kwargs`` are dicts): compare
-    :meth:`definition_hash` instead.
+    runs. A failed run is retried ``retries`` times, the n-th after
+    ``retry_delay * backoff ** (n - 1)`` seconds. Not hashable (``env`` and
+    ``kwargs`` are dicts): compare :meth:`definition_hash` instead. The repr hides
+    env values (alerts hide their own secrets), so a spec can be logged.
     """
 
     id: str
@@ -128,6 +141,23 @@ class JobSpec:
     env: dict[str, str] = field(default_factory=dict)
     cwd: str | None = None
     timeout: float | None = None
+    shell: str = _COMMAND_DEFAULTS["shell"]
+    env_file: str | None = None
+    kill_grace: float = _COMMAND_DEFAULTS["kill_grace"]
+    output: OutputMode = _COMMAND_DEFAULTS["output"]
+    output_limit: int = _COMMAND_DEFAULTS["output_limit"]
+    overlap: OverlapPolicy = "skip"
+    retries: int = 0
+    retry_delay: float = 10.0
+    backoff: float = 2.0
+    catch_up: bool = False
+    on_failure: tuple[AlertSpec, ...] = ()
+    on_recovery: tuple[AlertSpec, ...] = ()
+
+    def __repr__(self) -> str:
+        shown = _fields(self)
+        shown["env"] = dict.fromkeys(self.env, "***")
+        return f"JobSpec({', '.join(f'{name}={value!r}' for name, value in shown.items())})"
 
     def build_trigger(self, default_timezone: str | tzinfo | None = None) -> BaseTrigger:
         """The engine trigger for this job; ``default_timezone`` applies when neither the
@@ -138,6 +168,10 @@ class JobSpec:
         """
         zone = self.timezone or default_timezone
         kind, value = self.trigger.kind, self.trigger.value
+        if kind == "reboot":
+            raise ValueError(
+                f"job {self.id!r} runs @reboot: it has no time trigger, it runs once per boot"
+            )
         if kind == "date":
             from schedctl.triggers.date import DateTrigger
 
@@ -167,7 +201,8 @@ class JobSpec:
 
     def trigger_hash(self) -> str:
         """sha256 of the fields that decide fire times, so sync can tell a changed
-        schedule (recompute next_run_time) from changed options (keep it)."""
+        schedule (recompute next_run_time) from changed options (keep it).
+        ``catch_up`` and retries are options: they do not move the schedule."""
         keys = ("trigger", "timezone", "start_date", "end_date", "jitter")
         return _sha256({name: _fields(self)[name] for name in keys})
 
@@ -195,6 +230,8 @@ def _sha256(data: dict[str, Any]) -> str:
 def _json_default(value: Any) -> Any:
     if isinstance(value, TriggerSpec):
         return {"kind": value.kind, "value": value.value}
+    if isinstance(value, CommandAlert | WebhookAlert | EmailAlert):
+        return value.to_dict()
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     if isinstance(value, bytes):

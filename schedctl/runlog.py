@@ -36,8 +36,10 @@ class RunLog:
     def __init__(
         self, history: RunHistory, clock: Clock, owner: str, timezone: Any = None,
         replacing: Callable[[str], bool] | None = None,
+        after_run: Callable[[str, datetime, RunOutcome], None] | None = None,
     ) -> None:
         self._replacing = replacing or (lambda job_id: False)
+        self._after_run = after_run
         self._history = history
         self._clock = clock
         self._owner = owner
@@ -84,6 +86,8 @@ class RunLog:
         assert event.scheduled_run_time is not None
         outcome = outcome_of(event, self._clock.now())
         self._record(event.job_id or "", event.scheduled_run_time, outcome)
+        if self._after_run is not None:
+            self._after_run(event.job_id or "", event.scheduled_run_time, outcome)
         level = logging.INFO if outcome.state == "success" else logging.ERROR
         summary = _summary(outcome)
         if outcome.state == "error" and outcome.output:  # a Python job raised: show where

@@ -48,10 +48,10 @@ def build_job(spec: JobSpec, jobfile: Jobfile) -> Job:
     if spec.command is not None:
         command = CommandSpec(
             command=spec.command, env=spec.env, cwd=spec.cwd, timeout=spec.timeout,
-            **{key: getattr(spec, key) for key in _COMMAND_OPTIONS if hasattr(spec, key)},
+            **{key: getattr(spec, key) for key in _COMMAND_OPTIONS},
         )
         kwargs = {"job_id": spec.id, "spec": command.to_dict()}
-        kwargs.update({key: getattr(spec, key) for key in _RETRY_OPTIONS if hasattr(spec, key)})
+        kwargs.update({key: getattr(spec, key) for key in _RETRY_OPTIONS})
         func, args = COMMAND_FUNC, ()
     else:
         assert spec.call is not None
@@ -76,9 +76,12 @@ def _meta(spec: JobSpec) -> dict[str, Any]:
         "kind": "call" if spec.call is not None else "command",
         "env_names": sorted(spec.env),
         "line": spec.line,
-        "overlap": getattr(spec, "overlap", "skip"),
-        "catch_up": getattr(spec, "catch_up", False),
-        "kill_grace": getattr(spec, "kill_grace", 10.0),
+        "overlap": spec.overlap,
+        "catch_up": spec.catch_up,
+        "kill_grace": spec.kill_grace,
+        # Kept in the state file (0600) for the running scheduler; list and history never show them.
+        "on_failure": [alert.to_dict() for alert in spec.on_failure],
+        "on_recovery": [alert.to_dict() for alert in spec.on_recovery],
     }
 
 

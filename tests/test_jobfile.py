@@ -12,6 +12,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from schedctl._jobkeys import parse_size
+from schedctl.alerts import CommandAlert, EmailAlert, WebhookAlert
+from schedctl.commands import CommandSpec
 from schedctl.jobfile import (
     MAX_BYTES,
     ExecutorSpec,
@@ -85,7 +88,7 @@ PROBLEMS = [
     ("unknown-key", job("command: x\nintervall: 5m\ninterval: 5m"),
      "jobs.yaml:4:5: jobs.backup.intervall:", ["unknown key 'intervall' — did you mean 'interval'?"]),
     ("unknown-key-no-guess", job("command: x\ninterval: 5m\nfrobnicate: 1"),
-     "jobs.yaml:5:5: jobs.backup.frobnicate:", ["unknown key 'frobnicate' (expected one of:"]),
+     "jobs.yaml:5:5: jobs.backup.frobnicate: unknown key 'frobnicate'", []),  # too many to list
     ("two-triggers", job("command: x\ncron: '* * * * *'\ninterval: 5m"),
      "jobs.yaml:2:3: jobs.backup:", ["give exactly one of cron, interval, date (found cron and interval)"]),
     ("no-trigger", job("command: x"),
@@ -186,6 +189,117 @@ PROBLEMS = [
      "jobs.yaml:5:10: jobs.backup.cwd:", ["expected a directory"]),
     ("description-mapping", job("command: x\ninterval: 5m\ndescription: {a: b}"),
      "jobs.yaml:5:18: jobs.backup.description:", ["expected text, got a mapping"]),
+    # --- running commands
+    ("shell-empty", job("command: x\ninterval: 5m\nshell: ''"),
+     "jobs.yaml:5:12: jobs.backup.shell:", ["expected the path of a shell"]),
+    ("shell-with-argv", job("command: [ls, -l]\ninterval: 5m\nshell: /bin/bash"),
+     "jobs.yaml:5:5: jobs.backup.shell:", ["only to a one-line command", "without a shell"]),
+    ("shell-with-call", job("call: os:getcwd\ninterval: 5m\nshell: /bin/bash"),
+     "jobs.yaml:5:5: jobs.backup.shell:", ["shell applies only to command: jobs"]),
+    ("env-file-list", job("command: x\ninterval: 5m\nenv_file: [a, b]"),
+     "jobs.yaml:5:15: jobs.backup.env_file:", ["expected the path of a file of KEY=VALUE lines"]),
+    ("kill-grace-words", job("command: x\ninterval: 5m\nkill_grace: 10 seconds"),
+     "jobs.yaml:5:17: jobs.backup.kill_grace:", ["'10 seconds' is not a duration (try 10s)"]),
+    ("kill-grace-with-call", job("call: os:getcwd\ninterval: 5m\nkill_grace: 5s"),
+     "jobs.yaml:5:5: jobs.backup.kill_grace:", ["only to command: jobs"]),
+    ("output-unknown", job("command: x\ninterval: 5m\noutput: logs"),
+     "jobs.yaml:5:13: jobs.backup.output:", ["unknown output mode 'logs' — did you mean 'log'?"]),
+    ("output-no-guess", job("command: x\ninterval: 5m\noutput: verbose"),
+     "jobs.yaml:5:13: jobs.backup.output:", ["(expected one of: log, inherit, discard)"]),
+    ("output-with-call", job("call: os:getcwd\ninterval: 5m\noutput: discard"),
+     "jobs.yaml:5:5: jobs.backup.output:", ["only to command: jobs"]),
+    ("output-limit-words", job("command: x\ninterval: 5m\noutput_limit: 64 kilobytes"),
+     "jobs.yaml:5:19: jobs.backup.output_limit:", ["such as 65536, 64k or 1m", "'64 kilobytes'"]),
+    ("output-limit-negative", job("command: x\ninterval: 5m\noutput_limit: -1"),
+     "jobs.yaml:5:19: jobs.backup.output_limit:", ["expected a size in bytes", "got -1"]),
+    ("output-limit-fraction", job("command: x\ninterval: 5m\noutput_limit: 1.5b"),
+     "jobs.yaml:5:19: jobs.backup.output_limit:", ["not a whole number of bytes"]),
+    ("output-limit-huge", job("command: x\ninterval: 5m\noutput_limit: 1g"),
+     "jobs.yaml:5:19: jobs.backup.output_limit:", ["more than 64m", "run history"]),
+    ("output-limit-with-call", job("call: os:getcwd\ninterval: 5m\noutput_limit: 1k"),
+     "jobs.yaml:5:5: jobs.backup.output_limit:", ["only to command: jobs"]),
+    ("overlap-typo", job("command: x\ninterval: 5m\noverlap: replce"),
+     "jobs.yaml:5:14: jobs.backup.overlap:", ["unknown overlap policy 'replce' — did you mean 'replace'?"]),
+    ("overlap-bool", job("command: x\ninterval: 5m\noverlap: false"),
+     "jobs.yaml:5:14: jobs.backup.overlap:", ["unknown overlap policy 'false' (expected one of: skip, replace)"]),
+    ("overlap-replace-call", job("call: os:getcwd\ninterval: 5m\noverlap: replace"),
+     "jobs.yaml:5:5: jobs.backup.overlap:", ["overlap: replace needs a command: job"]),
+    # --- retries and catch-up
+    ("retries-negative", job("command: x\ninterval: 5m\nretries: -1"),
+     "jobs.yaml:5:14: jobs.backup.retries:", ["whole number of 0 or more, got -1"]),
+    ("retries-text", job("command: x\ninterval: 5m\nretries: three"),
+     "jobs.yaml:5:14: jobs.backup.retries:", ["got 'three'"]),
+    ("retries-with-call", job("call: os:getcwd\ninterval: 5m\nretries: 3"),
+     "jobs.yaml:5:5: jobs.backup.retries:", ["only to command: jobs"]),
+    ("retry-delay-words", job("command: x\ninterval: 5m\nretry_delay: 5 minutes"),
+     "jobs.yaml:5:18: jobs.backup.retry_delay:", ["(try 5m)"]),
+    ("backoff-below-one", job("command: x\ninterval: 5m\nbackoff: 0.5"),
+     "jobs.yaml:5:14: jobs.backup.backoff:", ["number of 1 or more", "got 0.5"]),
+    ("backoff-text", job("command: x\ninterval: 5m\nbackoff: double"),
+     "jobs.yaml:5:14: jobs.backup.backoff:", ["got 'double'"]),
+    ("retry-waits-overflow", job("command: x\ninterval: 5m\nbackoff: 10\nretries: 500"),
+     "jobs.yaml:6:14: jobs.backup.retries:", ["backoff 10", "before retry 500", "longer than 100 years"]),
+    ("catch-up-not-bool", job("command: x\ninterval: 5m\ncatch_up: sometimes"),
+     "jobs.yaml:5:15: jobs.backup.catch_up:", ["expected true or false, got 'sometimes'"]),
+    ("reboot-with-jitter", job("command: x\ncron: '@reboot'\njitter: 5s"),
+     "jobs.yaml:5:5: jobs.backup.jitter:", ["does not apply to an @reboot job"]),
+    ("reboot-with-start-date", job("command: x\ncron: '@REBOOT '\nstart_date: 2026-01-01"),
+     "jobs.yaml:5:5: jobs.backup.start_date:", ["does not apply to an @reboot job"]),
+    ("reboot-with-catch-up", job("command: x\ncron: '@reboot'\ncatch_up: true"),
+     "jobs.yaml:5:5: jobs.backup.catch_up:", ["runs once after each boot"]),
+    ("reboot-typo", job("command: x\ncron: '@rebot'"),
+     "jobs.yaml:4:11: jobs.backup.cron:", ["unknown macro"]),
+    # --- alerts
+    ("alerts-mapping", job("command: x\ninterval: 5m\non_failure: {webhook: 'https://x.example'}"),
+     "jobs.yaml:5:17: jobs.backup.on_failure:", ["expected a list of alerts, got a mapping", "'- '"]),
+    ("alert-text", job("command: x\ninterval: 5m\non_failure: ['https://x.example']"),
+     "jobs.yaml:5:18: jobs.backup.on_failure[0]:", ["expected an alert such as {webhook: https://...}"]),
+    ("alert-two-kinds", job("command: x\ninterval: 5m\non_recovery: [{command: x, webhook: 'https://x.example'}]"),
+     "jobs.yaml:5:19: jobs.backup.on_recovery[0]:", ["give exactly one of command, webhook, email (found command and webhook)"]),
+    ("alert-no-kind", job("command: x\ninterval: 5m\non_failure: [{timeout: 5s}]"),
+     "jobs.yaml:5:18: jobs.backup.on_failure[0]:", ["give exactly one of command, webhook, email"]),
+    ("alert-kind-typo", job("command: x\ninterval: 5m\non_failure: [{emial: x}]"),
+     "jobs.yaml:5:19: jobs.backup.on_failure[0].emial:", ["unknown key 'emial' — did you mean 'email'?"]),
+    ("alert-unknown-kind", job("command: x\ninterval: 5m\non_failure: [{slack: x}]"),
+     "jobs.yaml:5:19: jobs.backup.on_failure[0].slack:", ["(expected one of: command, webhook, email, timeout)"]),
+    ("alert-second-item", job("command: x\ninterval: 5m\non_failure:\n  - command: x\n  - command: ''"),
+     "jobs.yaml:7:18: jobs.backup.on_failure[1].command:", ["empty string"]),
+    ("alert-command-timeout", job("command: x\ninterval: 5m\non_failure: [{command: x, timeout: 0}]"),
+     "jobs.yaml:5:40: jobs.backup.on_failure[0].timeout:", ["longer than 0"]),
+    ("webhook-ftp", job("command: x\ninterval: 5m\non_failure: [{webhook: 'ftp://x.example/t0ken'}]"),
+     "jobs.yaml:5:28: jobs.backup.on_failure[0].webhook:", ["expected an http:// or https:// URL, got ftp:"]),
+    ("webhook-no-host", job("command: x\ninterval: 5m\non_failure: [{webhook: 'https:///hook'}]"),
+     "jobs.yaml:5:28: jobs.backup.on_failure[0].webhook:", ["the URL has no host name"]),
+    ("webhook-bad-port", job("command: x\ninterval: 5m\non_failure: [{webhook: {url: 'http://x.example:99999/'}}]"),
+     "jobs.yaml:5:34: jobs.backup.on_failure[0].webhook.url:", ["port is not a number from 1 to 65535"]),
+    ("webhook-no-url", job("command: x\ninterval: 5m\non_failure:\n  - webhook: {timeout: 5s}"),
+     "jobs.yaml:6:18: jobs.backup.on_failure[0].webhook:", ["missing url: a webhook needs url"]),
+    ("webhook-unknown-key", job("command: x\ninterval: 5m\non_failure:\n  - webhook: {url: 'https://x.example', frobnicate: 1}"),
+     "jobs.yaml:6:45: jobs.backup.on_failure[0].webhook.frobnicate:", ["(expected one of: url, timeout, headers)"]),
+    ("webhook-timeout-outside", job("command: x\ninterval: 5m\non_failure:\n  - webhook: https://x.example\n    timeout: 5s"),
+     "jobs.yaml:7:9: jobs.backup.on_failure[0].timeout:", ["goes inside it: webhook: {..., timeout: 10s}"]),
+    ("webhook-header-name", job("command: x\ninterval: 5m\non_failure:\n  - webhook: {url: 'https://x.example', headers: {'X Token': a}}"),
+     "jobs.yaml:6:55: jobs.backup.on_failure[0].webhook.headers.X Token:", ["not an HTTP header name"]),
+    ("webhook-header-value", job("command: x\ninterval: 5m\non_failure:\n  - webhook: {url: 'https://x.example', headers: {Token: [s3cret]}}"),
+     "jobs.yaml:6:62: jobs.backup.on_failure[0].webhook.headers.Token:", ["on one line, got a list"]),
+    ("email-not-mapping", job("command: x\ninterval: 5m\non_failure: [{email: ops@example.com}]"),
+     "jobs.yaml:5:26: jobs.backup.on_failure[0].email:", ["expected a mapping with host, from and to"]),
+    ("email-without-to", job("command: x\ninterval: 5m\non_failure:\n  - email: {host: smtp.example.com, from: a@example.com}"),
+     "jobs.yaml:6:16: jobs.backup.on_failure[0].email:", ["missing to: an email alert needs host, from, to"]),
+    ("email-key-typo", job("command: x\ninterval: 5m\non_failure:\n  - email: {host: h, from: a@b.c, to: d@e.f, starttl: true}"),
+     "jobs.yaml:6:50: jobs.backup.on_failure[0].email.starttl:", ["did you mean 'starttls'?"]),
+    ("email-bad-port", job("command: x\ninterval: 5m\non_failure:\n  - email: {host: h, port: 99999, from: a@b.c, to: d@e.f}"),
+     "jobs.yaml:6:32: jobs.backup.on_failure[0].email.port:", ["port number from 1 to 65535, got 99999"]),
+    ("email-host-with-port", job("command: x\ninterval: 5m\non_failure:\n  - email: {host: 'smtp.example.com:587', from: a@b.c, to: d@e.f}"),
+     "jobs.yaml:6:23: jobs.backup.on_failure[0].email.host:", ["host: smtp.example.com, port: 587"]),
+    ("email-bad-recipient", job("command: x\ninterval: 5m\non_failure:\n  - email: {host: h, from: a@b.c, to: [d@e.f, ops]}"),
+     "jobs.yaml:6:51: jobs.backup.on_failure[0].email.to[1]:", ["'ops' is not an email address"]),
+    ("email-no-recipients", job("command: x\ninterval: 5m\non_failure:\n  - email: {host: h, from: a@b.c, to: []}"),
+     "jobs.yaml:6:43: jobs.backup.on_failure[0].email.to:", ["the list of recipients is empty"]),
+    ("email-password-alone", job("command: x\ninterval: 5m\non_failure:\n  - email: {host: h, from: a@b.c, to: d@e.f, password: s3cret}"),
+     "jobs.yaml:6:50: jobs.backup.on_failure[0].email.password:", ["give both username and password, or neither"]),
+    ("defaults-alert", "defaults:\n  on_failure: [{webhook: 'ftp://x.example'}]\njobs: {}\n",
+     "jobs.yaml:2:26: defaults.on_failure[0].webhook:", ["http:// or https://"]),
     ("state-list", "state: [a]\njobs: {}\n",
      "jobs.yaml:1:8: state:", ["expected the path of the state database"]),
     # --- executors and defaults
@@ -254,13 +368,23 @@ def test_full_jobfile() -> None:
         "heavy": ExecutorSpec("heavy", "processpool", 2),
         "io": ExecutorSpec("io", "threadpool", 10),
     }
-    assert list(jobfile.jobs) == ["backup", "rotate-logs", "report", "launch", "on", "123"]
+    assert list(jobfile.jobs) == [
+        "backup",
+        "rotate-logs",
+        "report",
+        "launch",
+        "warmup",
+        "on",
+        "123",
+    ]
+    hook = WebhookAlert("https://hooks.example.com/services/T0/B0/XXXX")
     common: dict[str, Any] = {"misfire_grace_time": 300.0, "coalesce": False}
+    command_common: dict[str, Any] = {**common, "retry_delay": 30.0, "on_failure": (hook,)}
     batch_env = {"LANG": "C.UTF-8", "TIER": "batch"}
     expected = {
         "backup": JobSpec(
             id="backup",
-            line=19,
+            line=22,
             description="Nightly backup of /etc",
             command="tar czf /var/backups/etc.tgz /etc",
             trigger=TriggerSpec("cron", "30 2 * * *"),
@@ -269,11 +393,46 @@ def test_full_jobfile() -> None:
             cwd="/var/backups",
             max_instances=2,
             env={"LANG": "C.UTF-8", "TIER": "critical", "RETRIES": "3"},
+            shell="/bin/bash",
+            env_file="/etc/schedctl/backup.env",
+            kill_grace=30.0,
+            output="inherit",
+            output_limit=1024 * 1024,
+            overlap="replace",
+            retries=3,
+            retry_delay=30.0,
+            backoff=1.5,
+            catch_up=True,
+            on_failure=(
+                CommandAlert(("/usr/local/bin/page", "--team", "ops"), timeout=60.0),
+                CommandAlert('logger -t schedctl "backup failed"'),
+                WebhookAlert(
+                    "https://alerts.example.com/hook",
+                    timeout=5.0,
+                    headers={"Authorization": "Bearer abc123"},
+                ),
+                EmailAlert(
+                    host="smtp.example.com",
+                    port=587,
+                    starttls=True,
+                    username="alerts",
+                    password="hunter2",
+                    from_addr="Schedctl <schedctl@example.com>",
+                    to=("ops@example.com", "oncall@example.com"),
+                ),
+            ),
+            on_recovery=(
+                EmailAlert(
+                    host="smtp.example.com",
+                    from_addr="schedctl@example.com",
+                    to=("ops@example.com",),
+                ),
+            ),
             **common,
         ),
         "rotate-logs": JobSpec(
             id="rotate-logs",
-            line=30,
+            line=60,
             command=("logrotate", "--verbose", "/etc/logrotate.conf"),
             trigger=TriggerSpec("cron", {"hour": "3", "minute": "15", "day_of_week": "mon-fri"}),
             timezone="UTC",
@@ -282,11 +441,13 @@ def test_full_jobfile() -> None:
             end_date=datetime(2027, 1, 1),
             executor="heavy",
             env=batch_env,
-            **common,
+            output="discard",
+            output_limit=0,
+            **command_common,
         ),
         "report": JobSpec(
             id="report",
-            line=39,
+            line=71,
             call="os.path:join",
             args=("/tmp", "report.txt"),
             trigger=TriggerSpec("interval", 5400.0),
@@ -294,34 +455,44 @@ def test_full_jobfile() -> None:
             misfire_grace_time=None,
             coalesce=False,
             paused=True,
+            on_failure=(hook,),  # alerts apply to calls too; retry_delay does not
         ),
         "launch": JobSpec(
             id="launch",
-            line=47,
+            line=79,
             command="/usr/local/bin/launch",
             trigger=TriggerSpec("date", datetime(2026, 12, 1, 9, 0)),
             timezone="Europe/Berlin",
             executor="io",
             env=batch_env,
-            **common,
+            **command_common,
+        ),
+        "warmup": JobSpec(
+            id="warmup",
+            line=84,
+            command="/usr/local/bin/warm-caches",
+            trigger=TriggerSpec("reboot", "@reboot"),
+            timezone="Europe/Berlin",
+            env=batch_env,
+            **{**command_common, "on_failure": ()},  # its own empty list turns the default off
         ),
         "on": JobSpec(
             id="on",
-            line=52,
+            line=89,
             command="true",
             trigger=TriggerSpec("interval", 90.0),
             timezone="Europe/Berlin",
             env=batch_env,
-            **common,
+            **command_common,
         ),
         "123": JobSpec(
             id="123",
-            line=56,
+            line=93,
             command="echo numbered",
             trigger=TriggerSpec("cron", "0 0 * * *"),
             timezone="Europe/Berlin",
             env=batch_env,
-            **common,
+            **command_common,
         ),
     }
     assert jobfile.jobs == expected
@@ -333,7 +504,8 @@ def test_built_triggers() -> None:
     from schedctl.triggers.interval import IntervalTrigger
 
     jobs = load_jobfile(SAMPLES / "full.yaml").jobs
-    kinds = {job_id: type(spec.build_trigger()) for job_id, spec in jobs.items()}
+    timed = {job_id: spec for job_id, spec in jobs.items() if spec.trigger.kind != "reboot"}
+    kinds = {job_id: type(spec.build_trigger()) for job_id, spec in timed.items()}
     assert kinds == {
         "backup": CronTrigger,
         "rotate-logs": CronTrigger,
@@ -344,6 +516,8 @@ def test_built_triggers() -> None:
     }
     rotate = jobs["rotate-logs"].build_trigger()
     assert isinstance(rotate, CronTrigger) and str(rotate.timezone) == "UTC"
+    with pytest.raises(ValueError, match="'warmup' runs @reboot: it has no time trigger"):
+        jobs["warmup"].build_trigger()
 
 
 def test_default_timezone_applies_when_the_job_has_none() -> None:
@@ -399,6 +573,122 @@ def test_jobspec_defaults_are_cron_friendly() -> None:
         False,
     )
     assert (spec.executor, spec.env, spec.args, spec.kwargs) == ("default", {}, (), {})
+    assert (spec.overlap, spec.retries, spec.retry_delay, spec.backoff, spec.catch_up) == (
+        "skip",
+        0,
+        10.0,
+        2.0,
+        False,
+    )
+    assert (spec.on_failure, spec.on_recovery, spec.env_file) == ((), (), None)
+
+
+def test_command_defaults_are_the_runners() -> None:
+    spec = parse(job("command: x\ncron: '* * * * *'")).jobs["backup"]
+    runner = CommandSpec("x")
+    names = ("shell", "kill_grace", "output", "output_limit")
+    assert {n: getattr(spec, n) for n in names} == {n: getattr(runner, n) for n in names}
+
+
+def test_alerts_in_defaults_apply_to_every_job_unless_replaced() -> None:
+    jobfile = parse(
+        """
+        defaults:
+          on_failure: [{webhook: "https://hooks.example.com/default"}]
+          on_recovery: [{command: "echo ok"}]
+        jobs:
+          inherits: {command: x, interval: 5m}
+          calls: {call: os:getcwd, interval: 5m}
+          replaces:
+            command: x
+            interval: 5m
+            on_failure:
+              - webhook: {url: "https://hooks.example.com/own", timeout: 2s}
+          silenced: {command: x, interval: 5m, on_failure: [], on_recovery: }
+        """
+    )
+    default = (WebhookAlert("https://hooks.example.com/default"),)
+    inherits, calls, replaces, silenced = jobfile.jobs.values()
+    assert inherits.on_failure == calls.on_failure == default
+    assert inherits.on_recovery == (CommandAlert("echo ok"),)
+    assert replaces.on_failure == (WebhookAlert("https://hooks.example.com/own", timeout=2.0),)
+    assert (silenced.on_failure, silenced.on_recovery) == ((), ())
+
+
+def test_command_options_in_defaults_skip_call_jobs() -> None:
+    jobfile = parse(
+        """
+        defaults: {shell: /bin/bash, retries: 2, overlap: replace, output: discard}
+        jobs:
+          runs: {command: x, interval: 5m}
+          argv: {command: [ls, -l], interval: 5m}
+          calls: {call: os:getcwd, interval: 5m}
+        """
+    )
+    runs, argv, calls = jobfile.jobs.values()
+    assert (runs.shell, runs.retries, runs.overlap, runs.output) == (
+        "/bin/bash",
+        2,
+        "replace",
+        "discard",
+    )
+    assert argv.shell == "/bin/sh"  # a list runs without a shell: the default does not apply
+    assert (calls.shell, calls.retries, calls.overlap, calls.output) == (
+        "/bin/sh",
+        0,
+        "skip",
+        "log",
+    )
+
+
+def test_reboot_is_its_own_trigger_kind() -> None:
+    spec = spec_of("command: x\ncron: ' @Reboot '\ncoalesce: false")
+    assert spec.trigger == TriggerSpec("reboot", "@reboot")
+    assert spec.trigger_hash() != spec_of("command: x\ncron: '@daily'").trigger_hash()
+
+
+SIZES = [
+    ("number", 65536, 65536),
+    ("zero", 0, 0),
+    ("text-number", "512", 512),
+    ("bytes", "512b", 512),
+    ("kilo", "64k", 65536),
+    ("kilo-upper", "64K", 65536),
+    ("kib", "64KiB", 65536),
+    ("kb", "64kb", 65536),
+    ("mega-fraction", "1.5m", 1572864),
+    ("spaces", " 2 m ", 2097152),
+    ("giga", "1g", 1024**3),
+]
+
+
+@pytest.mark.parametrize(("value", "size"), [s[1:] for s in SIZES], ids=[s[0] for s in SIZES])
+def test_parse_size(value: object, size: int) -> None:
+    assert parse_size(value) == size
+
+
+@pytest.mark.parametrize(
+    "value", ["64 kilobytes", "1.5", "-1", "k", "", "1t", -1, 1.5, True, None, [64]]
+)
+def test_parse_size_refuses(value: object) -> None:
+    with pytest.raises(ValueError, match="size|bytes"):
+        parse_size(value)
+
+
+def test_repr_hides_secrets() -> None:
+    spec = spec_of(
+        """
+        command: x
+        interval: 5m
+        env: {API_TOKEN: tok-env}
+        on_failure:
+          - webhook: {url: "https://hooks.example.com/T0/tok-url", headers: {X-Token: tok-header}}
+          - email: {host: h, from: a@b.c, to: d@e.f, username: u, password: tok-password}
+        """
+    )
+    shown = repr(spec)
+    assert "API_TOKEN" in shown and "X-Token" in shown and "hooks.example.com" in shown
+    assert "tok-" not in shown
 
 
 def test_yaml_11_words_are_read_as_written() -> None:
@@ -507,6 +797,10 @@ SAME_DEFINITION = [
     ("moved-down", "\n" + BASE),
     ("reordered", "env: {A: b}\ncron: '0 2 * * *'\ncommand: x"),
     ("defaults-spelled-out", BASE + "\nmax_instances: 1\ncoalesce: true"),
+    (
+        "new-defaults-spelled-out",
+        BASE + "\nretries: 0\noverlap: skip\noutput_limit: 64k\nshell: /bin/sh",
+    ),
 ]
 
 
@@ -526,6 +820,20 @@ CHANGES = [
     ("timezone", BASE + "\ntimezone: UTC", True),
     ("jitter", BASE + "\njitter: 1m", True),
     ("end-date", BASE + "\nend_date: 2030-01-01", True),
+    ("reboot", "command: x\ncron: '@reboot'\nenv: {A: b}", True),
+    ("shell", BASE + "\nshell: /bin/bash", False),
+    ("output-limit", BASE + "\noutput_limit: 1k", False),
+    ("overlap", BASE + "\noverlap: replace", False),
+    ("retries", BASE + "\nretries: 2", False),
+    ("catch-up", BASE + "\ncatch_up: true", False),
+    ("on-failure", BASE + "\non_failure: [{command: page-me}]", False),
+    ("alert-timeout", BASE + "\non_failure: [{command: page-me, timeout: 5s}]", False),
+    (
+        "alert-password",
+        BASE
+        + "\non_recovery: [{email: {host: h, from: a@b.c, to: d@e.f, username: u, password: p2}}]",
+        False,
+    ),
 ]
 
 
@@ -629,6 +937,13 @@ KEYS = [
     "max_workers",
     "hour",
     "on",
+    "webhook",
+    "email",
+    "url",
+    "host",
+    "from",
+    "to",
+    "headers",
 ]
 scalars = st.one_of(
     st.none(),
@@ -637,7 +952,20 @@ scalars = st.one_of(
     st.floats(),
     st.text(max_size=20),
     st.sampled_from(
-        ["5m", "0 0 * * *", "2026-02-30", "Europe/Berlin", "os:getcwd", "-1", "@daily"]
+        [
+            "5m",
+            "0 0 * * *",
+            "2026-02-30",
+            "Europe/Berlin",
+            "os:getcwd",
+            "-1",
+            "@daily",
+            "@reboot",
+            "https://x.example/h",
+            "a@b.c",
+            "64k",
+            "replace",
+        ]
     ),
     st.datetimes(),
 )
@@ -674,6 +1002,18 @@ JOB_KEYS = [
     "env",
     "cwd",
     "timeout",
+    "shell",
+    "env_file",
+    "kill_grace",
+    "output",
+    "output_limit",
+    "overlap",
+    "retries",
+    "retry_delay",
+    "backoff",
+    "catch_up",
+    "on_failure",
+    "on_recovery",
 ]
 small_values = st.recursive(
     scalars,

@@ -1,0 +1,67 @@
+"""When to alert: after a run that failed, and after the first success that follows a failure.
+
+The previous outcome of each job comes from the history at start-up, so a job
+that was failing before a restart still sends its recovery alert.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from schedctl.alerts import AlertContext, AlertDispatcher, alert_from_dict
+from schedctl.history import RunHistory, RunOutcome
+from schedctl.jobstores.base import BaseJobStore
+
+#: Outcomes that say nothing about whether the job works.
+_NEUTRAL = ("missed", "skipped")
+
+#: Output sent with an alert, at most (characters, from the end).
+ALERT_OUTPUT_CHARS = 4096
+
+
+class AlertRules:
+    """Called after each finished run; hands alerts to the dispatcher."""
+
+    def __init__(self, store: BaseJobStore, history: RunHistory, dispatcher: AlertDispatcher) -> None:
+        self._store = store
+        self._dispatcher = dispatcher
+        self._meta: dict[str, dict[str, Any]] = {}
+        self.refresh()
+        self._failing = {
+            job_id: record.failed
+            for job_id, record in history.last_runs().items()
+            if record.state not in _NEUTRAL
+        }
+
+    def refresh(self) -> None:
+        """Remember every job's alert settings. Called at start-up and after each reload,
+        because a one-shot job is gone from the store by the time its run ends."""
+        self._meta = {job.id: job.meta for job in self._store.get_all_jobs()}
+
+    def after_run(self, job_id: str, scheduled_for: datetime, outcome: RunOutcome) -> None:
+        if outcome.state in _NEUTRAL:
+            return
+        failed = outcome.state != "success"
+        was_failing = self._failing.get(job_id, False)
+        self._failing[job_id] = failed
+        if failed:
+            self._send("failure", "on_failure", job_id, scheduled_for, outcome)
+        elif was_failing:
+            self._send("recovery", "on_recovery", job_id, scheduled_for, outcome)
+
+    def _send(self, kind: str, key: str, job_id: str, scheduled_for: datetime, outcome: RunOutcome) -> None:
+        job = self._store.lookup_job(job_id)
+        meta = job.meta if job is not None else self._meta.get(job_id, {})
+        if not meta.get(key):
+            return
+        specs = [alert_from_dict(item) for item in meta[key]]
+        context = AlertContext(
+            kind=kind,  # type: ignore[arg-type]
+            job_id=job_id, outcome=outcome.state, scheduled_for=scheduled_for,
+            finished_at=outcome.finished_at, exit_code=outcome.exit_code, signal=outcome.signal,
+            duration=outcome.duration, error=outcome.error,
+            output_tail=(outcome.output or "")[-ALERT_OUTPUT_CHARS:],
+            description=meta.get("description"),
+        )
+        self._dispatcher.dispatch(specs, context)
