@@ -352,3 +352,19 @@ def test_run_job_now_of_unknown_job(debug_scheduler):
     debug_scheduler.start()
     with pytest.raises(JobLookupError, match="'ghost'"):
         debug_scheduler.run_job_now("ghost")
+
+
+def test_non_coalescing_backlog_runs_at_most_a_bounded_number(debug_scheduler, fake_clock, event_log):
+    from schedctl.schedulers.planning import MAX_RUNS_PER_PASS
+
+    debug_scheduler.add_job(
+        conftest.record, "interval", seconds=1, start_date=START, id="j",
+        misfire_grace_time=None, coalesce=False,
+    )
+    debug_scheduler.start()
+    debug_scheduler.tick(START + timedelta(seconds=500.5))
+    assert len(conftest.CALLS) == MAX_RUNS_PER_PASS
+    (missed,) = event_log.of(EVENT_JOB_MISSED)
+    assert missed.scheduled_run_time == START + timedelta(seconds=MAX_RUNS_PER_PASS)
+    assert missed.missed_runs is None
+    assert debug_scheduler.get_job("j").next_run_time == START + timedelta(seconds=501)

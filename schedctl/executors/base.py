@@ -10,7 +10,8 @@ import threading
 import traceback
 from abc import ABC, abstractmethod
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -132,21 +133,21 @@ def run_job(
         if job.misfire_grace_time is not None:
             lateness = clock.now() - run_time
             if lateness > timedelta(seconds=job.misfire_grace_time):
-                logger.warning("Run time of job %r was missed by %s", job.description, lateness)
+                logger.warning("Run time of job '%s' was missed by %s", job, lateness)
                 events.append(job.event(EVENT_JOB_MISSED, run_time))
                 continue
-        logger.info("Running job %r (scheduled at %s)", job.description, run_time)
+        logger.info("Running job '%s' (scheduled at %s)", job, run_time)
         token = _CURRENT_RUN.set(RunContext(job.id, job.jobstore, run_time))
         try:
             retval = func(*job.args, **job.kwargs)
         except (Exception, SystemExit) as exc:
             formatted = "".join(traceback.format_exception(*sys.exc_info()))
-            logger.exception("Job %r raised an exception", job.description)
+            logger.exception("Job '%s' raised an exception", job)
             events.append(job.event(EVENT_JOB_ERROR, run_time, exception=exc, traceback=formatted))
             del exc
         else:
             events.append(job.event(EVENT_JOB_EXECUTED, run_time, retval=retval))
-            logger.info("Job %r executed successfully", job.description)
+            logger.info("Job '%s' executed successfully", job)
         finally:
             _CURRENT_RUN.reset(token)
     return events
@@ -170,20 +171,39 @@ def current_run() -> RunContext | None:
     return _CURRENT_RUN.get()
 
 
+@contextmanager
+def running_as(context: RunContext) -> Iterator[None]:
+    """Make :func:`current_run` return ``context`` in this block: a run made outside any
+    executor (``schedctl run-now`` without a scheduler) still tells the job its run."""
+    token = _CURRENT_RUN.set(context)
+    try:
+        yield
+    finally:
+        _CURRENT_RUN.reset(token)
+
+
 class JobCall:
     """The picklable part of a job that a worker needs to run it and to report on it."""
 
-    __slots__ = ("id", "jobstore", "description", "args", "kwargs", "misfire_grace_time")
+    __slots__ = ("id", "jobstore", "name", "trigger_text", "args", "kwargs", "misfire_grace_time")
 
     def __init__(self, job: Job) -> None:
         self.id = job.id
         self.jobstore = job._jobstore_alias
-        self.description = f"{job.name} (trigger: {job.trigger})"
+        self.name, self.trigger_text = job.name, job.trigger
         self.args, self.kwargs = job.args, job.kwargs
         self.misfire_grace_time = job.misfire_grace_time
 
+    def __str__(self) -> str:
+        """Built only when a log line is written: most runs log nothing at INFO."""
+        return f"{self.name} (trigger: {self.trigger_text})"
+
     def __getstate__(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, slot) for slot in self.__slots__)
+        # A worker process needs only the trigger's text, not the trigger.
+        return tuple(
+            str(getattr(self, slot)) if slot == "trigger_text" else getattr(self, slot)
+            for slot in self.__slots__
+        )
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
         for slot, value in zip(self.__slots__, state):

@@ -68,6 +68,10 @@ class BaseJobStore(ABC):
     def shutdown(self) -> None:
         """Release resources; the store may be started again."""
 
+    def wait_cap(self) -> float | None:
+        """The longest the scheduler may sleep without looking at this store (None: no limit)."""
+        return self.poll_interval
+
     # -- reads ------------------------------------------------------------------------------
 
     @abstractmethod

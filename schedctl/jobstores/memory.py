@@ -35,10 +35,11 @@ class MemoryJobStore(BaseJobStore):
             entry = self._jobs.get(job_id)
             return self._attach(entry[0].copy()) if entry else None
 
-    def get_due_jobs(self, now: datetime) -> list[Job]:
-        limit = now.timestamp()
+    def get_due_jobs(self, now: datetime, limit: int | None = None) -> list[Job]:
         with self._lock:
-            end = bisect_left(self._order, (limit, "\U0010ffff"))
+            end = bisect_left(self._order, (now.timestamp(), "\U0010ffff"))
+            if limit is not None:
+                end = min(end, limit)  # copy only what will be used: a backlog may be huge
             return [self._attach(self._jobs[key[1]][0].copy()) for key in self._order[:end]]
 
     def get_next_run_time(self) -> datetime | None:
@@ -98,7 +99,7 @@ class MemoryJobStore(BaseJobStore):
     ) -> list[tuple[Job, PlanT]]:
         with self._lock:
             # Plan them all before changing any, so a failing plan leaves the store as it was.
-            claimed = [(job, plan(job)) for job in self.get_due_jobs(now)[:limit]]
+            claimed = [(job, plan(job)) for job in self.get_due_jobs(now, limit)]
             for job, decision in claimed:
                 self._delete(job.id)
                 if decision.next_run_time is not None:

@@ -95,6 +95,12 @@ class SQLiteJobStore(BaseJobStore):
                 self._conn.close()
                 self._conn = None
 
+    def wait_cap(self) -> float | None:
+        """While this store owns the wake socket, every change made through schedctl wakes
+        the scheduler at once, so polling is only the slow net for edits made with the
+        sqlite3 shell (the scheduler's own one-minute cap); without the socket, poll."""
+        return None if self.listening else self.poll_interval
+
     @property
     def listening(self) -> bool:
         """Whether this instance owns the wake-up socket (else it relies on polling)."""
@@ -256,7 +262,9 @@ class SQLiteJobStore(BaseJobStore):
             except BaseException:
                 rollback(conn)
                 raise
-        if notify:
+        if notify and not self.listening:
+            # The scheduler that owns the socket is in this process, and is woken directly
+            # by whoever changed something through it; a datagram would wake it twice.
             self._sender.poke()
 
     def _decode(self, row: Row) -> Job:

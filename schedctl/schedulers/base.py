@@ -317,8 +317,9 @@ class BaseScheduler(JobAPI, ABC):
         cap = MAX_WAIT
         with self._jobstores_lock:
             for store in self._jobstores.values():
-                if store.poll_interval is not None:
-                    cap = min(cap, timedelta(seconds=store.poll_interval))
+                store_cap = store.wait_cap()
+                if store_cap is not None:
+                    cap = min(cap, timedelta(seconds=store_cap))
         return now + cap if deadline is None else min(deadline, now + cap)
 
     def _main_loop(self) -> None:

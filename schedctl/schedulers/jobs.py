@@ -6,6 +6,7 @@ retried when another writer (a job thread, another process) got there first.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import sys
 import threading
@@ -96,18 +97,22 @@ class JobAPI:
             "max_instances": max_instances,
             "next_run_time": next_run_time,
         }
+        # Left out means "the default"; None is a value for next_run_time (paused) and
+        # misfire_grace_time (no limit), but means "generate one" for id and name.
         options = {
             k: v
             for k, v in options.items()
-            if v is not undefined and (v is not None or k == "next_run_time")
+            if v is not undefined and not (v is None and k in ("id", "name"))
         }
         for key, value in self._job_defaults.items():
             options.setdefault(key, value)
         self._check_alias("executor", executor, self._executors)
         self._check_alias("jobstore", jobstore, self._jobstores)
         job = Job(self, **options)  # type: ignore[arg-type]
-        if self._jobstores.get(jobstore) is not None and self._jobstores[jobstore].serializes_jobs:
+        store = self._jobstores.get(jobstore)
+        if self.state == 0 and store is not None and store.serializes_jobs:
             job.to_state()  # refuse an unstorable job now, not when the scheduler starts
+            # (a running scheduler's store refuses it itself, in add_job)
         compute_next = next_run_time is undefined
         with self._jobstores_lock:
             if self.state == 0:  # stopped: place it when the scheduler starts
@@ -322,7 +327,7 @@ class JobAPI:
             raise TypeError(f"trigger: expected a trigger alias or instance, got {trigger!r}")
         cls = trigger_class(trigger)
         args = dict(trigger_args)
-        if "timezone" in inspect.signature(cls).parameters:  # combining triggers have none
+        if _takes_timezone(cls):  # combining triggers have none
             args.setdefault("timezone", self.timezone)
         if trigger == "date" and args.get("run_date") is None:
             args["run_date"] = self._clock.now()
@@ -368,3 +373,8 @@ class JobAPI:
             if found is not None:
                 return found, alias
         raise JobLookupError(job_id)
+
+
+@functools.cache
+def _takes_timezone(cls: type) -> bool:
+    return "timezone" in inspect.signature(cls).parameters

@@ -11,10 +11,10 @@ from datetime import datetime, timedelta
 
 from schedctl.job import Job
 
-#: How many past fire times are walked one by one before the rest of a backlog is
-#: skipped over with trigger arithmetic. A one-second job after a year of downtime
-#: costs this many steps, not 31 million.
-MAX_BACKLOG_STEPS = 1000
+#: How many missed fire times are walked (and counted) one by one before the rest
+#: of a backlog is skipped over with trigger arithmetic. A one-second job after a
+#: year of downtime costs this many steps, not 31 million.
+MAX_BACKLOG_STEPS = 16
 
 #: The most runs one job submits in one pass when it does not coalesce; the rest
 #: of a longer backlog is reported as missed.
@@ -62,22 +62,25 @@ def plan_runs(job: Job, now: datetime) -> RunPlan:
     )
     due: list[datetime] = []
     fire_time = job.next_run_time
-    steps = 0
+    missed_steps = 0
+    # A coalescing job runs once however many slots are due, so a few walked suffice.
+    due_limit = MAX_BACKLOG_STEPS if job.coalesce else MAX_RUNS_PER_PASS
     while fire_time is not None and fire_time <= now:
-        steps += 1
         if grace_start is not None and fire_time < grace_start:
             plan.miss(fire_time)
-            if steps >= MAX_BACKLOG_STEPS:
+            missed_steps += 1
+            if missed_steps >= MAX_BACKLOG_STEPS:
                 fire_time = _skip_to(job, fire_time, grace_start)
                 plan.miss_uncounted(fire_time or now)
                 continue
         else:
             due.append(fire_time)
-            if steps >= MAX_BACKLOG_STEPS:
-                # The skipped fire times fold into the coalesced run, or are missed.
+            if len(due) >= due_limit:
+                # The fire times skipped here fold into the coalesced run, or are missed.
+                following = job.trigger.get_next_fire_time(fire_time, now)
                 fire_time = _skip_to(job, fire_time, now + _TICK)
-                if not job.coalesce:
-                    plan.miss_uncounted(due[0])
+                if not job.coalesce and following is not None and following <= now:
+                    plan.miss_uncounted(following)
                 continue
         fire_time = job.trigger.get_next_fire_time(fire_time, now)
     plan.next_run_time = fire_time
@@ -98,13 +101,5 @@ def _skip_to(job: Job, previous: datetime, earliest: datetime) -> datetime | Non
 
 
 def _choose_runs(job: Job, due: list[datetime], plan: RunPlan) -> None:
-    if not due:
-        return
-    if job.coalesce:
-        plan.run_times = [due[-1]]
-        return
-    if len(due) > MAX_RUNS_PER_PASS:
-        for run_time in due[:-MAX_RUNS_PER_PASS]:
-            plan.miss(run_time)
-        due = due[-MAX_RUNS_PER_PASS:]
-    plan.run_times = due
+    if due:
+        plan.run_times = [due[-1]] if job.coalesce else due
