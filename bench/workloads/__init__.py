@@ -1,0 +1,23 @@
+"""The registry: a workload is a module here plus one line below.
+
+Each module provides ``TITLE``, ``cases(size, libs)``, ``run(case, workdir)`` (in a
+child process) and ``report(results, libs)``; ``PARALLEL = True`` runs all of its
+cases at once (for workloads that mostly sleep).
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+WORKLOADS = {
+    "lateness": "bench.workloads.lateness",
+    "throughput": "bench.workloads.throughput",
+    "store_scale": "bench.workloads.store_scale",
+    "catchup": "bench.workloads.catchup",
+    "idle": "bench.workloads.idle",
+}
+
+
+def load(name: str) -> ModuleType:
+    return importlib.import_module(WORKLOADS[name])
