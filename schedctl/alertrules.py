@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from schedctl.alerts import AlertContext, AlertDispatcher, alert_from_dict
+from schedctl.errors import StoreError
 from schedctl.history import RunHistory, RunOutcome
 from schedctl.jobstores.base import BaseJobStore
 
@@ -51,7 +52,10 @@ class AlertRules:
             self._send("recovery", "on_recovery", job_id, scheduled_for, outcome)
 
     def _send(self, kind: str, key: str, job_id: str, scheduled_for: datetime, outcome: RunOutcome) -> None:
-        job = self._store.lookup_job(job_id)
+        try:
+            job = self._store.lookup_job(job_id)
+        except StoreError:  # a failing state file must not swallow the alert: use what we know
+            job = None
         meta = job.meta if job is not None else self._meta.get(job_id, {})
         if not meta.get(key):
             return

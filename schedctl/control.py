@@ -14,9 +14,12 @@ from datetime import datetime
 from schedctl.clock import Clock, SystemClock
 from schedctl.errors import JobLookupError, StaleJobError
 from schedctl.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
+from schedctl.executors.base import RunContext, running_as
 from schedctl.history import RunHistory, RunOutcome
+from schedctl.jobrunner import ATTEMPT_LISTENERS
 from schedctl.jobstores.base import BaseJobStore
-from schedctl.runlog import outcome_of
+from schedctl.runlog import RunLog, outcome_of
+from schedctl.timeutil import from_epoch_ms, to_epoch_ms
 
 _CAS_ATTEMPTS = 20
 
@@ -27,10 +30,9 @@ def known_ids(store: BaseJobStore) -> list[str]:
 
 def check_ids(store: BaseJobStore, job_ids: tuple[str, ...] | list[str]) -> None:
     """Refuse a whole command before changing anything if one id is unknown."""
-    known = known_ids(store)
     for job_id in job_ids:
-        if job_id not in known:
-            raise JobLookupError(job_id, known)
+        if store.lookup_job(job_id) is None:  # the full list only for the message
+            raise JobLookupError(job_id, known_ids(store))
 
 
 def set_paused(store: BaseJobStore, job_id: str, paused: bool, now: datetime) -> bool:
@@ -59,10 +61,14 @@ def run_here(
     if job is None:
         raise JobLookupError(job_id, known_ids(store))
     owner = f"{socket.gethostname()}/{os.getpid()}"
-    started = clock.now()
+    started = from_epoch_ms(to_epoch_ms(clock.now()))  # as precise as the history keeps it
     history.started(job_id, started, at=started, owner=owner, reason="run-now")
+    # As under a scheduler: the command sees its scheduled time, and each retry gets its row.
+    runlog = RunLog(history, clock, owner, reason="run-now")
+    ATTEMPT_LISTENERS.append(runlog.attempt_failed)
     try:
-        retval = job.func(*job.args, **job.kwargs)
+        with running_as(RunContext(job_id, None, started)):
+            retval = job.func(*job.args, **job.kwargs)
     except Exception as exc:
         logging.getLogger("schedctl.run").debug("Job %s failed", job_id, exc_info=True)
         event = JobExecutionEvent(code=EVENT_JOB_ERROR, job_id=job_id, scheduled_run_time=started,
@@ -70,6 +76,8 @@ def run_here(
     else:
         event = JobExecutionEvent(code=EVENT_JOB_EXECUTED, job_id=job_id, scheduled_run_time=started,
                                   retval=retval)
+    finally:
+        ATTEMPT_LISTENERS.remove(runlog.attempt_failed)
     outcome = outcome_of(event, clock.now())
     history.finished(job_id, started, outcome, owner=owner, reason="run-now")
     return outcome

@@ -17,27 +17,31 @@ import socket
 import sys
 import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from schedctl.alertrules import AlertRules
 from schedctl.alerts import AlertDispatcher
 from schedctl.clock import Clock, SystemClock
 from schedctl.commands import DEFAULT_REGISTRY
-from schedctl.errors import JobLookupError
+from schedctl.errors import JobLookupError, StoreError
 from schedctl.events import (
-    EVENT_JOB_MAX_INSTANCES, EVENT_SCHEDULER_START, JobSubmissionEvent, SchedulerEvent,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_SCHEDULER_START,
+    JobSubmissionEvent,
+    SchedulerEvent,
 )
-from schedctl.jobrunner import ATTEMPT_LISTENERS, STOP_RETRIES
-from schedctl.reaper import reap_orphans
-from schedctl.safety import check_jobfile_safety
 from schedctl.executors.base import BaseExecutor
 from schedctl.executors.pool import ProcessPoolExecutor, ThreadPoolExecutor
 from schedctl.history import RunHistory, RunOutcome
+from schedctl.job import Job
 from schedctl.jobfile import Jobfile, JobfileError, load_jobfile, resolve_state
+from schedctl.jobrunner import ATTEMPT_LISTENERS, STOP_RETRIES
 from schedctl.jobstores.sqlite import SQLiteJobStore
+from schedctl.reaper import split_init
 from schedctl.runlock import RunLock
 from schedctl.runlog import RUN_EVENTS, RunLog
+from schedctl.safety import check_jobfile_safety
 from schedctl.schedulers.blocking import BlockingScheduler
 from schedctl.sync import SyncReport, sync_jobs
 from schedctl.systemd import Notifier, watchdog_interval
@@ -86,6 +90,8 @@ def build_executors(jobfile: Jobfile) -> dict[str, BaseExecutor]:
 
 def serve(options: ServeOptions, clock: Clock | None = None) -> int:
     """Validate, sync and run until told to stop. Returns the exit code."""
+    if os.getpid() == 1 and (code := split_init()) is not None:
+        return code  # PID 1 reaped orphans and forwarded signals; its child ran the scheduler
     clock = clock or SystemClock()
     # RunLog writes one line per run; the engine's own per-run lines would repeat it.
     logging.getLogger("schedctl.executors").setLevel(logging.CRITICAL)
@@ -94,7 +100,8 @@ def serve(options: ServeOptions, clock: Clock | None = None) -> int:
     jobfile = open_jobfile(options.jobfile)
     state_path = str(resolve_state(options.state, jobfile))
     with RunLock(state_path):
-        store = SQLiteJobStore(path=state_path)
+        # The lock makes this the file's only scheduler: it may run from memory when the file fails.
+        store = SQLiteJobStore(path=state_path, keep_schedule_on_error=True)
         service = Service(jobfile, store, clock, options)
         return service.run()
 
@@ -146,17 +153,17 @@ class Service:
             self._stopped.wait()
         finally:
             ATTEMPT_LISTENERS.remove(self.runlog.attempt_failed)
-        self.history.stopped(at=self.clock.now())
+        try:
+            self.history.stopped(at=self.clock.now())
+        except StoreError as exc:  # a stop asked for is still a clean stop, on a full disk too
+            _logger.warning("Could not note the stop in the state file: %s", exc)
         _logger.info("schedctl stopped")
         return 0
 
     # -- the control thread ------------------------------------------------------------------------
 
     def _install_signal_handlers(self) -> None:
-        signals = [signal.SIGTERM, signal.SIGINT, signal.SIGHUP]
-        if os.getpid() == 1:
-            signals.append(signal.SIGCHLD)  # as a container's init, orphans are ours to reap
-        for signum in signals:
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, lambda number, frame: self._signals.put(number))
 
     def _control_loop(self) -> None:
@@ -170,8 +177,6 @@ class Service:
                 continue
             if signum == signal.SIGHUP:
                 self.reload()
-            elif signum == signal.SIGCHLD:
-                reap_orphans(exclude=[c.pid for c in DEFAULT_REGISTRY.running() if c.pid])
             else:
                 _logger.info("Received %s: stopping", signal.Signals(signum).name)
                 self.stop()
@@ -180,10 +185,15 @@ class Service:
     def _heartbeat(self) -> None:
         try:
             self.history.heartbeat(at=self.clock.now())
+        except StoreError as exc:  # already reported by the scheduler, which runs on from memory
+            _logger.debug("Could not write the heartbeat to the state file: %s", exc)
         except Exception:
             _logger.exception("Could not write the heartbeat to the state file")
-        self.notifier.watchdog()
-        self.notifier.status(self._status_line())
+        self.notifier.watchdog()  # the scheduler is alive, store or no store
+        try:
+            self.notifier.status(self._status_line())
+        except StoreError:  # raised here, it would end this thread, and with it SIGTERM handling
+            pass
 
     def _status_line(self) -> str:
         jobs = self.store.get_all_jobs()
@@ -219,10 +229,15 @@ class Service:
             _logger.error("Reload failed; still running the previous jobs:\n%s", exc)
             self.notifier.notify("READY=1", "STATUS=Reload failed; running the previous jobfile")
             return None
-        with self.scheduler._jobstores_lock:
-            report = sync_jobs(jobfile, self.store, self.clock.now())
-            self.alert_rules.refresh()
-            self._add_new_executors(jobfile)
+        try:
+            with self.scheduler._jobstores_lock:
+                report = sync_jobs(jobfile, self.store, self.clock.now())
+                self.alert_rules.refresh()
+                self._add_new_executors(jobfile)
+        except StoreError as exc:  # raised here, it would end the control thread
+            _logger.error("Reload failed; still running the previous jobs: %s", exc)
+            self.notifier.notify("READY=1", "STATUS=Reload failed: the state file cannot be written")
+            return None
         self.jobfile = jobfile
         self.scheduler.wakeup()
         _logger.info("Reloaded %s: %s", jobfile.path, report.summary())
@@ -260,7 +275,7 @@ class Service:
     def _catch_up(self, now: datetime) -> None:
         """``catch_up: true``: a job whose runs were missed while schedctl was down runs once now."""
         for job in self.store.get_all_jobs():
-            if not job.meta.get("catch_up") or job.next_run_time is None or job.next_run_time >= now:
+            if not job.meta.get("catch_up") or job.next_run_time is None or not _missed(job, now):
                 continue
             missed_from = job.next_run_time
             job.next_run_time = job.trigger.get_next_fire_time(None, now)
@@ -299,3 +314,11 @@ def _wait_idle(executors: list[BaseExecutor], timeout: float) -> bool:
         if not executor.wait_idle(remaining):
             return False
     return True
+
+
+def _missed(job: Job, now: datetime) -> bool:
+    """Whether the job's pending run is too late to run at all; a run still within its
+    misfire grace time simply runs late, and needs no catching up."""
+    assert job.next_run_time is not None
+    grace = job.misfire_grace_time
+    return now - job.next_run_time > timedelta(seconds=grace if grace is not None else 0)

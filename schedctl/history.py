@@ -127,6 +127,13 @@ class RunHistory:
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (*key, owner, *ended),
                 )
+            # Attempts follow one another, so a later one still 'running' is a retry that was
+            # announced but never began (schedctl stopped during the wait): it did not happen.
+            conn.execute(
+                "DELETE FROM runs WHERE job_id = ? AND scheduled_for = ? AND reason = ?"
+                " AND attempt > ? AND state = 'running'",
+                key,
+            )
             _prune(conn, job_id)
 
     def interrupt_unfinished(self, *, at: datetime) -> int:

@@ -41,10 +41,9 @@ def run_command_job(
     attempt = 1
     while True:
         env["SCHEDCTL_ATTEMPT"] = str(attempt)
-        result = dataclasses.replace(
-            run_command(command, job_id=job_id, extra_env=env, registry=DEFAULT_REGISTRY),
-            attempt=attempt,
-        )
+        result = run_command(command, job_id=job_id, extra_env=env, registry=DEFAULT_REGISTRY)
+        if attempt > 1:  # results say attempt 1 by default; copy only when it is not
+            result = dataclasses.replace(result, attempt=attempt)
         if result.ok:
             return result
         if attempt > retries or STOP_RETRIES.is_set():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime, tzinfo
@@ -86,21 +87,62 @@ def _last_run(record: RunRecord | None, now: datetime) -> Text:
 
 def jobs_table(views: Sequence[JobView], now: datetime, stream: IO[str] | None = None) -> None:
     """``schedctl list``: one row per job."""
-    out = console(stream)
+    stream = stream or sys.stdout
     if not views:
-        out.print("No jobs in this state file. Run 'schedctl run JOBFILE' to load some.")
+        stream.write("No jobs in this state file. Run 'schedctl run JOBFILE' to load some.\n")
         return
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("ID", "SCHEDULE", "NEXT RUN", "STATE", "LAST RUN"):
-        table.add_column(column, overflow="fold")
-    for view in views:
-        schedule = Text(view.schedule)
-        if view.schedule != view.trigger:
-            schedule.append(f"\n{view.trigger}", style="dim")
-        next_run = "-" if view.next_run_time is None else (
-            f"{local(view.next_run_time, _zone(view.timezone))}\n{relative(view.next_run_time, now)}")
-        table.add_row(view.id, schedule, next_run, _state(view.state), _last_run(view.last_run, now))
-    out.print(table)
+    rows = [_job_row(view, now) for view in views]
+    _grid(("ID", "SCHEDULE", "NEXT RUN", "STATE", "LAST RUN"), rows, stream)
+
+
+#: A table cell: its lines, each with a style name ('' for none).
+Cell = list[tuple[str, str]]
+
+_ANSI = {"green": "32", "yellow": "33", "red": "31", "cyan": "36", "magenta": "35", "dim": "2",
+         "bold": "1"}
+
+
+def _job_row(view: JobView, now: datetime) -> list[Cell]:
+    schedule: Cell = [(view.schedule, "")]
+    if view.schedule != view.trigger:
+        schedule.append((view.trigger, "dim"))
+    next_run: Cell = [("-", "")] if view.next_run_time is None else [
+        (local(view.next_run_time, _zone(view.timezone)), ""),
+        (relative(view.next_run_time, now), ""),
+    ]
+    last = _last_run(view.last_run, now)
+    last_style = "dim" if view.last_run is None else _STATE_STYLES.get(view.last_run.state, "")
+    return [[(view.id, "")], schedule, next_run, [(view.state, _STATE_STYLES.get(view.state, ""))],
+            [(last.plain, last_style)]]
+
+
+def _grid(headers: Sequence[str], rows: Sequence[Sequence[Cell]], stream: IO[str]) -> None:
+    """Columns padded to their widest line. rich's Table costs about 0.4 ms a row, which
+    made ``list`` over 1,000 jobs take 600 ms; this layout needs no measuring pass."""
+    colour = _is_tty(stream) and "NO_COLOR" not in os.environ
+    widths = [
+        max([len(header), *(len(line) for row in rows for line, _ in row[index])])
+        for index, header in enumerate(headers)
+    ]
+
+    def paint(text: str, style: str, width: int) -> str:
+        padded = text.ljust(width)
+        return f"\033[{_ANSI[style]}m{padded}\033[0m" if colour and style in _ANSI else padded
+
+    lines = ["  ".join(paint(h, "bold", w) for h, w in zip(headers, widths)).rstrip()]
+    for row in rows:
+        for k in range(max(len(cell) for cell in row)):
+            parts = [paint(*(cell[k] if k < len(cell) else ("", "")), width)
+                     for cell, width in zip(row, widths)]
+            lines.append("  ".join(parts).rstrip())
+    stream.write("\n".join(lines) + "\n")
+
+
+def _is_tty(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def history_table(records: Iterable[RunRecord], now: datetime, *, show_output: bool,

@@ -47,8 +47,14 @@ class RunLock:
         except BlockingIOError:
             os.close(fd)
             raise AlreadyRunningError(self.state_path, holder_pid(self.state_path)) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError as exc:  # a full disk
+            os.close(fd)
+            raise StoreError(
+                f"{lock_path(self.state_path)}: cannot write the lock file ({exc.strerror or exc})"
+            ) from None
         self._fd = fd
         return self
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from schedctl.clock import Clock
 from schedctl.commands import CommandFailedError, CommandResult, format_seconds
+from schedctl.errors import StoreError
 from schedctl.events import (
     EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED,
     EVENT_JOB_SUBMITTED, JobExecutionEvent, JobSubmissionEvent, SchedulerEvent,
@@ -37,7 +38,9 @@ class RunLog:
         self, history: RunHistory, clock: Clock, owner: str, timezone: Any = None,
         replacing: Callable[[str], bool] | None = None,
         after_run: Callable[[str, datetime, RunOutcome], None] | None = None,
+        reason: str = "schedule",
     ) -> None:
+        self._reason = reason  # the history's reason column: schedule, or run-now outside a scheduler
         self._replacing = replacing or (lambda job_id: False)
         self._after_run = after_run
         self._history = history
@@ -45,6 +48,7 @@ class RunLog:
         self._owner = owner
         self._timezone = timezone
         self._logger = logging.getLogger("schedctl.events")
+        self._history_down = False  # the last history write failed
 
     def __call__(self, event: SchedulerEvent) -> None:
         if isinstance(event, JobSubmissionEvent) and event.code == EVENT_JOB_SUBMITTED:
@@ -60,7 +64,13 @@ class RunLog:
                 self._finished(event)
 
     def _started(self, job_id: str, run_time: datetime) -> None:
-        self._history.started(job_id, run_time, at=self._clock.now(), owner=self._owner)
+        try:
+            self._history.started(job_id, run_time, at=self._clock.now(), owner=self._owner,
+                                  reason=self._reason)
+        except StoreError as exc:  # the run goes ahead: a full disk must not stop the jobs
+            self._history_failed(job_id, exc)
+        else:
+            self._history_down = False
         self._log(logging.INFO, job_id, "started", f"started (scheduled {self._show(run_time)})",
                   scheduled_for=run_time.isoformat())
 
@@ -103,17 +113,31 @@ class RunLog:
         if scheduled_for is None:
             return
         self._record(job_id, scheduled_for, _from_result(result, self._clock.now()))
-        self._history.started(job_id, scheduled_for, at=self._clock.now() + timedelta(seconds=delay),
-                              owner=self._owner, attempt=result.attempt + 1)
+        try:
+            self._history.started(job_id, scheduled_for, at=self._clock.now() + timedelta(seconds=delay),
+                                  owner=self._owner, reason=self._reason, attempt=result.attempt + 1)
+        except StoreError as exc:  # raised here, it would end the job's retries
+            self._history_failed(job_id, exc)
         self._log(logging.WARNING, job_id, "retry",
                   f"{_summary(_from_result(result, self._clock.now()))}; attempt {result.attempt + 1} "
                   f"in {format_seconds(delay)}", outcome=result.outcome, exit_code=result.exit_code)
 
     def _record(self, job_id: str, run_time: datetime, outcome: RunOutcome) -> None:
         try:
-            self._history.finished(job_id, run_time, outcome, owner=self._owner)
+            self._history.finished(job_id, run_time, outcome, owner=self._owner, reason=self._reason)
+        except StoreError as exc:
+            self._history_failed(job_id, exc)
         except Exception:  # history is precious but never worth stopping the scheduler for
             self._logger.exception("Could not record the run of %s in the history", job_id)
+        else:
+            self._history_down = False
+
+    def _history_failed(self, job_id: str, exc: StoreError) -> None:
+        """Say it once, in one line (the store's message says it all), not for every run."""
+        if not self._history_down:
+            self._logger.warning("%s: this run and those after it cannot be recorded in the history "
+                                 "until the state file works again: %s", job_id, exc)
+        self._history_down = True
 
     def _log(self, level: int, job_id: str, event: str, message: str, **fields: Any) -> None:
         self._logger.log(level, "%s: %s", job_id, message, extra={"job_id": job_id, "event": event, **fields})

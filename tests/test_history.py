@@ -48,6 +48,16 @@ def test_retries_are_separate_attempts(history: RunHistory) -> None:
     assert history.runs("a", failed_only=True)[0].attempt == 1
 
 
+def test_a_retry_announced_but_never_started_is_dropped_by_the_last_outcome(
+    history: RunHistory,
+) -> None:
+    history.started("a", T0, at=T0, owner="h/1")
+    history.finished("a", T0, RunOutcome("failed", T0, exit_code=1), owner="h/1")
+    history.started("a", T0, at=T0 + timedelta(minutes=1), owner="h/1", attempt=2)
+    history.finished("a", T0, RunOutcome("failed", T0, exit_code=1), owner="h/1")  # no retry
+    assert [(r.attempt, r.state) for r in history.runs("a")] == [(1, "failed")]
+
+
 def test_unfinished_runs_become_interrupted(history: RunHistory) -> None:
     history.started("a", T0, at=T0, owner="h/1")
     assert history.interrupt_unfinished(at=T0 + timedelta(minutes=1)) == 1

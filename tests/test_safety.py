@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from schedctl.reaper import reap_orphans, zombie_children
+from schedctl.reaper import reap_until
 from schedctl.safety import InsecureJobfileError, check_jobfile_safety
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="the check applies to root only")
@@ -31,13 +32,20 @@ def test_root_refuses_a_jobfile_others_could_change(tmp_path: Path, mode: int, o
         check_jobfile_safety(str(jobfile))
 
 
-def test_zombie_children_are_reaped_except_the_excluded(tmp_path: Path) -> None:
-    kept = subprocess.Popen(["true"])
-    lost = subprocess.Popen(["true"])
-    for child in (kept, lost):  # wait until both have exited without collecting them
-        os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)
-    assert {kept.pid, lost.pid} <= set(zombie_children())
-    assert reap_orphans(exclude=[kept.pid]) >= 1
-    assert lost.pid not in zombie_children()
-    assert kept.pid in zombie_children()
-    kept.wait()
+def test_the_init_reaps_every_child_and_returns_the_status_of_its_own() -> None:
+    orphan = subprocess.Popen(["true"])  # stands for a process a job left behind
+    os.waitid(os.P_PID, orphan.pid, os.WEXITED | os.WNOWAIT)  # a zombie now
+    scheduler = os.fork()
+    if scheduler == 0:
+        os._exit(3)
+    assert reap_until(scheduler) == 3
+    with pytest.raises(ChildProcessError):  # reaped along the way
+        os.waitpid(orphan.pid, os.WNOHANG)
+    orphan.returncode = 0  # collected above; keeps Popen from waiting for it again
+
+
+def test_the_init_reports_a_child_killed_by_a_signal_as_128_plus_the_signal() -> None:
+    scheduler = os.fork()
+    if scheduler == 0:
+        os.kill(os.getpid(), signal.SIGKILL)
+    assert reap_until(scheduler) == 128 + signal.SIGKILL

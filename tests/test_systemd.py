@@ -138,7 +138,8 @@ def test_run_speaks_sd_notify(tmp_path: Path, notify_socket) -> None:
                              str(jobfile)], env=env, stderr=subprocess.PIPE, text=True)
     try:
         ready = receive(sock)
-        assert "READY=1" in ready and any(f.startswith("STATUS=1 jobs") for f in ready)
+        assert "READY=1" in ready, ready
+        assert any(f.startswith("STATUS=1 jobs") for f in ready), ready
         proc.terminate()
         messages: list[str] = []
         deadline = time.monotonic() + 10

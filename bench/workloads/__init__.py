@@ -16,6 +16,8 @@ WORKLOADS = {
     "store_scale": "bench.workloads.store_scale",
     "catchup": "bench.workloads.catchup",
     "idle": "bench.workloads.idle",
+    "commands": "bench.workloads.commands",
+    "cli": "bench.workloads.cli",
 }
 
 

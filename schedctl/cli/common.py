@@ -6,14 +6,16 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from schedctl.durations import parse_duration
 from schedctl.errors import SchedctlError
-from schedctl.history import RunHistory
-from schedctl.jobstores.sqlite import SQLiteJobStore
+
+if TYPE_CHECKING:
+    from schedctl.history import RunHistory
+    from schedctl.jobstores.sqlite import SQLiteJobStore
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -61,6 +63,9 @@ def find_state(state: str | None, jobfile: str | None) -> str:
 
 
 def open_state(state: str | None, jobfile: str | None) -> tuple[SQLiteJobStore, RunHistory]:
+    from schedctl.history import RunHistory
+    from schedctl.jobstores.sqlite import SQLiteJobStore
+
     store = SQLiteJobStore(path=find_state(state, jobfile))
     return store, RunHistory(store)
 

@@ -7,7 +7,6 @@ import click
 from schedctl.cli import main
 from schedctl.cli.common import UsageError, json_option, open_state, state_options
 from schedctl.clock import SystemClock
-from schedctl.control import check_ids, known_ids, run_here, set_paused
 from schedctl.errors import JobLookupError
 
 
@@ -45,6 +44,8 @@ def pause(job_ids: tuple[str, ...], state: str | None, jobfile: str | None) -> N
     Example:
       schedctl pause -f jobs.yaml backup reports
     """
+    from schedctl.control import check_ids, set_paused
+
     store, _ = open_state(state, jobfile)
     check_ids(store, job_ids)
     now = SystemClock().now()
@@ -64,6 +65,7 @@ def resume(job_ids: tuple[str, ...], state: str | None, jobfile: str | None) -> 
       schedctl resume -f jobs.yaml backup
     """
     from schedctl import output
+    from schedctl.control import check_ids, set_paused
 
     store, _ = open_state(state, jobfile)
     check_ids(store, job_ids)
@@ -89,6 +91,7 @@ def run_now(job_id: str, state: str | None, jobfile: str | None) -> None:
     Example:
       schedctl run-now -f jobs.yaml backup
     """
+    from schedctl.control import known_ids, run_here
     from schedctl.runlock import holder_pid
 
     store, history = open_state(state, jobfile)
@@ -125,6 +128,7 @@ def next_runs(job_id: str | None, expr: str | None, zone: str | None, count: int
       schedctl next --cron "30 2 * * 1-5" --timezone Europe/Berlin
     """
     from schedctl import output
+    from schedctl.control import known_ids
     from schedctl.triggers.base import BaseTrigger
     from schedctl.views import fire_times
 
@@ -175,6 +179,7 @@ def history(job_id: str | None, limit: int, failed: bool, show_output: bool,
       schedctl history -f jobs.yaml --failed --json
     """
     from schedctl import output
+    from schedctl.control import known_ids
 
     store, run_history = open_state(state, jobfile)
     if job_id is not None and store.lookup_job(job_id) is None and not run_history.runs(job_id, limit=1):

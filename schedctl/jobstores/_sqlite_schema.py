@@ -7,6 +7,7 @@ Kept apart from ``sqlite.py`` so the store reads as the job-store contract only.
 from __future__ import annotations
 
 import os
+import resource
 import sqlite3
 
 from schedctl.errors import StoreError
@@ -148,7 +149,11 @@ def connect(path: str) -> sqlite3.Connection:
         conn = sqlite3.connect(
             path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
         )
-        for pragma in _PRAGMAS:
+        conn.execute(_PRAGMAS[0])  # the busy timeout, for the check below
+        # Before journal_mode = WAL, which rewrites the header: another program's file is
+        # refused untouched.
+        _check_version(conn, path)
+        for pragma in _PRAGMAS[1:]:
             conn.execute(pragma)
         migrate(conn, path)
     except sqlite3.Error as exc:
@@ -224,7 +229,12 @@ def store_error(path: str, exc: sqlite3.Error) -> StoreError:
     if name == "SQLITE_FULL" or "disk is full" in detail:
         return StoreError(f"{path} cannot be written: the disk is full ({detail})")
     if name.startswith("SQLITE_CANTOPEN"):
-        return StoreError(f"{path} cannot be opened ({detail})")
+        why = disk_trouble(path)
+        return StoreError(f"{path} cannot be opened" + (f": {why}" if why else "") + f" ({detail})")
+    if name.startswith("SQLITE_IOERR"):
+        why = disk_trouble(path)
+        if why:
+            return StoreError(f"{path} cannot be written: {why} ({detail})")
     if name == "SQLITE_BUSY":
         return StoreError(
             f"{path} stayed locked by another process for over "
@@ -233,3 +243,26 @@ def store_error(path: str, exc: sqlite3.Error) -> StoreError:
     if name.startswith("SQLITE_BUSY") or "locked" in detail:
         return StoreError(f"{path} is busy: another process holds a lock ({name or detail})")
     return StoreError(f"{path}: {detail}")
+
+
+def disk_trouble(path: str) -> str | None:
+    """What about the file system keeps ``path`` from being written, if anything can be told:
+    SQLite says only "unable to open" or "disk I/O error" for a read-only mount, a full disk
+    or a file size limit."""
+    directory = os.path.dirname(path) or "."
+    try:
+        fs = os.statvfs(directory)
+    except OSError:
+        return None
+    if fs.f_flag & os.ST_RDONLY:
+        return "its file system is read-only"
+    if not os.access(path, os.W_OK) and os.path.exists(path):
+        return "this user may not write it"
+    if not os.access(directory, os.W_OK):  # SQLite makes its -wal and -shm files beside it
+        return f"this user may not create files in {directory}"
+    if fs.f_bavail == 0:
+        return "the disk is full"
+    soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    if soft != resource.RLIM_INFINITY:
+        return f"this process may not write files over {soft:,} bytes (ulimit -f)"
+    return None

@@ -52,6 +52,10 @@ class BaseJobStore(ABC):
 
     poll_interval: float | None = None
 
+    #: Whether the scheduler runs this store's jobs from memory while the store fails
+    #: (see ``schedulers/outage.py``); only for a store that no other scheduler uses.
+    keep_schedule_on_error: bool = False
+
     #: Whether jobs are kept as ``Job.to_state()`` JSON, so they must be storable.
     serializes_jobs: bool = True
 

@@ -44,8 +44,10 @@ class SQLiteJobStore(BaseJobStore):
     Give exactly one of ``url`` (``sqlite:///relative/path`` or
     ``sqlite:////absolute/path``) and ``path``. ``poll_interval`` caps how long
     the scheduler sleeps without looking, for changes whose wake-up datagram was
-    lost (or made with the ``sqlite3`` shell). Next run times are kept to the
-    millisecond, rounded up.
+    lost (or made with the ``sqlite3`` shell). ``keep_schedule_on_error`` lets the
+    scheduler run the jobs from memory while the file cannot be used (a full disk);
+    only for a scheduler that is the file's only one, as ``schedctl run`` is. Next
+    run times are kept to the millisecond, rounded up.
     """
 
     #: The statement that opens every write. IMMEDIATE takes the write lock before
@@ -59,10 +61,12 @@ class SQLiteJobStore(BaseJobStore):
         *,
         path: str | os.PathLike[str] | None = None,
         poll_interval: float = 1.0,
+        keep_schedule_on_error: bool = False,
     ) -> None:
         super().__init__()
         self.path = parse_location(url, path)
         self.poll_interval = _check_poll_interval(poll_interval)
+        self.keep_schedule_on_error = keep_schedule_on_error
         # One connection behind a lock: SQLite has one writer anyway, and decoding
         # (the slow part of big reads) happens after the lock is released.
         self._lock = threading.RLock()

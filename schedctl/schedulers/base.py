@@ -18,6 +18,7 @@ from schedctl.errors import (
     MaxInstancesReachedError,
     SchedulerAlreadyRunningError,
     SchedulerNotRunningError,
+    StoreError,
 )
 from schedctl.events import (
     EVENT_ALL,
@@ -43,6 +44,7 @@ from schedctl.job import Job
 from schedctl.jobstores.base import BaseJobStore
 from schedctl.schedulers import config as cfg
 from schedctl.schedulers.jobs import JobAPI
+from schedctl.schedulers.outage import STORE_RETRY, MemorySchedule
 from schedctl.schedulers.planning import RunPlan, plan_runs
 from schedctl.timeutil import astimezone, get_localzone
 
@@ -53,9 +55,6 @@ STATE_PAUSED = 2
 #: The longest the loop sleeps without looking at the wall clock again, so a clock
 #: step (NTP, suspend and resume) is noticed within a minute.
 MAX_WAIT = timedelta(seconds=60)
-
-#: How long to wait before retrying a store that failed.
-STORE_RETRY = timedelta(seconds=5)
 
 
 class BaseScheduler(JobAPI, ABC):
@@ -71,6 +70,7 @@ class BaseScheduler(JobAPI, ABC):
         self._listeners: list[tuple[Callable[[SchedulerEvent], Any], int]] = []
         self._listeners_lock = threading.RLock()
         self._pending_jobs: list[tuple[Job, str, bool, bool]] = []
+        self._memories: dict[str, MemorySchedule] = {}  # stores that keep_schedule_on_error
         self._wake = threading.Event()
         self._stopped = threading.Event()  # set when shutdown() has finished its work
         self._stopped.set()
@@ -212,13 +212,26 @@ class BaseScheduler(JobAPI, ABC):
 
     def _process_store(self, alias: str, store: BaseJobStore, now: datetime) -> datetime | None:
         batch = 200
+        memory = self._memory_of(alias, store)
+        if memory is not None and memory.failing and not memory.retry_due(now):
+            return self._run_from_memory(alias, memory, now)
         try:
+            if memory is not None and memory.failing:
+                memory.write_back()  # before any claim, so nothing run from memory runs again
             claimed = store.process_due_jobs(now, lambda job: plan_runs(job, now), limit=batch)
+        except StoreError as exc:
+            if memory is not None:
+                memory.fail(exc, now)
+                return self._run_from_memory(alias, memory, now)
+            self._logger.error("Job store %r failed: %s; retrying", alias, exc)
+            return now + STORE_RETRY
         except Exception:
             self._logger.exception("Error processing due jobs of job store %r; retrying", alias)
             return now + STORE_RETRY
         for job, plan in claimed:
             self._start_runs(job, alias, plan)
+        if memory is not None:
+            memory.remember(claimed, now)
         self._serve_run_requests(alias, store)
         if len(claimed) >= batch:
             return now  # more are due: come straight back
@@ -227,6 +240,20 @@ class BaseScheduler(JobAPI, ABC):
         except Exception:
             self._logger.exception("Error reading job store %r; retrying", alias)
             return now + STORE_RETRY
+
+    def _memory_of(self, alias: str, store: BaseJobStore) -> MemorySchedule | None:
+        if not store.keep_schedule_on_error:
+            return None
+        memory = self._memories.get(alias)
+        if memory is None:
+            memory = self._memories[alias] = MemorySchedule(store, alias)
+        return memory
+
+    def _run_from_memory(self, alias: str, memory: MemorySchedule, now: datetime) -> datetime | None:
+        """The store fails: start what is due by the schedule kept in memory."""
+        for job, plan in memory.claim_due(now):
+            self._start_runs(job, alias, plan)
+        return memory.next_wakeup()
 
     def _serve_run_requests(self, alias: str, store: BaseJobStore) -> None:
         """Start the runs other processes asked for (``schedctl run-now``)."""
@@ -385,6 +412,7 @@ class BaseScheduler(JobAPI, ABC):
         with self._jobstores_lock:
             store = self._lookup("jobstore", self._jobstores, alias)
             del self._jobstores[alias]
+            self._memories.pop(alias, None)
         if shutdown:
             store.shutdown()
         self._dispatch_event(SchedulerEvent(code=EVENT_JOBSTORE_REMOVED, alias=alias))
