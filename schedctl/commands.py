@@ -753,8 +753,11 @@ class ProcessRegistry:
         with self._lock:
             return [c for c in self._running if job_id is None or c.job_id == job_id]
 
-    def terminate_all(self, grace: float = 10.0, *, wait: bool = True) -> list[RunningCommand]:
-        """Stop every command (SIGTERM, SIGKILL after ``grace``); return those still running."""
+    def terminate_all(
+        self, grace: float | None = None, *, wait: bool = True
+    ) -> list[RunningCommand]:
+        """Stop every command (SIGTERM, SIGKILL after ``grace``, by default each command's
+        own ``kill_grace``); return those still running."""
         return _terminate(self.running(), grace, wait)
 
     def terminate_job(
@@ -764,13 +767,16 @@ class ProcessRegistry:
         return _terminate(self.running(job_id), grace, wait)
 
 
-def _terminate(commands: list[RunningCommand], grace: float, wait: bool) -> list[RunningCommand]:
-    for command in commands:
-        command.terminate(grace)
+def _terminate(
+    commands: list[RunningCommand], grace: float | None, wait: bool
+) -> list[RunningCommand]:
+    graces = [command.spec.kill_grace if grace is None else grace for command in commands]
+    for command, command_grace in zip(commands, graces):
+        command.terminate(command_grace)
     if not wait:
         return [c for c in commands if c.result is None]
     # Waiting also enforces the SIGKILL for commands that nobody else is waiting on.
-    deadline = time.monotonic() + grace + _DRAIN_MAX + 1.0
+    deadline = time.monotonic() + max(graces, default=0.0) + _DRAIN_MAX + 1.0
     survivors = []
     for command in commands:
         try:

@@ -48,8 +48,8 @@ from schedctl.systemd import Notifier, watchdog_interval
 from schedctl.triggers.boot import BootTrigger, current_boot_id
 
 HEARTBEAT_SECONDS = 10.0
-#: Grace between SIGTERM and SIGKILL for commands still running at the shutdown deadline.
-KILL_GRACE_SECONDS = 5.0
+#: How long job threads may take to record their end once their commands were killed.
+RECORD_GRACE_SECONDS = 5.0
 #: How long alerts still queued at shutdown may take to go out.
 ALERT_DRAIN_SECONDS = 10.0
 
@@ -213,8 +213,9 @@ class Service:
         timeout = self.options.shutdown_timeout
         if not _wait_idle(executors, timeout):
             _logger.warning("Jobs still running after %ss; terminating them", timeout)
-            DEFAULT_REGISTRY.terminate_all(KILL_GRACE_SECONDS, wait=True)
-            _wait_idle(executors, KILL_GRACE_SECONDS + 1)
+            # Each command gets its own kill_grace between SIGTERM and SIGKILL.
+            DEFAULT_REGISTRY.terminate_all(wait=True)
+            _wait_idle(executors, RECORD_GRACE_SECONDS)
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         self.alerts.close(ALERT_DRAIN_SECONDS)  # alerts of the last runs still go out

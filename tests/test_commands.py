@@ -699,3 +699,30 @@ def test_result_round_trips_through_json():
     result = run("echo hi; exit 2")
     data = json.loads(json.dumps(result.to_dict()))
     assert CommandResult.from_dict(data) == result
+
+
+def test_terminate_all_uses_each_commands_own_kill_grace(tmp_path) -> None:
+    """At shutdown each command gets its own kill_grace before SIGKILL."""
+    import threading
+
+    from schedctl.commands import CommandSpec, ProcessRegistry, RunningCommand
+
+    registry = ProcessRegistry()
+    ready = tmp_path / "ready"
+    script = f"trap '' TERM; touch {ready}; while :; do sleep 0.05; done"
+    command = RunningCommand.start(CommandSpec(command=script, kill_grace=0.3), job_id="stubborn")
+    registry.add(command)
+    waiter = threading.Thread(target=command.wait)
+    waiter.start()
+    try:
+        import time
+
+        deadline = time.monotonic() + 5
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)  # the trap must be set before SIGTERM can be ignored
+        registry.terminate_all(wait=False)
+        # Its own 0.3 s grace, not the 10 s default: SIGKILL has ended it well before 5 s.
+        waiter.join(5)
+        assert command.result is not None and command.result.signal == 9
+    finally:
+        command.kill()
