@@ -28,7 +28,7 @@ from schedctl.alerts import (
     is_port,
     url_problem,
 )
-from schedctl.commands import OutputMode
+from schedctl.commandspec import OutputMode
 from schedctl.durations import parse_duration
 from schedctl.jobfile import OverlapPolicy
 

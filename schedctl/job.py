@@ -49,21 +49,21 @@ class Job:
     """
 
     __slots__ = (
-        "_scheduler",
-        "_jobstore_alias",
-        "id",
-        "name",
         "_func",
-        "func_ref",
+        "_jobstore_alias",
+        "_scheduler",
         "args",
-        "kwargs",
-        "trigger",
-        "executor",
-        "misfire_grace_time",
         "coalesce",
+        "executor",
+        "func_ref",
+        "id",
+        "kwargs",
         "max_instances",
-        "next_run_time",
         "meta",
+        "misfire_grace_time",
+        "name",
+        "next_run_time",
+        "trigger",
         "version",
     )
 

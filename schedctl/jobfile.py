@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from schedctl._yamlmarks import Problem, compose
 from schedctl.alerts import AlertSpec, CommandAlert, EmailAlert, WebhookAlert
-from schedctl.commands import CommandSpec, OutputMode
+from schedctl.commandspec import CommandSpec, OutputMode
 from schedctl.errors import SchedctlError
 from schedctl.schedulers.config import DEFAULT_JOB_OPTIONS
 

@@ -15,7 +15,11 @@ from datetime import datetime
 from typing import Any
 
 from schedctl.commands import (
-    DEFAULT_REGISTRY, CommandFailedError, CommandResult, CommandSpec, run_command,
+    DEFAULT_REGISTRY,
+    CommandFailedError,
+    CommandResult,
+    CommandSpec,
+    run_command,
 )
 from schedctl.executors.base import current_run
 
@@ -49,7 +53,7 @@ def run_command_job(
         if attempt > retries or STOP_RETRIES.is_set():
             raise CommandFailedError(job_id, result)
         delay = retry_delay * backoff ** (attempt - 1)
-        for listener in list(ATTEMPT_LISTENERS):
+        for listener in ATTEMPT_LISTENERS:
             listener(job_id, scheduled_for, result, delay)
         if STOP_RETRIES.wait(delay):
             raise CommandFailedError(job_id, result)

@@ -9,16 +9,22 @@ from __future__ import annotations
 
 import logging
 import traceback as tb
-from datetime import datetime, timedelta
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from schedctl.clock import Clock
 from schedctl.commands import CommandFailedError, CommandResult, format_seconds
 from schedctl.errors import StoreError
 from schedctl.events import (
-    EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED,
-    EVENT_JOB_SUBMITTED, JobExecutionEvent, JobSubmissionEvent, SchedulerEvent,
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    EVENT_JOB_SUBMITTED,
+    JobExecutionEvent,
+    JobSubmissionEvent,
+    SchedulerEvent,
 )
 from schedctl.history import RunHistory, RunOutcome
 

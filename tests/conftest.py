@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -12,7 +12,7 @@ from schedctl.clock import FakeClock
 from schedctl.events import EVENT_ALL
 from schedctl.schedulers.background import BackgroundScheduler
 
-UTC = timezone.utc
+UTC = UTC
 START = datetime(2026, 3, 2, 12, 0, 0, tzinfo=UTC)
 
 

@@ -8,7 +8,7 @@ import queue
 import subprocess
 import sys
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from schedctl.jobfile import parse_jobfile
 from schedctl.jobstores.sqlite import SQLiteJobStore
 from schedctl.sync import sync_jobs
 
-UTC = timezone.utc
+UTC = UTC
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,11 @@ import pytest
 from schedctl import BackgroundScheduler, BlockingScheduler
 from schedctl.clock import FakeClock, SystemClock
 from schedctl.events import (
-    EVENT_ALL, EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED, EVENT_SCHEDULER_SHUTDOWN,
+    EVENT_ALL,
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MISSED,
+    EVENT_SCHEDULER_SHUTDOWN,
 )
 from schedctl.executors.debug import DebugExecutor
 from schedctl.executors.pool import ProcessPoolExecutor, ThreadPoolExecutor
@@ -23,7 +27,7 @@ from schedctl.jobstores.sqlite import SQLiteJobStore
 from tests import conftest
 from tests.conftest import START, EventLog, TickOnlyScheduler
 
-UTC = timezone.utc
+UTC = UTC
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,7 +11,7 @@ from schedctl import history as history_module
 from schedctl.history import RunHistory, RunOutcome
 from schedctl.jobstores.sqlite import SQLiteJobStore
 
-UTC = timezone.utc
+UTC = UTC
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
 

@@ -5,21 +5,28 @@ from __future__ import annotations
 import io
 import logging
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from schedctl.errors import ConflictingIdError, JobLookupError
 from schedctl.events import (
-    EVENT_JOB_ADDED, EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED,
-    EVENT_JOB_MODIFIED, EVENT_JOB_REMOVED, EVENT_JOB_SUBMITTED, EVENT_SCHEDULER_START,
+    EVENT_JOB_ADDED,
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    EVENT_JOB_MODIFIED,
+    EVENT_JOB_REMOVED,
+    EVENT_JOB_SUBMITTED,
+    EVENT_SCHEDULER_START,
 )
 from schedctl.schedulers.planning import MAX_BACKLOG_STEPS
 from schedctl.triggers.interval import IntervalTrigger
 from tests import conftest
 from tests.conftest import START, TickOnlyScheduler
 
-UTC = timezone.utc
+UTC = UTC
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,7 +12,7 @@ from schedctl.jobfile import parse_jobfile
 from schedctl.jobstores.sqlite import SQLiteJobStore
 from schedctl.sync import sync_jobs
 
-UTC = timezone.utc
+UTC = UTC
 NOW = datetime(2026, 6, 1, 12, 0, 10, tzinfo=UTC)
 
 BASE = """

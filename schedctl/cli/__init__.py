@@ -56,5 +56,5 @@ def main() -> None:
     """
 
 
-from schedctl.cli import jobs as _jobs  # noqa: E402,F401  (registers the commands)
-from schedctl.cli import run as _run  # noqa: E402,F401
+from schedctl.cli import jobs as _jobs  # noqa: F401  (registers the commands)
+from schedctl.cli import run as _run  # noqa: F401

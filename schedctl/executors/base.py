@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import logging
 import sys
-from contextvars import ContextVar
-from dataclasses import dataclass
 import threading
 import traceback
 from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from schedctl.errors import MaxInstancesReachedError
 from schedctl.events import (
-    EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED, EVENT_JOB_SUBMITTED, JobExecutionEvent,
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MISSED,
+    EVENT_JOB_SUBMITTED,
+    JobExecutionEvent,
     JobSubmissionEvent,
 )
 from schedctl.job import Job
@@ -185,7 +189,7 @@ def running_as(context: RunContext) -> Iterator[None]:
 class JobCall:
     """The picklable part of a job that a worker needs to run it and to report on it."""
 
-    __slots__ = ("id", "jobstore", "name", "trigger_text", "args", "kwargs", "misfire_grace_time")
+    __slots__ = ("args", "id", "jobstore", "kwargs", "misfire_grace_time", "name", "trigger_text")
 
     def __init__(self, job: Job) -> None:
         self.id = job.id

@@ -24,9 +24,9 @@ if TYPE_CHECKING:
 __all__ = [
     "BaseJobStore",
     "ConflictingIdError",
+    "DuePlan",
     "JobLookupError",
     "StaleJobError",
-    "DuePlan",
 ]
 
 

@@ -11,7 +11,6 @@ import inspect
 import sys
 import threading
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from schedctl.errors import ConflictingIdError, JobLookupError, StaleJobError

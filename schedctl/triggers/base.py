@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 #: alias -> trigger class, filled in by ``BaseTrigger.__init_subclass__``.
-TRIGGER_TYPES: dict[str, type["BaseTrigger"]] = {}
+TRIGGER_TYPES: dict[str, type[BaseTrigger]] = {}
 
 
 class BaseTrigger(ABC):
@@ -43,7 +43,7 @@ class BaseTrigger(ABC):
 
     @classmethod
     @abstractmethod
-    def from_state(cls, state: dict[str, Any]) -> "BaseTrigger":
+    def from_state(cls, state: dict[str, Any]) -> BaseTrigger:
         """Rebuild a trigger from ``to_state()`` output; ValueError on an unknown version."""
 
     def describe(self) -> str:

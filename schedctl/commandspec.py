@@ -1,0 +1,256 @@
+"""What a command run is, and how it ended: CommandSpec, CommandResult, their errors,
+and the environment a command gets. Plain data, kept apart from the process handling
+in :mod:`schedctl.commands` (which re-exports all of it)."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import signal
+from collections.abc import Iterator, Mapping
+from dataclasses import MISSING, dataclass, field, fields
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from schedctl.errors import SchedctlError
+
+OutputMode = Literal["log", "inherit", "discard"]
+Outcome = Literal["success", "failed", "timeout", "killed", "not_started", "interrupted"]
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class CommandSpecError(SchedctlError, ValueError):
+    """A command's settings are invalid (bad values, unknown keys)."""
+
+
+class EnvFileError(SchedctlError):
+    """An ``env_file`` is missing or malformed. Messages never quote a value."""
+
+
+class CommandStartError(SchedctlError):
+    """The command could not be started; ``result`` is its ``not_started`` record."""
+
+    def __init__(self, result: CommandResult) -> None:
+        super().__init__(result.error or "command not started")
+        self.result = result
+
+
+class CommandFailedError(SchedctlError):
+    """A run did not succeed. Raised so that the engine reports EVENT_JOB_ERROR."""
+
+    def __init__(self, job_id: str, result: CommandResult) -> None:
+        super().__init__(f"job {job_id!r}: {result.error or result.describe()}")
+        self.job_id = job_id
+        self.result = result
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    """What to run and how. A ``str`` runs under ``shell -c``; a tuple is an argv, no shell."""
+
+    command: str | tuple[str, ...]
+    shell: str = "/bin/sh"
+    env: Mapping[str, str] = field(default_factory=dict)
+    env_file: str | None = None
+    cwd: str | None = None
+    timeout: float | None = None
+    kill_grace: float = 10.0
+    output: OutputMode = "log"
+    output_limit: int = 65536
+
+    def __post_init__(self) -> None:
+        if isinstance(self.command, list):
+            object.__setattr__(self, "command", tuple(self.command))
+        # A private copy: the caller's dict can change later without changing the spec.
+        object.__setattr__(self, "env", dict(self.env))
+        problems = list(_spec_problems(self))
+        if problems:
+            raise CommandSpecError("; ".join(problems))
+
+    def argv(self) -> list[str]:
+        """The argument vector handed to exec."""
+        if isinstance(self.command, str):
+            return [self.shell, "-c", self.command]
+        return list(self.command)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form holding ``command`` and every setting that differs from its default."""
+        data: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            default = f.default_factory() if f.default_factory is not MISSING else f.default
+            if f.name == "command" or value != default:
+                data[f.name] = list(value) if isinstance(value, tuple) else value
+        if "env" in data:
+            data["env"] = dict(data["env"])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CommandSpec:
+        """The inverse of :meth:`to_dict`; unknown keys are errors with a suggestion."""
+        known = [f.name for f in fields(cls)]
+        problems = [_unknown_key(key, known) for key in data if key not in known]
+        if "command" not in data:
+            problems.insert(0, "command: required")
+        if problems:
+            raise CommandSpecError("; ".join(problems))
+        return cls(**dict(data))
+
+
+def _spec_problems(spec: CommandSpec) -> Iterator[str]:
+    command = spec.command
+    if isinstance(command, str):
+        if not command.strip():
+            yield "command: must not be empty"
+    elif not command or not all(isinstance(arg, str) for arg in command):
+        yield "command: must be a string or a non-empty list of strings"
+    if spec.timeout is not None and not (_is_number(spec.timeout) and spec.timeout > 0):
+        yield f"timeout: must be a positive number of seconds, got {spec.timeout!r}"
+    if not (_is_number(spec.kill_grace) and spec.kill_grace >= 0):
+        yield f"kill_grace: must be zero or more seconds, got {spec.kill_grace!r}"
+    if spec.output not in get_args(OutputMode):
+        yield f"output: must be one of log, inherit, discard; got {spec.output!r}"
+    if not (
+        _is_number(spec.output_limit)
+        and isinstance(spec.output_limit, int)
+        and spec.output_limit >= 0
+    ):
+        yield f"output_limit: must be a number of bytes >= 0, got {spec.output_limit!r}"
+    # Names only: values may be secrets and must never reach a message.
+    for name, value in spec.env.items():
+        if not isinstance(name, str) or not _ENV_NAME.fullmatch(name):
+            yield f"env: {name!r} is not a valid variable name"
+        elif not isinstance(value, str) or "\0" in value:
+            yield f"env: the value of {name} must be a string without NUL characters"
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _unknown_key(key: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(str(key), known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"{key}: unknown setting{hint}"
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """How one run ended; everything the run history and alerts need, JSON-able via to_dict."""
+
+    outcome: Outcome
+    exit_code: int | None
+    signal: int | None
+    started_at: datetime | None
+    finished_at: datetime
+    duration: float
+    output_tail: str = ""
+    error: str | None = None
+    pid: int | None = None
+    timeout: float | None = None
+    attempt: int = 1  # which try this was, when the job retries failures
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "success"
+
+    def describe(self) -> str:
+        """One line for a table or a log: ``exit 0 in 1.2s``, ``killed by SIGKILL after 3s``."""
+        took = format_seconds(self.duration)
+        if self.outcome == "not_started":
+            return "not started"
+        if self.outcome == "timeout":
+            return f"timed out after {format_seconds(self.timeout or self.duration)}"
+        if self.outcome == "killed":
+            return f"killed by {signal_name(self.signal)} after {took}"
+        if self.outcome == "interrupted":
+            return f"interrupted after {took}"
+        return f"exit {self.exit_code} in {took}"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        for key in ("started_at", "finished_at"):
+            data[key] = data[key].isoformat() if data[key] is not None else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CommandResult:
+        values = dict(data)
+        for key in ("started_at", "finished_at"):
+            if values.get(key) is not None:
+                values[key] = datetime.fromisoformat(values[key])
+        return cls(**values)
+
+
+def format_seconds(seconds: float) -> str:
+    """``0.25`` -> ``250ms``, ``5.0`` -> ``5s``, ``12.34`` -> ``12.3s``, ``125`` -> ``2m05s``."""
+    if seconds >= 3600:
+        return f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"
+    if seconds >= 60:
+        return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    return f"{seconds:.1f}".removesuffix(".0") + "s"
+
+
+def signal_name(signum: int | None) -> str:
+    try:
+        return signal.Signals(signum or 0).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+def parse_env_file(path: str) -> dict[str, str]:
+    """Read ``KEY=VALUE`` lines: ``#`` comments, blank lines, ``export`` prefixes, quotes.
+
+    Nothing is interpolated. Read at every run, so an edited secret takes effect
+    without reloading the scheduler.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise EnvFileError(f"env_file not found: {path!r}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+        raise EnvFileError(f"env_file {path!r} cannot be read: {reason}") from None
+    env: dict[str, str] = {}
+    for lineno, line in enumerate(text.splitlines(), 1):
+        try:
+            pair = _parse_env_line(line)
+        except ValueError as exc:
+            raise EnvFileError(f"env_file {path!r} line {lineno}: {exc}") from None
+        if pair is not None:
+            env[pair[0]] = pair[1]
+    return env
+
+
+def _parse_env_line(line: str) -> tuple[str, str] | None:
+    text = line.strip()
+    if not text or text.startswith("#"):
+        return None
+    if text.startswith("export "):
+        text = text[len("export ") :].lstrip()
+    name, sep, value = text.partition("=")
+    name, value = name.strip(), value.strip()
+    if not sep or not _ENV_NAME.fullmatch(name):
+        # Never echo the line: a malformed line may well be a pasted secret.
+        raise ValueError("expected KEY=VALUE, KEY made of letters, digits and _")
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        value = value[1:-1]
+    return name, value
+
+
+def build_env(
+    spec: CommandSpec, job_id: str, extra_env: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Inherited environment < env_file < env < extra_env < SCHEDCTL_JOB_ID."""
+    env = dict(os.environ)
+    if spec.env_file is not None:
+        env.update(parse_env_file(spec.env_file))
+    env.update(spec.env)
+    env.update(extra_env or {})
+    env["SCHEDCTL_JOB_ID"] = job_id
+    return env
