@@ -60,6 +60,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from schedctl import __version__
+from schedctl.commandspec import signal_name
 from schedctl.errors import SchedctlError
 
 if TYPE_CHECKING:
@@ -351,7 +352,7 @@ class AlertContext:
         if self.exit_code not in (None, 0):
             detail = f" (exit {self.exit_code})"
         elif self.signal is not None:
-            detail = f" ({_signal_name(self.signal)})"
+            detail = f" ({signal_name(self.signal)})"
         return f"{self.job_id} {verb} on {self.hostname}{detail}"
 
 
@@ -371,13 +372,6 @@ def _env_text(value: object) -> str:
         return ""
     text = value if isinstance(value, str) else json.dumps(value)
     return text.replace("\0", "")  # exec refuses NUL in the environment
-
-
-def _signal_name(signum: int) -> str:
-    try:
-        return signal.Signals(signum).name
-    except ValueError:
-        return f"signal {signum}"
 
 
 # -- sending -----------------------------------------------------------------------------------
@@ -433,7 +427,7 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
 
 def _exit_text(returncode: int) -> str:
     if returncode < 0:
-        return f"was killed by {_signal_name(-returncode)}"
+        return f"was killed by {signal_name(-returncode)}"
     return f"exited with status {returncode}"
 
 

@@ -104,7 +104,7 @@ def setup_logging(
     elif chosen == "journal":
         handler.setFormatter(JournalFormatter())
     else:
-        handler.setFormatter(TextFormatter(colour=_is_tty(stream) and "NO_COLOR" not in os.environ))
+        handler.setFormatter(TextFormatter(colour=wants_colour(stream)))
     root = logging.getLogger("schedctl")
     for old in list(root.handlers):
         root.removeHandler(old)
@@ -112,6 +112,11 @@ def setup_logging(
     root.setLevel(level)
     root.propagate = False
     return chosen
+
+
+def wants_colour(stream: IO[str]) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set (no-color.org)."""
+    return _is_tty(stream) and "NO_COLOR" not in os.environ
 
 
 def _is_tty(stream: IO[str]) -> bool:

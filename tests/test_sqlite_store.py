@@ -552,3 +552,9 @@ def test_a_job_may_remove_itself_from_another_thread(store: SQLiteJobStore) -> N
         for removal in removals:
             removal.result(timeout=WAIT)  # re-raises anything the thread raised
     assert store.get_all_jobs() == []
+
+
+def test_count_jobs_counts_paused_ones_without_decoding(store: SQLiteJobStore) -> None:
+    assert store.count_jobs() == (0, 0)
+    store.add_jobs([make_job("a", T0), make_job("b", None), make_job("c", T0)])
+    assert store.count_jobs() == (3, 1)

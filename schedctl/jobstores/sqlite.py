@@ -127,6 +127,14 @@ class SQLiteJobStore(BaseJobStore):
             rows = conn.execute(_DUE, (to_epoch_ms(now),)).fetchall()
         return self._decode_all(rows)
 
+    def count_jobs(self) -> tuple[int, int]:
+        """(all jobs, paused jobs), from the index alone: no job is decoded."""
+        with self._reading() as conn:
+            total, paused = conn.execute(
+                "SELECT count(*), count(*) - count(next_run_time) FROM jobs"
+            ).fetchone()
+        return int(total), int(paused)
+
     def get_next_run_time(self) -> datetime | None:
         with self._reading() as conn:
             (value,) = conn.execute(
