@@ -1,8 +1,11 @@
-"""Fixtures shared by the suite: a fake clock, schedulers driven by it, and small job functions."""
+"""Fixtures shared by the suite: a fake clock, schedulers driven by it, small job functions,
+and a throwaway PostgreSQL server with a fresh database per test."""
 
 from __future__ import annotations
 
+import re
 import threading
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -11,6 +14,7 @@ import pytest
 from schedctl.clock import FakeClock
 from schedctl.events import EVENT_ALL
 from schedctl.schedulers.background import BackgroundScheduler
+from tests.pgserver import PostgresServer
 
 UTC = UTC
 START = datetime(2026, 3, 2, 12, 0, 0, tzinfo=UTC)
@@ -92,3 +96,37 @@ def record(*args, **kwargs) -> str:
 
 def fail() -> None:
     raise RuntimeError("boom")
+
+
+# -- PostgreSQL ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One private PostgreSQL server for the whole session (see tests/pgserver.py).
+
+    Session-scoped because starting a cluster costs about a second; tests are isolated
+    from each other by ``pg_url``'s per-test database instead. Fails with an install hint
+    if PostgreSQL is missing: these tests are meant to run, not to be skipped quietly.
+    """
+    server = PostgresServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_url(postgres_server: PostgresServer, request: pytest.FixtureRequest) -> Iterator[str]:
+    """The URL of a database created for this test alone, dropped (forcibly) afterwards.
+
+    The name carries the test's name, for reading the server log, and a random suffix,
+    so parametrized and repeated tests never share a database.
+    """
+    slug = re.sub(r"[^a-z0-9]+", "_", request.node.name.lower()).strip("_")[:40]
+    name = f"t_{slug}_{uuid.uuid4().hex[:8]}"
+    url = postgres_server.create_database(name)
+    try:
+        yield url
+    finally:
+        postgres_server.drop_database(name)
