@@ -18,6 +18,11 @@ Decisions worth knowing:
   warning names them when they still hold the output pipe; once we stop reading, their
   writes to it fail with SIGPIPE. After a timeout or an interruption nothing is left:
   the group gets until the end of the grace period, then SIGKILL.
+* A run given a lease (:class:`~schedctl.leaselink.LeaseLink`) runs under
+  :mod:`schedctl.shim`, in the same group as the command, which kills the group when
+  the lease's deadline passes or when this process dies, so that a frozen or dead
+  node never leaves a command running that another node may start again. The pid a
+  leased run reports is the shim's; signals to the group reach both.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import select
 import shlex
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -50,6 +56,7 @@ from schedctl.commandspec import (
     parse_env_file,
     signal_name,
 )
+from schedctl.leaselink import LeaseLink, ShimChannel
 
 __all__ = [
     "DEFAULT_REGISTRY",
@@ -77,6 +84,7 @@ _KILL_SETTLE = 1.0
 _MAX_BACKOFF = 0.05
 #: None where the kernel or a seccomp filter lacks pidfd_open (Linux < 5.3, old Docker).
 _pidfd_open = getattr(os, "pidfd_open", None)
+_SHIM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shim.py")
 
 
 def _start_error(exc: OSError, spec: CommandSpec) -> str:
@@ -153,6 +161,7 @@ class RunningCommand:
     ``wait`` pumps the output and enforces the timeout; ``terminate`` and ``kill`` may
     be called from any thread and only ask: the waiting thread does the SIGKILL when
     the grace ends. Whoever calls ``wait`` next does it if nobody is waiting yet.
+    Under a lease, ``pid`` is the shim's: the command is its child, in the same group.
     """
 
     def __init__(
@@ -164,6 +173,8 @@ class RunningCommand:
         started: tuple[datetime, float],
         pipe: OutputPipe | None,
         clock: Clock,
+        lease: LeaseLink | None = None,
+        channel: ShimChannel | None = None,
     ) -> None:
         self.spec, self.job_id, self.pid, self.pgid = spec, job_id, proc.pid, proc.pid
         self._proc, self._pipe, self._clock = proc, pipe, clock
@@ -179,6 +190,7 @@ class RunningCommand:
         self._kill_at: float | None = None
         self._grace = 0.0  # what the error message reports: SIGKILL came this long after SIGTERM
         self._result: CommandResult | None = None
+        self._lease, self._channel = lease, channel
 
     @classmethod
     def start(
@@ -189,11 +201,13 @@ class RunningCommand:
         extra_env: Mapping[str, str] | None = None,
         logger: logging.Logger | None = None,
         clock: Clock | None = None,
+        lease: LeaseLink | None = None,
     ) -> RunningCommand:
         """Start ``spec`` in a new session; raises CommandStartError (with a result) if it can't.
 
         ``logger`` receives the output lines in ``log`` mode (default
-        ``schedctl.job.<job_id>``).
+        ``schedctl.job.<job_id>``). With a ``lease``, the command runs under the shim,
+        which starts at ``lease.first_deadline()``; ``lease.bind`` is called once it runs.
         """
         clock = clock or SystemClock()
         started_mono = time.monotonic()
@@ -201,34 +215,54 @@ class RunningCommand:
             env = build_env(spec, job_id, extra_env)
         except EnvFileError as exc:
             raise CommandStartError(_not_started(str(exc), started_mono, clock)) from None
+        argv = spec.argv()
+        if lease is not None:
+            argv, env = _shim_argv(spec, lease.first_deadline()), _shim_env(env)
         read_fd, write_fd = os.pipe() if spec.output == "log" else (None, None)
+        shim_fd, channel = ShimChannel.open() if lease is not None else (None, None)
         started_at = clock.now()
         try:
-            proc = _popen(spec, env, write_fd)
+            proc = _popen(spec, env, write_fd, argv=argv, stdin=shim_fd)
         except (OSError, ValueError) as exc:
             if read_fd is not None:
                 os.close(read_fd)
+            if channel is not None:
+                channel.close()
             error = (
                 _start_error(exc, spec) if isinstance(exc, OSError) else f"invalid command: {exc}"
             )
             raise CommandStartError(_not_started(error, started_mono, clock)) from None
         finally:
-            if write_fd is not None:
-                os.close(write_fd)
-        _log_start(spec, job_id, proc.pid)
+            for fd in (write_fd, shim_fd):
+                if fd is not None:
+                    os.close(fd)
+        _log_start(spec, job_id, proc.pid, shim=lease is not None)
         pipe = None
         if read_fd is not None:
             logger = logger or logging.getLogger(f"schedctl.job.{job_id}")
             capture = OutputCapture(limit=spec.output_limit, prefix=f"[{job_id}] ", logger=logger)
             pipe = OutputPipe(read_fd, capture)
-        return cls(
+        command = cls(
             proc,
             spec=spec,
             job_id=job_id,
             started=(started_at, started_mono),
             pipe=pipe,
             clock=clock,
+            lease=lease,
+            channel=channel,
         )
+        if lease is not None and channel is not None:
+            command._bind_lease(lease, channel)
+        return command
+
+    def _bind_lease(self, lease: LeaseLink, channel: ShimChannel) -> None:
+        try:
+            lease.bind(channel.send)
+        except BaseException:
+            self.kill()  # a command nobody renews the lease of must not run on
+            self.wait()
+            raise
 
     @property
     def result(self) -> CommandResult | None:
@@ -299,7 +333,10 @@ class RunningCommand:
                 self._on_ready(fd, poller)
             if self._exit_fd is None:
                 self._exited = _has_exited(self.pid)
-        self._finish()
+        try:
+            self._finish()
+        finally:
+            self._release_lease()
 
     @staticmethod
     def _poller(*fds: int | None) -> select.poll:
@@ -358,6 +395,17 @@ class RunningCommand:
         self._result = self._make_result(returncode, duration, finished_at)
         if _log.isEnabledFor(logging.DEBUG):
             _log.debug("[%s] %s", self.job_id, self._result.describe())
+
+    def _release_lease(self) -> None:
+        """Stop the renewals and close the shim's pipe; after ``_finish``, so the lease is
+        held until a stopped group is really gone. Idempotent."""
+        lease, self._lease = self._lease, None
+        try:
+            if lease is not None:
+                lease.unbind()
+        finally:
+            if self._channel is not None:
+                self._channel.close()
 
     def _end_group(self) -> None:
         """After a stop, give the rest of the group until the grace ends, then SIGKILL it."""
@@ -465,13 +513,20 @@ def _replace(result: CommandResult, **changes: Any) -> CommandResult:
     return CommandResult(**values)
 
 
-def _popen(spec: CommandSpec, env: dict[str, str], out_fd: int | None) -> subprocess.Popen[bytes]:
+def _popen(
+    spec: CommandSpec,
+    env: dict[str, str],
+    out_fd: int | None,
+    *,
+    argv: list[str],
+    stdin: int | None,
+) -> subprocess.Popen[bytes]:
     target: int | None = out_fd
     if spec.output == "discard":
         target = subprocess.DEVNULL
     return subprocess.Popen(
-        spec.argv(),
-        stdin=subprocess.DEVNULL,
+        argv,
+        stdin=subprocess.DEVNULL if stdin is None else stdin,
         stdout=target,
         stderr=subprocess.STDOUT if spec.output != "inherit" else None,
         cwd=spec.cwd,
@@ -481,12 +536,22 @@ def _popen(spec: CommandSpec, env: dict[str, str], out_fd: int | None) -> subpro
     )
 
 
-def _log_start(spec: CommandSpec, job_id: str, pid: int) -> None:
+def _shim_argv(spec: CommandSpec, deadline: float) -> list[str]:
+    # -S skips site-packages: their .pth files cost more than the rest of the start-up.
+    return [sys.executable, "-I", "-S", _SHIM, f"{deadline:.6f}", "--", *spec.argv()]
+
+
+def _shim_env(env: dict[str, str]) -> dict[str, str]:
+    """What the shim needs to give the command exactly ``env`` (see ``shim.command_env``)."""
+    return {**env, "_SCHEDCTL_SHIM_LC_CTYPE": env.get("LC_CTYPE", "")}
+
+
+def _log_start(spec: CommandSpec, job_id: str, pid: int, *, shim: bool) -> None:
     if _log.isEnabledFor(logging.DEBUG):
         names = ", ".join(sorted(spec.env)) or "none"
-        _log.debug(
-            "[%s] started pid %d: %s (env set: %s)", job_id, pid, shlex.join(spec.argv()), names
-        )
+        shim_of = "the lease shim of " if shim else ""
+        command = shlex.join(spec.argv())
+        _log.debug("[%s] started pid %d: %s%s (env set: %s)", job_id, pid, shim_of, command, names)
 
 
 def _open_exit_fd(pid: int) -> int | None:
@@ -571,11 +636,15 @@ def run_command(
     logger: logging.Logger | None = None,
     clock: Clock | None = None,
     registry: ProcessRegistry | None = None,
+    lease: LeaseLink | None = None,
 ) -> CommandResult:
-    """Start and wait; problems of the command come back as a result, never as an exception."""
+    """Start and wait; problems of the command come back as a result, never as an exception.
+
+    With a ``lease``, the command is killed if the lease could not be renewed in time.
+    """
     try:
         command = RunningCommand.start(
-            spec, job_id=job_id, extra_env=extra_env, logger=logger, clock=clock
+            spec, job_id=job_id, extra_env=extra_env, logger=logger, clock=clock, lease=lease
         )
     except CommandStartError as exc:
         return exc.result
@@ -585,6 +654,7 @@ def run_command(
         return command.wait()
     except BaseException:
         command.kill()  # the waiting thread is going away: leave no orphaned group behind
+        command._release_lease()
         raise
     finally:
         if registry is not None:
