@@ -25,6 +25,7 @@ from schedctl._jobkeys import (
     Bad,
     Check,
     check_job_id,
+    check_positive_duration,
     check_timezone,
     did_you_mean,
     nonempty_text,
@@ -33,11 +34,11 @@ from schedctl._jobkeys import (
 )
 from schedctl._yamlmarks import Field, Node, Problem, describe
 from schedctl.durations import format_duration
-from schedctl.jobfile import ExecutorSpec, JobSpec, TriggerSpec
+from schedctl.jobfile import ClusterSpec, ExecutorSpec, JobSpec, TriggerSpec
 
 INVALID: Any = object()  # the value of a key whose check failed (already reported)
 
-TOP_KEYS = ("timezone", "state", "defaults", "executors", "jobs")
+TOP_KEYS = ("timezone", "state", "cluster", "defaults", "executors", "jobs")
 _ONLY_FOR_CALL = ("args", "kwargs")
 # Retries are the command runner's: a call: job's function would be run once all the same.
 _ONLY_FOR_COMMAND = (
@@ -119,6 +120,8 @@ def assemble(
         "state": _top_value(collector, top, "state", optional(_state)),
         "executors": _executors(collector, top.get("executors")),
     }
+    if "cluster" in top:
+        values["cluster"] = _cluster(collector, top["cluster"])
     file_zone = values["timezone"] if values["timezone"] is not INVALID else None
     defaults = _defaults(collector, top.get("defaults"))
     pools = top.get("executors")  # every name given counts, even one with a bad pool
@@ -137,7 +140,38 @@ def _top_value(collector: Collector, top: dict[str, Field], key: str, check: Che
 
 
 def _state(node: Node) -> str:
-    return nonempty_text(node, "the path of the state database")
+    value = nonempty_text(node, "the path of the state database, or a postgresql:// URL")
+    if "://" in value and not value.startswith(("postgresql://", "postgres://")):
+        raise Bad(f"unsupported state URL {value!r}: give a file path, or "
+                  "postgresql://user@host/database for a store several nodes share")
+    return value
+
+
+def _node_name(node: Node) -> str:
+    value = nonempty_text(node, "a node name")
+    if "/" in value or len(value) > 100:
+        raise Bad(f"a node name may not contain '/' or be over 100 characters, got {value!r}")
+    return value
+
+
+def _lease(node: Node) -> float:
+    seconds = check_positive_duration(node)
+    if seconds < 1:
+        raise Bad(f"a lease under 1s cannot be renewed in time, got {seconds}s")
+    return float(seconds)
+
+
+CLUSTER_KEYS: dict[str, Check] = {"node": optional(_node_name), "lease": _lease}
+
+
+def _cluster(collector: Collector, field: Field) -> ClusterSpec:
+    if not collector.section(field, "a mapping such as {node: web-1, lease: 30s}"):
+        return ClusterSpec()
+    entries = collector.keys(field.node, "cluster", CLUSTER_KEYS)
+    options = {key: entry.value for key, entry in entries.items()}
+    if INVALID in options.values():
+        return ClusterSpec()
+    return ClusterSpec(**options)
 
 
 def _executors(collector: Collector, field: Field | None) -> dict[str, ExecutorSpec]:

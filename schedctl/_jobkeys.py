@@ -30,7 +30,7 @@ from schedctl.alerts import (
 )
 from schedctl.commandspec import OutputMode
 from schedctl.durations import parse_duration
-from schedctl.jobfile import OverlapPolicy
+from schedctl.jobfile import OrphanPolicy, OverlapPolicy
 
 
 class Bad(Exception):
@@ -55,6 +55,7 @@ MAX_DURATION = 100 * 365 * 86_400
 EXECUTOR_TYPES = ("threadpool", "processpool")
 OUTPUT_MODES: tuple[str, ...] = get_args(OutputMode)
 OVERLAP_POLICIES: tuple[str, ...] = get_args(OverlapPolicy)
+ORPHAN_POLICIES: tuple[str, ...] = get_args(OrphanPolicy)
 ALERT_KINDS = ("command", "webhook", "email")
 _ALERT_ITEM_KEYS = (*ALERT_KINDS, "timeout")
 WEBHOOK_KEYS = ("url", "timeout", "headers")
@@ -628,6 +629,7 @@ JOB_KEYS: dict[str, Check] = {
     "retry_delay": check_duration,
     "backoff": check_backoff,
     "catch_up": check_bool,
+    "on_orphan": choice("orphan policy", ORPHAN_POLICIES),
     "on_failure": check_alerts,
     "on_recovery": check_alerts,
 }

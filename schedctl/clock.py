@@ -98,3 +98,9 @@ class FakeClock:
     def monotonic(self) -> float:
         with self._lock:
             return self._mono
+
+
+def lease_monotonic() -> float:
+    """The system-wide CLOCK_MONOTONIC, never faked: lease deadlines are handed to the
+    shim processes, which compare them with the same kernel clock."""
+    return time.monotonic()

@@ -19,12 +19,13 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from schedctl.alertrules import AlertRules
 from schedctl.alerts import AlertDispatcher
 from schedctl.clock import Clock, SystemClock
 from schedctl.commands import DEFAULT_REGISTRY
-from schedctl.errors import JobLookupError, StoreError
+from schedctl.errors import JobLookupError, StaleJobError, StoreError
 from schedctl.events import (
     EVENT_JOB_MAX_INSTANCES,
     EVENT_SCHEDULER_START,
@@ -37,6 +38,7 @@ from schedctl.history import RunHistory, RunOutcome
 from schedctl.job import Job
 from schedctl.jobfile import Jobfile, JobfileError, load_jobfile, resolve_state
 from schedctl.jobrunner import ATTEMPT_LISTENERS, STOP_RETRIES
+from schedctl.jobstores._sqlstore import SQLJobStore
 from schedctl.jobstores.sqlite import SQLiteJobStore
 from schedctl.reaper import split_init
 from schedctl.runlock import RunLock
@@ -46,6 +48,10 @@ from schedctl.schedulers.blocking import BlockingScheduler
 from schedctl.sync import SyncReport, sync_jobs
 from schedctl.systemd import Notifier, watchdog_interval
 from schedctl.triggers.boot import BootTrigger, current_boot_id
+
+if TYPE_CHECKING:
+    from schedctl.cluster import ClusterNode
+    from schedctl.jobstores._pg_leases import Rerun
 
 HEARTBEAT_SECONDS = 10.0
 #: How long job threads may take to record their end once their commands were killed.
@@ -62,6 +68,7 @@ class ServeOptions:
     state: str | None = None
     shutdown_timeout: float = 30.0
     insecure: bool = False
+    node: str | None = None  # this node's name in a PostgreSQL store (default: cluster.node)
 
 
 def add_import_path(directory: str) -> None:
@@ -98,7 +105,16 @@ def serve(options: ServeOptions, clock: Clock | None = None) -> int:
     logging.getLogger("schedctl.scheduler").setLevel(logging.ERROR)
     check_jobfile_safety(options.jobfile, insecure=options.insecure)
     jobfile = open_jobfile(options.jobfile)
-    state_path = str(resolve_state(options.state, jobfile))
+    location = resolve_state(options.state, jobfile)
+    if isinstance(location, str):  # a PostgreSQL store: one node of several
+        from schedctl.cluster import ClusterNode
+        from schedctl.jobstores.postgresql import PostgreSQLJobStore
+
+        shared = PostgreSQLJobStore(location)
+        node = ClusterNode(shared, jobfile, node_id=options.node)
+        node.join()
+        return Service(jobfile, shared, clock, options, node=node).run()
+    state_path = str(location)
     with RunLock(state_path):
         # The lock makes this the file's only scheduler: it may run from memory when the file fails.
         store = SQLiteJobStore(path=state_path, keep_schedule_on_error=True)
@@ -109,14 +125,19 @@ def serve(options: ServeOptions, clock: Clock | None = None) -> int:
 class Service:
     """One running ``schedctl run``: the scheduler, its listeners and its control thread."""
 
-    def __init__(self, jobfile: Jobfile, store: SQLiteJobStore, clock: Clock, options: ServeOptions) -> None:
+    def __init__(
+        self, jobfile: Jobfile, store: SQLJobStore, clock: Clock, options: ServeOptions,
+        node: ClusterNode | None = None,
+    ) -> None:
         self.jobfile = jobfile
         self.store = store
         self.clock = clock
         self.options = options
+        self.node = node
         self.history = RunHistory(store)
         self.notifier = Notifier()
-        self.owner = f"{socket.gethostname()}/{os.getpid()}"
+        self.owner = node.owner if node else f"{socket.gethostname()}/{os.getpid()}"
+        store.runs_owner = self.owner  # claims insert their run rows (and leases, with a node)
         self.scheduler = BlockingScheduler(
             jobstores={"default": store}, executors=build_executors(jobfile),
             timezone=jobfile.timezone, clock=clock,
@@ -129,23 +150,26 @@ class Service:
         self.scheduler.add_listener(self._replace_running, EVENT_JOB_MAX_INSTANCES)
         self._signals: queue.SimpleQueue[int] = queue.SimpleQueue()
         self._stopped = threading.Event()
+        if node is not None:
+            node.start_rerun = self._start_rerun
 
     def run(self) -> int:
         now = self.clock.now()
-        interrupted = self.history.interrupt_unfinished(at=now)
-        if interrupted:
-            _logger.warning("%d run(s) were cut short when schedctl last stopped; marked interrupted", interrupted)
-        report = sync_jobs(self.jobfile, self.store, now)
+        report = self._sync_at_start(now)
         self.alert_rules.refresh()
         self._catch_up(now)
         self._run_boot_jobs(now)
-        self.history.announce(pid=os.getpid(), hostname=socket.gethostname(), at=now,
-                              jobfile=str(Path(self.jobfile.path).resolve()))
+        if self.node is not None:
+            self.node.start()
+        else:
+            self.history.announce(pid=os.getpid(), hostname=socket.gethostname(), at=now,
+                                  jobfile=str(Path(self.jobfile.path).resolve()))
         self._install_signal_handlers()  # signals wait in the queue until the control thread runs
         control = threading.Thread(target=self._control_loop, name="schedctl-control", daemon=True)
         # Started by the scheduler's start event, so a stop never races a scheduler not yet running.
         self.scheduler.add_listener(lambda event: control.start(), EVENT_SCHEDULER_START)
-        _logger.info("schedctl started on %s: %s", self.store.path, report.summary())
+        where = self.store.location + (f" as node {self.node.node_id}" if self.node else "")
+        _logger.info("schedctl started on %s: %s", where, report.summary())
         STOP_RETRIES.clear()
         ATTEMPT_LISTENERS.append(self.runlog.attempt_failed)
         try:
@@ -153,12 +177,27 @@ class Service:
             self._stopped.wait()
         finally:
             ATTEMPT_LISTENERS.remove(self.runlog.attempt_failed)
-        try:
-            self.history.stopped(at=self.clock.now())
-        except StoreError as exc:  # a stop asked for is still a clean stop, on a full disk too
-            _logger.warning("Could not note the stop in the state file: %s", exc)
+        if self.node is not None:
+            self.node.leave()
+        else:
+            try:
+                self.history.stopped(at=self.clock.now())
+            except StoreError as exc:  # a stop asked for is still a clean stop, on a full disk too
+                _logger.warning("Could not note the stop in the state file: %s", exc)
         _logger.info("schedctl stopped")
         return 0
+
+    def _sync_at_start(self, now: datetime) -> SyncReport:
+        if self.node is not None:
+            return self.node.sync(self.jobfile, now) or SyncReport()
+        interrupted = self.history.interrupt_unfinished(at=now)
+        if interrupted:
+            _logger.warning("%d run(s) were cut short when schedctl last stopped; marked interrupted", interrupted)
+        return sync_jobs(self.jobfile, self.store, now)
+
+    def _start_rerun(self, rerun: Rerun) -> None:
+        """A run orphaned on a dead node, whose next attempt this node claimed."""
+        self.scheduler.submit_run(rerun.job, rerun.claim.scheduled_for)
 
     # -- the control thread ------------------------------------------------------------------------
 
@@ -184,7 +223,8 @@ class Service:
 
     def _heartbeat(self) -> None:
         try:
-            self.history.heartbeat(at=self.clock.now())
+            if self.node is None:  # a node beats its own, every third of a lease
+                self.history.heartbeat(at=self.clock.now())
         except StoreError as exc:  # already reported by the scheduler, which runs on from memory
             _logger.debug("Could not write the heartbeat to the state file: %s", exc)
         except Exception:
@@ -232,7 +272,10 @@ class Service:
             return None
         try:
             with self.scheduler._jobstores_lock:
-                report = sync_jobs(jobfile, self.store, self.clock.now())
+                if self.node is not None:
+                    report = self.node.sync(jobfile, self.clock.now()) or SyncReport()
+                else:
+                    report = sync_jobs(jobfile, self.store, self.clock.now())
                 self.alert_rules.refresh()
                 self._add_new_executors(jobfile)
         except StoreError as exc:  # raised here, it would end the control thread
@@ -280,10 +323,13 @@ class Service:
                 continue
             missed_from = job.next_run_time
             job.next_run_time = job.trigger.get_next_fire_time(None, now)
-            if job.next_run_time is None:
-                self.store.remove_job(job.id)
-            else:
-                self.store.update_job(job)
+            try:
+                if job.next_run_time is None:
+                    self.store.remove_job(job.id)
+                else:
+                    self.store.update_job(job)
+            except (StaleJobError, JobLookupError):
+                continue  # another node ran or changed it meanwhile: nothing is missed
             self.history.finished(job.id, missed_from, RunOutcome(
                 "missed", now, error="missed while schedctl was down; caught up at start-up"),
                 owner=self.owner)

@@ -7,16 +7,20 @@ missed run or skipped run) and who is running the file (pid, heartbeat), so
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from schedctl.jobstores.sqlite import SQLiteJobStore
+from schedctl.clock import lease_monotonic
+from schedctl.jobstores._sqlstore import Connection, SQLJobStore
+from schedctl.leases import Claim
 from schedctl.timeutil import from_epoch_ms, to_epoch_ms
 
 #: Outcomes that count as failures in ``history --failed`` and ``status``.
 FAILURES = ("failed", "timeout", "killed", "not_started", "error", "interrupted")
+
+#: Outcomes of runs that never began: they have no start time and no duration.
+NEVER_STARTED = ("skipped", "missed")
 
 #: History kept per job; older rows are pruned as new ones arrive.
 KEEP_RUNS_PER_JOB = 1000
@@ -82,9 +86,10 @@ class SchedulerPresence:
 
 
 class RunHistory:
-    """Reads and writes the ``runs`` and ``scheduler`` tables through a store's connection."""
+    """Reads and writes the ``runs`` and ``scheduler`` tables through a store's connection
+    (the same SQL for the SQLite file and the PostgreSQL database)."""
 
-    def __init__(self, store: SQLiteJobStore) -> None:
+    def __init__(self, store: SQLJobStore) -> None:
         self._store = store
 
     # -- writing, from the running scheduler ---------------------------------------------------
@@ -92,35 +97,59 @@ class RunHistory:
     def started(
         self, job_id: str, scheduled_for: datetime, *, at: datetime, owner: str,
         reason: str = "schedule", attempt: int = 1,
-    ) -> None:
-        """A run (or a retry) began. Idempotent: a run that already ended is left as it is."""
+    ) -> Claim | None:
+        """A run (or a retry) began: its row, leased when the store grants leases, and its
+        claim. Idempotent: None when the row exists (the claim transaction made it, or the
+        run already ended)."""
         with self._store._writing(notify=False) as conn:
-            conn.execute(
-                "INSERT INTO runs (job_id, scheduled_for, attempt, state, reason, owner, started_at)"
-                " VALUES (?, ?, ?, 'running', ?, ?, ?) ON CONFLICT DO NOTHING",
-                (job_id, to_epoch_ms(scheduled_for), attempt, reason, owner, to_epoch_ms(at)),
+            claim = self._store.insert_run(
+                conn, job_id, scheduled_for, attempt=attempt, now=at, sent=lease_monotonic(),
+                reason=reason, owner=owner,
             )
+            if claim is None:  # claimed with the schedule: it starts now, not at the claim
+                conn.execute(
+                    "UPDATE runs SET started_at = ? WHERE job_id = ? AND scheduled_for = ?"
+                    " AND attempt = ? AND reason = ? AND state = 'running' AND owner = ?",
+                    (to_epoch_ms(at), job_id, to_epoch_ms(scheduled_for), attempt, reason, owner),
+                )
+            return claim
 
     def finished(
         self, job_id: str, scheduled_for: datetime, outcome: RunOutcome, *, owner: str,
         reason: str = "schedule",
-    ) -> None:
-        """A run ended (or was missed or skipped, which ends it before it starts)."""
+    ) -> bool:
+        """A run ended (or was missed or skipped, which ends it before it starts).
+
+        False, and nothing written, when the run's lease was lost: another node took it
+        over, and a late result must not overwrite what its successor records.
+        """
         key = (job_id, to_epoch_ms(scheduled_for), reason, outcome.attempt)
         ended = (
             outcome.state, to_epoch_ms(outcome.finished_at), outcome.duration, outcome.exit_code,
             outcome.signal, outcome.error, outcome.output,
         )
+        self._store.claims.release(job_id, scheduled_for, outcome.attempt)
         with self._store._writing(notify=False) as conn:
             # The run's row exists if it started; missed and skipped runs never started.
+            # A leased row is this node's to end only while the lease holds (fencing).
+            # A claimed run the executor then refused (skipped) never started after all.
+            never = outcome.state in NEVER_STARTED
             updated = conn.execute(
                 "UPDATE runs SET state = ?, finished_at = ?,"
-                " duration = coalesce(?, (? - started_at) / 1000.0), exit_code = ?, signal = ?,"
-                " error = ?, output = ?"
-                " WHERE job_id = ? AND scheduled_for = ? AND reason = ? AND attempt = ?",
-                (ended[0], ended[1], ended[2], ended[1], *ended[3:], *key),
+                " duration = CASE WHEN ? THEN NULL ELSE coalesce(?, (? - started_at) / 1000.0) END,"
+                " started_at = CASE WHEN ? THEN NULL ELSE started_at END,"
+                " exit_code = ?, signal = ?, error = ?, output = ?"
+                " WHERE job_id = ? AND scheduled_for = ? AND reason = ? AND attempt = ?"
+                " AND (lease_expires_at IS NULL"
+                " OR (owner = ? AND state = 'running' AND lease_expires_at > now_ms()))",
+                (ended[0], ended[1], never, ended[2], ended[1], never, *ended[3:], *key, owner),
             ).rowcount
             if not updated:
+                if conn.execute(
+                    "SELECT 1 FROM runs WHERE job_id = ? AND scheduled_for = ? AND reason = ?"
+                    " AND attempt = ?", key,
+                ).fetchone():
+                    return False  # fenced: the row is someone else's now
                 conn.execute(
                     "INSERT INTO runs (job_id, scheduled_for, reason, attempt, owner, state,"
                     " finished_at, duration, exit_code, signal, error, output)"
@@ -131,10 +160,11 @@ class RunHistory:
             # announced but never began (schedctl stopped during the wait): it did not happen.
             conn.execute(
                 "DELETE FROM runs WHERE job_id = ? AND scheduled_for = ? AND reason = ?"
-                " AND attempt > ? AND state = 'running'",
-                key,
+                " AND attempt > ? AND state = 'running' AND owner = ?",
+                (*key, owner),
             )
             _prune(conn, job_id)
+        return True
 
     def interrupt_unfinished(self, *, at: datetime) -> int:
         """Mark runs left 'running' by a scheduler that died as 'interrupted'; returns how many."""
@@ -216,7 +246,10 @@ class RunHistory:
 
     def running_jobs(self) -> set[str]:
         with self._store._reading() as conn:
-            rows = conn.execute("SELECT DISTINCT job_id FROM runs WHERE state = 'running'").fetchall()
+            rows = conn.execute(
+                "SELECT DISTINCT job_id FROM runs WHERE state = 'running'"
+                " AND (lease_expires_at IS NULL OR lease_expires_at > now_ms())"
+            ).fetchall()
         return {row[0] for row in rows}
 
     def failures_since(self, since: datetime) -> int:
@@ -241,7 +274,7 @@ def _filters(job_id: str | None, failed_only: bool) -> tuple[str, tuple[Any, ...
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), tuple(params)
 
 
-def _prune(conn: sqlite3.Connection, job_id: str) -> None:
+def _prune(conn: Connection, job_id: str) -> None:
     conn.execute(
         "DELETE FROM runs WHERE job_id = ? AND run_id <= (SELECT run_id FROM runs WHERE job_id = ?"
         " ORDER BY run_id DESC LIMIT 1 OFFSET ?)",

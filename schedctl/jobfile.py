@@ -66,6 +66,7 @@ __all__ = [
     "default_state_path",
     "load_jobfile",
     "parse_jobfile",
+    "is_state_url",
     "resolve_state",
 ]
 
@@ -74,6 +75,8 @@ MAX_BYTES = 1024 * 1024
 
 #: What a job does when its previous run is still going: skip the new run, or stop the old one.
 OverlapPolicy = Literal["skip", "replace"]
+#: What a node does with a run whose node died (PostgreSQL): at most once, or at least once.
+OrphanPolicy = Literal["fail", "rerun"]
 #: How a command runs is the runner's to say: JobSpec takes its defaults from CommandSpec.
 _COMMAND_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(CommandSpec)}
 
@@ -151,6 +154,7 @@ class JobSpec:
     retry_delay: float = 10.0
     backoff: float = 2.0
     catch_up: bool = False
+    on_orphan: OrphanPolicy = "fail"
     on_failure: tuple[AlertSpec, ...] = ()
     on_recovery: tuple[AlertSpec, ...] = ()
 
@@ -208,12 +212,25 @@ class JobSpec:
 
 
 @dataclass(frozen=True)
+class ClusterSpec:
+    """The ``cluster:`` section: how this node takes part in a PostgreSQL store.
+
+    ``node`` names this node (default: the host name); two live processes may not
+    share one. ``lease`` is how long a run stays this node's without a renewal.
+    """
+
+    node: str | None = None
+    lease: float = 30.0
+
+
+@dataclass(frozen=True)
 class Jobfile:
     """A valid jobfile. ``jobs`` keeps the order of the file."""
 
     path: str
     timezone: str | None = None
     state: str | None = None
+    cluster: ClusterSpec = field(default_factory=ClusterSpec)
     executors: dict[str, ExecutorSpec] = field(default_factory=dict)
     jobs: dict[str, JobSpec] = field(default_factory=dict)
 
@@ -318,16 +335,30 @@ def default_state_path(jobfile_path: str | os.PathLike[str]) -> Path:
     return root / "schedctl" / f"{absolute.stem}-{digest}.db"
 
 
-def resolve_state(cli_state: str | os.PathLike[str] | None, jobfile: Jobfile) -> Path:
+def resolve_state(cli_state: str | os.PathLike[str] | None, jobfile: Jobfile) -> Path | str:
     """The state store to use, first found: ``--state``, ``$SCHEDCTL_STATE``, the jobfile's
     ``state:`` (relative to the jobfile's directory, so it does not depend on the cwd),
-    then :func:`default_state_path`. ``~`` is expanded in each."""
+    then :func:`default_state_path`. ``~`` is expanded in each. A ``postgresql://``
+    URL comes back as it is, a str; a file as a Path."""
     if cli_state:
-        return Path(cli_state).expanduser()
+        return _state_location(cli_state)
     from_env = os.environ.get("SCHEDCTL_STATE")
     if from_env:
-        return Path(from_env).expanduser()
+        return _state_location(from_env)
     if jobfile.state:
+        if is_state_url(jobfile.state):
+            return jobfile.state
         written = Path(jobfile.state).expanduser()
         return written if written.is_absolute() else Path(jobfile.path).parent / written
     return default_state_path(jobfile.path)
+
+
+def is_state_url(value: str | os.PathLike[str]) -> bool:
+    """Whether a state names a PostgreSQL database rather than an SQLite file."""
+    return isinstance(value, str) and value.startswith(("postgresql://", "postgres://"))
+
+
+def _state_location(value: str | os.PathLike[str]) -> Path | str:
+    if isinstance(value, str) and is_state_url(value):
+        return value
+    return Path(value).expanduser()

@@ -1,9 +1,12 @@
 """The job function of every ``command:`` job: per-run environment, retries, attempts.
 
 ``schedctl run`` stores command jobs as ``schedctl.jobrunner:run_command_job``
-with JSON keyword arguments. Each run tells the command when it was scheduled
-and which attempt it is (``SCHEDCTL_SCHEDULED_FOR``, ``SCHEDCTL_ATTEMPT``), and
-a failed attempt is retried after ``retry_delay * backoff ** (attempt - 1)``.
+with JSON keyword arguments. Each run tells the command when it was scheduled,
+which attempt it is and its run id (``SCHEDCTL_SCHEDULED_FOR``,
+``SCHEDCTL_ATTEMPT``, ``SCHEDCTL_RUN_ID``), so a job can deduplicate its own
+side effects; a failed attempt is retried after
+``retry_delay * backoff ** (attempt - 1)``. A run whose store grants leases goes
+through the shim, which ends the command if the lease can no longer be kept.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from schedctl.clock import SystemClock
 from schedctl.commands import (
     DEFAULT_REGISTRY,
     CommandFailedError,
@@ -22,6 +26,7 @@ from schedctl.commands import (
     run_command,
 )
 from schedctl.executors.base import current_run
+from schedctl.leases import CLAIMS, Claim
 
 #: Called in the worker thread after a failed attempt that will be retried:
 #: ``(job_id, scheduled_for, result, delay_seconds)``. ``schedctl run`` records it.
@@ -42,15 +47,21 @@ def run_command_job(
     run = current_run()
     scheduled_for = run.scheduled_run_time if run else None
     env = {"SCHEDCTL_SCHEDULED_FOR": scheduled_for.isoformat() if scheduled_for else ""}
-    attempt = 1
+    claim = _claim(job_id, scheduled_for)
+    attempt = claim.attempt if claim else 1  # a rerun after an orphaned attempt goes on counting
     while True:
         env["SCHEDCTL_ATTEMPT"] = str(attempt)
-        result = run_command(command, job_id=job_id, extra_env=env, registry=DEFAULT_REGISTRY)
+        env["SCHEDCTL_RUN_ID"] = str(claim.run_id) if claim else ""
+        lease = claim if claim is not None and claim.leased else None
+        if lease is not None and lease.fenced:
+            raise CommandFailedError(job_id, _fenced_result(attempt))
+        result = run_command(command, job_id=job_id, extra_env=env, registry=DEFAULT_REGISTRY,
+                             lease=lease)
         if attempt > 1:  # results say attempt 1 by default; copy only when it is not
             result = dataclasses.replace(result, attempt=attempt)
         if result.ok:
             return result
-        if attempt > retries or STOP_RETRIES.is_set():
+        if attempt > retries or STOP_RETRIES.is_set() or (lease is not None and lease.fenced):
             raise CommandFailedError(job_id, result)
         delay = retry_delay * backoff ** (attempt - 1)
         for listener in ATTEMPT_LISTENERS:
@@ -58,3 +69,22 @@ def run_command_job(
         if STOP_RETRIES.wait(delay):
             raise CommandFailedError(job_id, result)
         attempt += 1
+        claim = _claim(job_id, scheduled_for, attempt)
+
+
+def _claim(job_id: str, scheduled_for: datetime | None, attempt: int | None = None) -> Claim | None:
+    """This node's claim on the run (its run id and lease), when the store records runs."""
+    if scheduled_for is None:
+        return None
+    claim = CLAIMS.latest(job_id, scheduled_for)
+    if claim is None or (attempt is not None and claim.attempt != attempt):
+        return None
+    return claim
+
+
+def _fenced_result(attempt: int) -> CommandResult:
+    now = SystemClock().now()
+    return CommandResult(
+        outcome="not_started", exit_code=None, signal=None, started_at=None, finished_at=now,
+        duration=0.0, error="the run's lease was lost before the command started", attempt=attempt,
+    )

@@ -92,7 +92,12 @@ def jobs_table(views: Sequence[JobView], now: datetime, stream: IO[str] | None =
         stream.write("No jobs in this state file. Run 'schedctl run JOBFILE' to load some.\n")
         return
     rows = [_job_row(view, now) for view in views]
-    _grid(("ID", "SCHEDULE", "NEXT RUN", "STATE", "LAST RUN"), rows, stream)
+    headers = ["ID", "SCHEDULE", "NEXT RUN", "STATE", "LAST RUN"]
+    if any(view.node for view in views):  # a shared store: which node ran it
+        headers.append("NODE")
+        for row, view in zip(rows, views):
+            row.append([(view.node or "-", "")])
+    _grid(headers, rows, stream)
 
 
 #: A table cell: its lines, each with a style name ('' for none).
@@ -176,7 +181,12 @@ def describe_outcome(record: RunRecord) -> str:
 
 def status_panel(view: StatusView, now: datetime, stream: IO[str] | None = None) -> None:
     out = console(stream)
-    if view.running:
+    if view.nodes is not None:
+        alive = sum(1 for node in view.nodes if node.alive)
+        colour = "green" if alive else "yellow"
+        out.print(f"[{colour}]{'running' if alive else 'not running'}[/] ({alive} of "
+                  f"{len(view.nodes)} node(s) alive)")
+    elif view.running:
         out.print(f"[green]running[/] (pid {view.pid}" + (f" on {view.hostname}" if view.hostname else "")
                   + f", since {local(view.started_at)}, last heartbeat "
                   f"{relative(view.heartbeat_at, now) or 'never'})")
@@ -191,6 +201,24 @@ def status_panel(view: StatusView, now: datetime, stream: IO[str] | None = None)
               f"{jobs['running']} running)")
     style = "red" if view.failures_24h else "green"
     out.print(f"failures: [{style}]{view.failures_24h}[/] in the last 24 hours")
+    if view.nodes is not None:
+        _nodes_table(out, view, now)
+
+
+def _nodes_table(out: Console, view: StatusView, now: datetime) -> None:
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("NODE", "STATE", "HOST", "PID", "HEARTBEAT", "JOBFILE"):
+        table.add_column(column)
+    for node in view.nodes or []:
+        state = Text("alive", style="green") if node.alive else Text(
+            "stopped" if node.stopped_at else "dead", style="yellow" if node.stopped_at else "red")
+        jobfile = Text(node.jobfile_digest or "-")
+        if node.jobfile_differs:
+            jobfile.append(" differs", style="yellow")
+        table.add_row(node.node, state, node.hostname or "-", str(node.pid or "-"),
+                      relative(node.heartbeat_at, now) or "-", jobfile)
+    out.print("nodes:")
+    out.print(table)
 
 
 def times_list(times: Sequence[datetime], now: datetime, zone: tzinfo | None = None,

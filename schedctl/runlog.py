@@ -101,7 +101,12 @@ class RunLog:
     def _finished(self, event: JobExecutionEvent) -> None:
         assert event.scheduled_run_time is not None
         outcome = outcome_of(event, self._clock.now())
-        self._record(event.job_id or "", event.scheduled_run_time, outcome)
+        if not self._record(event.job_id or "", event.scheduled_run_time, outcome):
+            self._log(logging.WARNING, event.job_id or "", "fenced",
+                      f"{_summary(outcome)}; not recorded: this node lost the run's lease and "
+                      "another node took the run over", outcome=outcome.state,
+                      scheduled_for=event.scheduled_run_time.isoformat())
+            return
         if self._after_run is not None:
             self._after_run(event.job_id or "", event.scheduled_run_time, outcome)
         level = logging.INFO if outcome.state == "success" else logging.ERROR
@@ -128,15 +133,19 @@ class RunLog:
                   f"{_summary(_from_result(result, self._clock.now()))}; attempt {result.attempt + 1} "
                   f"in {format_seconds(delay)}", outcome=result.outcome, exit_code=result.exit_code)
 
-    def _record(self, job_id: str, run_time: datetime, outcome: RunOutcome) -> None:
+    def _record(self, job_id: str, run_time: datetime, outcome: RunOutcome) -> bool:
+        """Write the outcome; False only when the run's lease was lost (fenced)."""
         try:
-            self._history.finished(job_id, run_time, outcome, owner=self._owner, reason=self._reason)
+            written = self._history.finished(job_id, run_time, outcome, owner=self._owner,
+                                             reason=self._reason)
         except StoreError as exc:
             self._history_failed(job_id, exc)
         except Exception:  # history is precious but never worth stopping the scheduler for
             self._logger.exception("Could not record the run of %s in the history", job_id)
         else:
             self._history_down = False
+            return written
+        return True
 
     def _history_failed(self, job_id: str, exc: StoreError) -> None:
         """Say it once, in one line (the store's message says it all), not for every run."""

@@ -78,6 +78,9 @@ def _meta(spec: JobSpec) -> dict[str, Any]:
         "line": spec.line,
         "overlap": spec.overlap,
         "catch_up": spec.catch_up,
+        # Read by the reaper of a node that finds this job's run orphaned (PostgreSQL).
+        "on_orphan": spec.on_orphan,
+        "retries": spec.retries,
         "kill_grace": spec.kill_grace,
         # Kept in the state file (0600) for the running scheduler; list and history never show them.
         "on_failure": [alert.to_dict() for alert in spec.on_failure],

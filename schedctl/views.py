@@ -12,8 +12,9 @@ from typing import Any
 
 from schedctl.history import RunHistory, RunRecord
 from schedctl.job import Job
-from schedctl.jobstores.sqlite import SQLiteJobStore
+from schedctl.jobstores._sqlstore import SQLJobStore
 from schedctl.runlock import holder_pid
+from schedctl.stores import is_shared
 from schedctl.triggers.base import BaseTrigger
 
 
@@ -31,9 +32,11 @@ class JobView:
     kind: str
     env_names: list[str]
     executor: str
+    node: str | None = None  # on a shared store: the node of the last (or current) run
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "node": self.node,
             "id": self.id, "description": self.description, "trigger": self.trigger,
             "schedule": self.schedule, "timezone": self.timezone,
             "next_run_time": self.next_run_time.isoformat() if self.next_run_time else None,
@@ -54,27 +57,56 @@ class StatusView:
     jobfile: str | None
     jobs: dict[str, int]
     failures_24h: int
+    nodes: list[NodeView] | None = None  # a shared store's nodes; None for a state file
 
     def to_json(self) -> dict[str, Any]:
-        def iso(value: datetime | None) -> str | None:
-            return value.isoformat() if value else None
-
-        return {
+        data = {
             "state": self.state_path, "running": self.running, "pid": self.pid,
-            "hostname": self.hostname, "started_at": iso(self.started_at),
-            "heartbeat_at": iso(self.heartbeat_at), "jobfile": self.jobfile, "jobs": self.jobs,
+            "hostname": self.hostname, "started_at": _iso(self.started_at),
+            "heartbeat_at": _iso(self.heartbeat_at), "jobfile": self.jobfile, "jobs": self.jobs,
             "failures_24h": self.failures_24h,
         }
+        if self.nodes is not None:
+            data["nodes"] = [node.to_json() for node in self.nodes]
+        return data
 
 
-def job_views(store: SQLiteJobStore, history: RunHistory) -> list[JobView]:
+@dataclass(frozen=True)
+class NodeView:
+    """One node of a shared store, as ``status`` shows it."""
+
+    node: str
+    alive: bool
+    hostname: str | None
+    pid: int | None
+    started_at: datetime | None
+    heartbeat_at: datetime | None
+    stopped_at: datetime | None
+    jobfile: str | None
+    jobfile_digest: str | None
+    jobfile_differs: bool  # from the jobfile the store's jobs came from
+
+    def to_json(self) -> dict[str, Any]:
+        return {key: _iso(value) if isinstance(value, datetime) else value
+                for key, value in self.__dict__.items()}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def job_views(store: SQLJobStore, history: RunHistory) -> list[JobView]:
     """Every job with its state and last run, in next-run order (paused last)."""
-    running = history.running_jobs() if holder_pid(store.path) is not None else set()
+    shared = is_shared(store)
+    # A state file's 'running' rows mean something only while its scheduler is alive; a
+    # shared store's are live while their leases hold.
+    alive = shared or holder_pid(store.location) is not None
+    running = history.running_jobs() if alive else set()
     last = history.last_runs()
-    return [_job_view(job, running, last.get(job.id)) for job in store.get_all_jobs()]
+    return [_job_view(job, running, last.get(job.id), shared) for job in store.get_all_jobs()]
 
 
-def _job_view(job: Job, running: set[str], last: RunRecord | None) -> JobView:
+def _job_view(job: Job, running: set[str], last: RunRecord | None, shared: bool = False) -> JobView:
     state = (
         "running" if job.id in running
         else "at boot" if job.trigger.alias == "boot"
@@ -90,24 +122,56 @@ def _job_view(job: Job, running: set[str], last: RunRecord | None) -> JobView:
         next_run_time=job.next_run_time, state=state, last_run=last,
         action=job.meta.get("action", job.func_ref), kind=job.meta.get("kind", "call"),
         env_names=list(job.meta.get("env_names", [])), executor=job.executor,
+        node=last.owner.split("/")[0] if shared and last and last.owner else None,
     )
 
 
-def status_view(store: SQLiteJobStore, history: RunHistory, now: datetime) -> StatusView:
-    pid = holder_pid(store.path)
+def status_view(store: SQLJobStore, history: RunHistory, now: datetime) -> StatusView:
+    if is_shared(store):
+        return _cluster_status(store, history, now)
+    pid = holder_pid(store.location)
     presence = history.presence()
-    views = job_views(store, history)
-    counts = {"total": len(views)}
-    for name in ("scheduled", "paused", "running"):
-        counts[name] = sum(1 for view in views if view.state == name)
+    counts = _counts(job_views(store, history))
     return StatusView(
-        state_path=store.path, running=pid is not None,
+        state_path=store.location, running=pid is not None,
         pid=(pid if pid > 0 else presence.pid if presence else None) if pid is not None else None,
         hostname=presence.hostname if presence else None,
         started_at=presence.started_at if presence and pid is not None else None,
         heartbeat_at=presence.heartbeat_at if presence else None,
         jobfile=presence.jobfile if presence else None,
         jobs=counts, failures_24h=history.failures_since(now - timedelta(hours=24)),
+    )
+
+
+def scheduler_running(store: SQLJobStore) -> bool:
+    """Whether a scheduler runs this store now: the state file's holder, or a live node."""
+    if is_shared(store):
+        return any(row.alive for row in store.nodes())  # type: ignore[attr-defined]
+    return holder_pid(store.location) is not None
+
+
+def _counts(views: list[JobView]) -> dict[str, int]:
+    counts = {"total": len(views)}
+    for name in ("scheduled", "paused", "running"):
+        counts[name] = sum(1 for view in views if view.state == name)
+    return counts
+
+
+def _cluster_status(store: Any, history: RunHistory, now: datetime) -> StatusView:
+    """A shared store runs while any node is alive; each node is listed."""
+    digest = store.get_setting("jobfile_digest")
+    nodes = [
+        NodeView(row.node_id, row.alive, row.hostname, row.pid, row.started_at, row.heartbeat_at,
+                 row.stopped_at, row.jobfile, row.jobfile_hash,
+                 row.alive and digest is not None and row.jobfile_hash != digest)
+        for row in store.nodes()
+    ]
+    beats = [node.heartbeat_at for node in nodes if node.heartbeat_at]
+    return StatusView(
+        state_path=store.location, running=any(node.alive for node in nodes), pid=None,
+        hostname=None, started_at=None, heartbeat_at=max(beats, default=None),
+        jobfile=store.get_setting("jobfile_path"), jobs=_counts(job_views(store, history)),
+        failures_24h=history.failures_since(now - timedelta(hours=24)), nodes=nodes,
     )
 
 

@@ -48,7 +48,7 @@ class Plan:
 def step_plan(step: timedelta, last: datetime) -> Any:
     """A plan function that advances each job by ``step`` until past ``last``, then ends it."""
 
-    def plan(job: Job) -> Plan:
+    def plan(job: Job, now: datetime) -> Plan:
         assert job.next_run_time is not None
         following = job.next_run_time + step
         return Plan(following if following <= last else None)

@@ -16,6 +16,7 @@ from schedctl.errors import ConflictingIdError, JobLookupError, StaleJobError
 from schedctl.job import Job
 from schedctl.jobstores.base import BaseJobStore
 from schedctl.jobstores.memory import MemoryJobStore
+from schedctl.jobstores.postgresql import PostgreSQLJobStore
 from schedctl.jobstores.sqlite import SQLiteJobStore
 from tests.storehelpers import T0, Plan, make_job, start, step_plan
 
@@ -32,10 +33,18 @@ def _sqlite(tmp_path: Path) -> BaseJobStore:
     return SQLiteJobStore(path=tmp_path / "state.db")
 
 
-@pytest.fixture(params=[_memory, _sqlite], ids=["memory", "sqlite"])
+def _postgresql(tmp_path: Path, request: pytest.FixtureRequest) -> BaseJobStore:
+    # Driven by the tests' fixed times, as one scheduler with an injected clock drives it.
+    return PostgreSQLJobStore(request.getfixturevalue("pg_url"), clock="scheduler")
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
 def fresh_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BaseJobStore]:
     """An empty store, started as a scheduler would start it, under the alias 'default'."""
-    store: BaseJobStore = request.param(tmp_path)
+    if request.param == "postgresql":
+        store = _postgresql(tmp_path, request)
+    else:
+        store = {"memory": _memory, "sqlite": _sqlite}[request.param](tmp_path)
     start(store)
     yield store
     store.shutdown()
@@ -253,7 +262,7 @@ def test_failing_plan_changes_nothing(fresh_store: BaseJobStore) -> None:
     add(fresh_store, {"a": 0, "b": 1, "c": 2})
     seen: list[str] = []
 
-    def plan(job: Job) -> Plan:
+    def plan(job: Job, now: datetime) -> Plan:
         seen.append(job.id)
         if job.id == "b":
             raise RuntimeError("trigger broke")

@@ -455,7 +455,7 @@ WRITES = {
     "update_job": (lambda s: s.update_job(s.lookup_job("a")), 1),
     "remove_job": (lambda s: s.remove_job("a"), 1),
     "remove_all_jobs": (lambda s: s.remove_all_jobs(), 1),
-    "process_due_jobs": (lambda s: s.process_due_jobs(T0, lambda job: Plan(None)), 0),
+    "process_due_jobs": (lambda s: s.process_due_jobs(T0, lambda job, now: Plan(None)), 0),
     "failed-write": (lambda s: pytest.raises(ConflictingIdError, s.add_job, make_job("a", T0)), 0),
 }
 
@@ -548,7 +548,7 @@ def test_a_job_may_remove_itself_from_another_thread(store: SQLiteJobStore) -> N
     store.add_jobs([make_job(f"j{i}", T0) for i in range(40)])
     with ThreadPoolExecutor(8) as pool:
         removals = [pool.submit(store.remove_job, f"j{i}") for i in range(40)]
-        store.process_due_jobs(T0, lambda job: Plan(T0 + timedelta(seconds=1)))
+        store.process_due_jobs(T0, lambda job, now: Plan(T0 + timedelta(seconds=1)))
         for removal in removals:
             removal.result(timeout=WAIT)  # re-raises anything the thread raised
     assert store.get_all_jobs() == []

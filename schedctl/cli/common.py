@@ -15,7 +15,7 @@ from schedctl.errors import SchedctlError
 
 if TYPE_CHECKING:
     from schedctl.history import RunHistory
-    from schedctl.jobstores.sqlite import SQLiteJobStore
+    from schedctl.jobstores._sqlstore import SQLJobStore
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -29,7 +29,7 @@ class UsageError(SchedctlError):
 
 
 def state_options(func: F) -> F:
-    """``--state PATH`` and ``-f/--jobfile FILE``: the two ways to name a state file."""
+    """``--state PATH|URL`` and ``-f/--jobfile FILE``: the two ways to name a state store."""
     func = click.option(
         "-f", "--jobfile", type=click.Path(dir_okay=False), envvar="SCHEDCTL_JOBFILE",
         help="Jobfile whose state to use (its 'state:' key or the default path). "
@@ -37,7 +37,8 @@ def state_options(func: F) -> F:
     )(func)
     return click.option(
         "--state", type=click.Path(dir_okay=False), envvar="SCHEDCTL_STATE",
-        help="State file (SQLite). [env: SCHEDCTL_STATE]",
+        help="State file (SQLite), or postgresql://user@host/db for a store shared by "
+             "several nodes. [env: SCHEDCTL_STATE]",
     )(func)
 
 
@@ -46,11 +47,19 @@ def json_option(func: F) -> F:
 
 
 def find_state(state: str | None, jobfile: str | None) -> str:
-    """The state file from --state, else from the jobfile; it must exist already."""
+    """The state from --state, else from the jobfile: a PostgreSQL URL, or a file that
+    must exist already."""
+    from schedctl.jobfile import is_state_url
+
+    if state and is_state_url(state):
+        return state
     if state:
         path = Path(state).expanduser()
     elif jobfile:
-        path = _state_of_jobfile(jobfile)
+        found = _state_of_jobfile(jobfile)
+        if isinstance(found, str):
+            return found
+        path = found
     else:
         raise UsageError(
             "no state file given: use --state PATH or -f JOBFILE (or set SCHEDCTL_STATE)"
@@ -62,15 +71,15 @@ def find_state(state: str | None, jobfile: str | None) -> str:
     return os.fspath(path)
 
 
-def open_state(state: str | None, jobfile: str | None) -> tuple[SQLiteJobStore, RunHistory]:
+def open_state(state: str | None, jobfile: str | None) -> tuple[SQLJobStore, RunHistory]:
     from schedctl.history import RunHistory
-    from schedctl.jobstores.sqlite import SQLiteJobStore
+    from schedctl.stores import open_store
 
-    store = SQLiteJobStore(path=find_state(state, jobfile))
+    store = open_store(find_state(state, jobfile))
     return store, RunHistory(store)
 
 
-def _state_of_jobfile(jobfile: str) -> Path:
+def _state_of_jobfile(jobfile: str) -> Path | str:
     """The state file a jobfile names. A jobfile broken since the scheduler loaded it
     must not stop ``list`` or ``history``: then only its top-level ``state:`` line is read."""
     from schedctl.jobfile import Jobfile, JobfileError, load_jobfile, resolve_state

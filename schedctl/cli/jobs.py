@@ -92,12 +92,12 @@ def run_now(job_id: str, state: str | None, jobfile: str | None) -> None:
       schedctl run-now -f jobs.yaml backup
     """
     from schedctl.control import known_ids, run_here
-    from schedctl.runlock import holder_pid
+    from schedctl.views import scheduler_running
 
     store, history = open_state(state, jobfile)
     if store.lookup_job(job_id) is None:
         raise JobLookupError(job_id, known_ids(store))
-    if holder_pid(store.path) is not None:
+    if scheduler_running(store):
         store.request_run(job_id, SystemClock().now())
         click.echo(f"{job_id}: run requested from the running scheduler")
         return

@@ -16,32 +16,39 @@ from schedctl.clock import SystemClock
 @main.command()
 @click.argument("jobfile", type=click.Path(dir_okay=False))
 @click.option("--state", type=click.Path(dir_okay=False), envvar="SCHEDCTL_STATE",
-              help="State file (SQLite); overrides the jobfile's 'state:'. [env: SCHEDCTL_STATE]")
+              help="State file (SQLite), or postgresql://user@host/db to run as one node of "
+                   "several; overrides the jobfile's 'state:'. [env: SCHEDCTL_STATE]")
+@click.option("--node", envvar="SCHEDCTL_NODE",
+              help="This node's name in a PostgreSQL store; overrides the jobfile's "
+                   "'cluster: node:' (default: the host name). [env: SCHEDCTL_NODE]")
 @click.option("--log-format", type=click.Choice(["text", "json", "journal"]), default=None,
               help="Log line format on stderr (default: text, or journal under journald).")
 @click.option("--shutdown-timeout", type=Duration(), default="30s", show_default=True,
               help="On SIGTERM, how long running jobs may finish before they are terminated.")
 @click.option("--insecure", is_flag=True,
               help="Run as root even if the jobfile is not owned by root or is writable by others.")
-def run(jobfile: str, state: str | None, log_format: str | None, shutdown_timeout: float,
-        insecure: bool) -> None:
+def run(jobfile: str, state: str | None, node: str | None, log_format: str | None,
+        shutdown_timeout: float, insecure: bool) -> None:
     """Run the jobs of JOBFILE in the foreground until SIGTERM or SIGINT.
 
     \b
     Validates the jobfile, brings the state file in line with it, then starts
     jobs on schedule, logging one line per event on stderr. SIGHUP reloads the
     jobfile (an invalid one is reported and the running jobs are kept).
+    With a postgresql:// state, run the same jobfile on several hosts: each
+    scheduled run happens on exactly one of them.
     \b
     Examples:
       schedctl run jobs.yaml
       schedctl run --log-format json --state /var/lib/schedctl/jobs.db jobs.yaml
+      schedctl run --state postgresql://schedctl@db/schedctl --node web-1 jobs.yaml
     """
     from schedctl.daemon import ServeOptions, serve
     from schedctl.logfmt import setup_logging
 
     setup_logging(log_format)
     code = serve(ServeOptions(jobfile=jobfile, state=state, shutdown_timeout=shutdown_timeout,
-                              insecure=insecure))
+                              insecure=insecure, node=node))
     raise SystemExit(code)
 
 
@@ -107,9 +114,10 @@ def systemd_unit(jobfile: str, state: str | None, run_as: str | None) -> None:
     from schedctl.unitfile import render_unit
 
     loaded = open_jobfile(jobfile)
+    location = resolve_state(state, loaded)
     click.echo(render_unit(
         jobfile=str(Path(jobfile).resolve()),
-        state=str(Path(resolve_state(state, loaded)).resolve()),
+        state=location if isinstance(location, str) else str(location.resolve()),
         executable=_executable(), user=run_as,
     ), nl=False)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import resource
 import sqlite3
+import time
 
 from schedctl.errors import StoreError
 
@@ -75,6 +76,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             job_id  TEXT PRIMARY KEY,
             boot_id TEXT NOT NULL
         )""",
+    ),
+    (
+        # The lease a run holds (UTC epoch ms), when the store grants them; the same
+        # columns as the PostgreSQL store, so one history serves both.
+        "ALTER TABLE runs ADD COLUMN lease_expires_at INTEGER",
     ),
 )
 
@@ -150,6 +156,8 @@ def connect(path: str) -> sqlite3.Connection:
             path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
         )
         conn.execute(_PRAGMAS[0])  # the busy timeout, for the check below
+        # The shared SQL reads the store's clock as now_ms(); one host's store uses its own.
+        conn.create_function("now_ms", 0, _now_ms)
         # Before journal_mode = WAL, which rewrites the header: another program's file is
         # refused untouched.
         _check_version(conn, path)
@@ -165,6 +173,10 @@ def connect(path: str) -> sqlite3.Connection:
             conn.close()
         raise
     return conn
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 def migrate(conn: sqlite3.Connection, path: str) -> None:

@@ -119,11 +119,14 @@ class BaseJobStore(ABC):
 
     @abstractmethod
     def process_due_jobs(
-        self, now: datetime, plan: Callable[[Job], PlanT], limit: int = 100
+        self, now: datetime, plan: Callable[[Job, datetime], PlanT], limit: int = 100
     ) -> list[tuple[Job, PlanT]]:
-        """Claim the due jobs: in one transaction, ``plan`` each and save its new next
-        run time (removing jobs whose trigger is exhausted). Returns what was claimed,
-        so the caller runs only what was committed."""
+        """Claim the due jobs: in one transaction, ``plan(job, now)`` each and save its new
+        next run time (removing jobs whose trigger is exhausted). Returns what was claimed,
+        so the caller runs only what was committed.
+
+        ``now`` passed to ``plan`` is the time the store judged due-ness by: the caller's
+        ``now``, or the database's clock for a store that several hosts share."""
 
     # -- run requests -----------------------------------------------------------------------------
 

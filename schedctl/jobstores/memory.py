@@ -95,11 +95,11 @@ class MemoryJobStore(BaseJobStore):
             self._order.clear()
 
     def process_due_jobs(
-        self, now: datetime, plan: Callable[[Job], PlanT], limit: int = 100
+        self, now: datetime, plan: Callable[[Job, datetime], PlanT], limit: int = 100
     ) -> list[tuple[Job, PlanT]]:
         with self._lock:
             # Plan them all before changing any, so a failing plan leaves the store as it was.
-            claimed = [(job, plan(job)) for job in self.get_due_jobs(now, limit)]
+            claimed = [(job, plan(job, now)) for job in self.get_due_jobs(now, limit)]
             for job, decision in claimed:
                 self._delete(job.id)
                 if decision.next_run_time is not None:

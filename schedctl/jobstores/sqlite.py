@@ -9,36 +9,27 @@ reads, so two processes can never claim the same run.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from math import isfinite
 from typing import TYPE_CHECKING, Any
 
-from schedctl.errors import ConflictingIdError, JobLookupError, StaleJobError, StoreError
-from schedctl.job import Job
 from schedctl.jobstores._sqlite_schema import connect, parse_location, rollback, store_error
 from schedctl.jobstores._sqlite_wake import WakeListener, WakeSender
-from schedctl.jobstores.base import BaseJobStore, PlanT
-from schedctl.timeutil import from_epoch_ms, to_epoch_ms, to_utc
+from schedctl.jobstores._sqlstore import _DUE, _INSERT, Row, SQLJobStore
+from schedctl.timeutil import to_epoch_ms
 
 if TYPE_CHECKING:
     from schedctl.schedulers.base import BaseScheduler
 
 __all__ = ["SQLiteJobStore"]
 
-_COLUMNS = "id, next_run_time, version, state"
-_INSERT = "INSERT INTO jobs (id, next_run_time, version, state) VALUES (?, ?, 1, ?)"
-_DUE = f"SELECT {_COLUMNS} FROM jobs WHERE next_run_time <= ? ORDER BY next_run_time, id"
 
-Row = tuple[str, "int | None", int, str]
-
-
-class SQLiteJobStore(BaseJobStore):
+class SQLiteJobStore(SQLJobStore):
     """A job store in an SQLite file, shared safely by a scheduler and other processes.
 
     Give exactly one of ``url`` (``sqlite:///relative/path`` or
@@ -54,6 +45,7 @@ class SQLiteJobStore(BaseJobStore):
     #: the first read; a class attribute so the race test can prove it notices a
     #: deferred BEGIN.
     _BEGIN = "BEGIN IMMEDIATE"
+    _conflict_errors = (sqlite3.IntegrityError,)
 
     def __init__(
         self,
@@ -75,6 +67,10 @@ class SQLiteJobStore(BaseJobStore):
         self._listener: WakeListener | None = None
         with self._reading():
             pass  # open now: a bad file fails at construction, not at the first tick
+
+    @property
+    def location(self) -> str:
+        return self.path
 
     @property
     def wake_path(self) -> str:
@@ -115,142 +111,14 @@ class SQLiteJobStore(BaseJobStore):
         with self._reading() as conn:
             return int(conn.execute("PRAGMA data_version").fetchone()[0])
 
-    # -- reads ------------------------------------------------------------------------------
+    # -- the backend ---------------------------------------------------------------------------
 
-    def lookup_job(self, job_id: str) -> Job | None:
-        with self._reading() as conn:
-            row = conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return None if row is None else self._decode(row)
+    def _lock_due(self, conn: Any, now: datetime, limit: int) -> tuple[list[Row], datetime]:
+        """BEGIN IMMEDIATE has taken the file's one write lock: the rows are ours."""
+        return conn.execute(_DUE + " LIMIT ?", (to_epoch_ms(now), limit)).fetchall(), now
 
-    def get_due_jobs(self, now: datetime) -> list[Job]:
-        with self._reading() as conn:
-            rows = conn.execute(_DUE, (to_epoch_ms(now),)).fetchall()
-        return self._decode_all(rows)
-
-    def count_jobs(self) -> tuple[int, int]:
-        """(all jobs, paused jobs), from the index alone: no job is decoded."""
-        with self._reading() as conn:
-            total, paused = conn.execute(
-                "SELECT count(*), count(*) - count(next_run_time) FROM jobs"
-            ).fetchone()
-        return int(total), int(paused)
-
-    def get_next_run_time(self) -> datetime | None:
-        with self._reading() as conn:
-            (value,) = conn.execute(
-                "SELECT min(next_run_time) FROM jobs WHERE next_run_time IS NOT NULL"
-            ).fetchone()
-        return None if value is None else from_epoch_ms(value)
-
-    def get_all_jobs(self) -> list[Job]:
-        with self._reading() as conn:
-            rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM jobs ORDER BY next_run_time IS NULL, next_run_time, id"
-            ).fetchall()
-        return self._decode_all(rows)
-
-    # -- writes -------------------------------------------------------------------------------
-
-    def add_job(self, job: Job) -> None:
-        row = _encode(job)  # ValueError for an unstorable job, before anything is written
-        with self._writing() as conn:
-            try:
-                conn.execute(_INSERT, row)
-            except sqlite3.IntegrityError:
-                raise ConflictingIdError(job.id) from None
-        job.version = 1
-        self._attach(job)
-
-    def add_jobs(self, jobs: Iterable[Job]) -> None:
-        """One transaction for the lot: all are stored, or none."""
-        batch = list(jobs)
-        rows = [_encode(job) for job in batch]
-        _refuse_duplicates(batch)
-        if not batch:
-            return
-        with self._writing() as conn:
-            before = conn.total_changes
-            try:
-                conn.executemany(_INSERT, rows)
-            except sqlite3.IntegrityError:
-                # Rows before the failing one were inserted (then rolled back): it is the next.
-                raise ConflictingIdError(batch[conn.total_changes - before].id) from None
-        for job in batch:
-            job.version = 1
-            self._attach(job)
-
-    def update_job(self, job: Job) -> None:
-        job_id, next_run_time, state = _encode(job)
-        with self._writing() as conn:
-            changed = conn.execute(
-                "UPDATE jobs SET next_run_time = ?, version = version + 1, state = ?"
-                " WHERE id = ? AND version = ?",
-                (next_run_time, state, job_id, job.version),
-            ).rowcount
-            if not changed:
-                exists = conn.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone()
-                raise StaleJobError(job_id) if exists else JobLookupError(job_id)
-        job.version += 1
-
-    def remove_job(self, job_id: str) -> None:
-        with self._writing() as conn:
-            if not conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,)).rowcount:
-                raise JobLookupError(job_id)
-
-    def remove_all_jobs(self) -> None:
-        with self._writing() as conn:
-            conn.execute("DELETE FROM jobs")
-
-    def process_due_jobs(
-        self, now: datetime, plan: Callable[[Job], PlanT], limit: int = 100
-    ) -> list[tuple[Job, PlanT]]:
-        """Claim up to ``limit`` due jobs in one write transaction.
-
-        Not signalled to the wake socket: a claim changes nothing another
-        scheduler must react to at once, and signalling would wake it on every run.
-        """
-        if limit <= 0:
-            return []
-        with self._reading() as conn:  # the usual case, nothing due, takes no write lock
-            due = conn.execute(
-                "SELECT 1 FROM jobs WHERE next_run_time <= ? LIMIT 1", (to_epoch_ms(now),)
-            ).fetchone()
-        if due is None:
-            return []
-        claimed: list[tuple[Job, PlanT]] = []
-        with self._writing(notify=False) as conn:
-            for row in conn.execute(_DUE + " LIMIT ?", (to_epoch_ms(now), limit)).fetchall():
-                job = self._decode_or_park(conn, row)
-                if job is None:
-                    continue
-                decision = plan(job)
-                if _advance(conn, job, decision.next_run_time):
-                    claimed.append((job, decision))
-        return claimed
-
-    # -- run requests ------------------------------------------------------------------------------
-
-    def request_run(self, job_id: str, when: datetime) -> None:
-        with self._writing() as conn:
-            if conn.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone() is None:
-                raise JobLookupError(job_id)
-            conn.execute(
-                "INSERT INTO run_requests (job_id, requested_at) VALUES (?, ?)",
-                (job_id, to_epoch_ms(when)),
-            )
-
-    def take_run_requests(self) -> list[tuple[str, datetime]]:
-        with self._reading() as conn:  # the common case, nothing pending, takes no write lock
-            if conn.execute("SELECT 1 FROM run_requests LIMIT 1").fetchone() is None:
-                return []
-        with self._writing(notify=False) as conn:
-            rows = conn.execute(
-                "SELECT job_id, requested_at FROM run_requests ORDER BY id"
-            ).fetchall()
-            conn.execute("DELETE FROM run_requests")
-        return [(job_id, from_epoch_ms(ms)) for job_id, ms in rows]
-
-    # -- internals ------------------------------------------------------------------------------
+    def _insert_many(self, conn: Any, rows: list[tuple[str, int | None, str]]) -> None:
+        conn.executemany(_INSERT, rows)
 
     @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:
@@ -279,51 +147,6 @@ class SQLiteJobStore(BaseJobStore):
             # by whoever changed something through it; a datagram would wake it twice.
             self._sender.poke()
 
-    def _decode(self, row: Row) -> Job:
-        job_id, next_run_time, version, state = row
-        try:
-            return Job.from_state(
-                json.loads(state),
-                next_run_time=None if next_run_time is None else from_epoch_ms(next_run_time),
-                version=version,
-                scheduler=self._scheduler,
-                jobstore_alias=self._alias,
-            )
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise StoreError(f"{self.path}: job {job_id!r} cannot be loaded ({exc})") from None
-
-    def _decode_all(self, rows: Sequence[Row]) -> list[Job]:
-        """Decode rows, skipping unreadable ones so one bad row hides no others; logged once
-        per call, not once per row, in case a whole file is unreadable."""
-        jobs, failures = [], []
-        for row in rows:
-            try:
-                jobs.append(self._decode(row))
-            except StoreError as exc:
-                failures.append(exc)
-        if failures:
-            self._logger.error(
-                "Skipped %d job(s) that cannot be loaded; the first: %s", len(failures), failures[0]
-            )
-        return jobs
-
-    def _decode_or_park(self, conn: sqlite3.Connection, row: Row) -> Job | None:
-        """Decode a due row; pause an unreadable one so it cannot wedge every later claim."""
-        try:
-            return self._decode(row)
-        except StoreError as exc:
-            self._logger.error("%s; paused it so the other jobs keep running", exc)
-            conn.execute(
-                "UPDATE jobs SET next_run_time = NULL, version = version + 1 WHERE id = ?",
-                (row[0],),
-            )
-            return None
-
-    def _wake_scheduler(self) -> None:
-        scheduler = self._scheduler
-        if scheduler is not None:
-            scheduler.wakeup()
-
     def _stop_listening(self) -> None:
         listener, self._listener = self._listener, None
         if listener is not None:
@@ -331,43 +154,6 @@ class SQLiteJobStore(BaseJobStore):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} (path={self.path!r})>"
-
-
-def _encode(job: Job) -> tuple[str, int | None, str]:
-    """The (id, next_run_time, state) row; ValueError if the job cannot be stored."""
-    state = job.to_json()
-    next_run_time = None if job.next_run_time is None else _ceil_ms(job.next_run_time)
-    return job.id, next_run_time, state
-
-
-def _ceil_ms(value: datetime) -> int:
-    """Milliseconds, rounded up: a stored time is never before the real one, so the job
-    is never claimed early and its trigger's "next time after it" is never the same slot."""
-    whole = to_epoch_ms(value)
-    return whole + 1 if to_utc(value).microsecond % 1000 else whole
-
-
-def _advance(conn: sqlite3.Connection, job: Job, next_run_time: datetime | None) -> bool:
-    """Save a claimed job's new next run time (or remove it); compare-and-set on version,
-    a cheap second guard behind the write lock."""
-    if next_run_time is None:
-        cursor = conn.execute(
-            "DELETE FROM jobs WHERE id = ? AND version = ?", (job.id, job.version)
-        )
-    else:
-        cursor = conn.execute(
-            "UPDATE jobs SET next_run_time = ?, version = version + 1 WHERE id = ? AND version = ?",
-            (_ceil_ms(next_run_time), job.id, job.version),
-        )
-    return cursor.rowcount == 1
-
-
-def _refuse_duplicates(jobs: Sequence[Job]) -> None:
-    seen: set[str] = set()
-    for job in jobs:
-        if job.id in seen:
-            raise ConflictingIdError(job.id)
-        seen.add(job.id)
 
 
 def _check_poll_interval(value: Any) -> float:

@@ -218,7 +218,7 @@ class BaseScheduler(JobAPI, ABC):
         try:
             if memory is not None and memory.failing:
                 memory.write_back()  # before any claim, so nothing run from memory runs again
-            claimed = store.process_due_jobs(now, lambda job: plan_runs(job, now), limit=batch)
+            claimed = store.process_due_jobs(now, plan_runs, limit=batch)
         except StoreError as exc:
             if memory is not None:
                 memory.fail(exc, now)
@@ -277,6 +277,11 @@ class BaseScheduler(JobAPI, ABC):
             raise SchedulerNotRunningError()
         self._store(alias).request_run(job_id, self._clock.now())
         self.wakeup()
+
+    def submit_run(self, job: Job, run_time: datetime, jobstore: str = "default") -> None:
+        """Start one run of ``job`` for ``run_time`` now, outside its schedule: a run
+        this process already holds the claim of (a rerun of an orphaned run)."""
+        self._submit(job, jobstore, [run_time])
 
     def _start_runs(self, job: Job, alias: str, plan: RunPlan) -> None:
         if plan.missed_first is not None:

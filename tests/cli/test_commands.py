@@ -99,8 +99,9 @@ def test_list_json_has_every_job_with_its_state_and_last_run(seeded):
     assert sorted(jobs) == ["backup", "cleanup", "report"]
     assert set(jobs["backup"]) == {
         "id", "description", "trigger", "schedule", "timezone", "next_run_time", "state", "kind",
-        "action", "env", "executor", "last_run",
+        "action", "env", "executor", "last_run", "node",
     }
+    assert jobs["backup"]["node"] is None  # a state file has one scheduler: no node column
     backup = jobs["backup"]
     assert (backup["state"], backup["kind"], backup["action"]) == (
         "scheduled", "command", "/usr/local/bin/backup --all")

@@ -1,0 +1,400 @@
+"""The job-store contract written once in SQL, for SQLite and PostgreSQL alike.
+
+Both stores keep the same tables (times as integer UTC epoch milliseconds, jobs
+as ``Job.to_state()`` JSON) and the same claim algorithm: in one transaction,
+lock the due rows, plan each job, compare-and-set its ``version`` while moving
+its next run time, and - when the store records runs for a node - insert the
+run rows, whose ``UNIQUE (job_id, scheduled_for, attempt, reason)`` is the
+backstop against a second firing. Only locking, the clock and the connection
+differ, which is what subclasses provide.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from abc import abstractmethod
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any, Protocol
+
+from schedctl.clock import lease_monotonic
+from schedctl.errors import ConflictingIdError, JobLookupError, StaleJobError, StoreError
+from schedctl.job import Job
+from schedctl.jobstores.base import BaseJobStore, PlanT
+from schedctl.leases import CLAIMS, Claim, ClaimRegistry, LeaseTerms
+from schedctl.timeutil import from_epoch_ms, to_epoch_ms, to_utc
+
+_COLUMNS = "id, next_run_time, version, state"
+_INSERT = "INSERT INTO jobs (id, next_run_time, version, state) VALUES (?, ?, 1, ?)"
+_DUE = f"SELECT {_COLUMNS} FROM jobs WHERE next_run_time <= ? ORDER BY next_run_time, id"
+
+Row = tuple[str, "int | None", int, str]
+
+
+class Cursor(Protocol):
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+class Connection(Protocol):
+    """What the shared SQL needs of a connection: ``?`` placeholders, a cursor back."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ..., /) -> Cursor: ...
+
+
+class SQLJobStore(BaseJobStore):
+    """The shared body of the SQLite and PostgreSQL stores.
+
+    ``runs_owner`` (set by ``schedctl run``) makes every claim also insert the run
+    rows, owned by that name and leased for ``lease.seconds`` when ``lease`` is
+    given, and register them in ``claims`` for the command runner and the lease
+    keeper. Without it the store is a plain APScheduler-style job store.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.runs_owner: str | None = None
+        self.lease: LeaseTerms | None = None
+        self.claims: ClaimRegistry = CLAIMS
+
+    # -- what a backend provides -----------------------------------------------------------------
+
+    #: Exception types that mean a unique key was violated.
+    _conflict_errors: tuple[type[BaseException], ...] = ()
+
+    @property
+    @abstractmethod
+    def location(self) -> str:
+        """Where the store is, for messages (a path, or a URL without its password)."""
+
+    @abstractmethod
+    def _reading(self) -> AbstractContextManager[Connection]:
+        """The connection for a read, with the backend's errors turned into StoreError."""
+
+    @abstractmethod
+    def _writing(self, *, notify: bool = True) -> AbstractContextManager[Connection]:
+        """A write transaction; ``notify`` announces the committed change to other processes."""
+
+    @abstractmethod
+    def _lock_due(self, conn: Connection, now: datetime, limit: int) -> tuple[list[Row], datetime]:
+        """Inside the claim transaction: the due rows, locked for it, and the time due-ness
+        was judged by (the database's own clock where there is one)."""
+
+    def _db_now(self, conn: Connection, local_now: datetime) -> datetime:
+        """The time the store's clock says; a single host's store simply trusts ``local_now``."""
+        return local_now
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def lookup_job(self, job_id: str) -> Job | None:
+        with self._reading() as conn:
+            row = conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return None if row is None else self._decode(tuple(row))
+
+    def get_due_jobs(self, now: datetime) -> list[Job]:
+        with self._reading() as conn:
+            rows = conn.execute(_DUE, (to_epoch_ms(now),)).fetchall()
+        return self._decode_all(rows)
+
+    def count_jobs(self) -> tuple[int, int]:
+        """(all jobs, paused jobs), from the index alone: no job is decoded."""
+        with self._reading() as conn:
+            total, paused = conn.execute(
+                "SELECT count(*), count(*) - count(next_run_time) FROM jobs"
+            ).fetchone()
+        return int(total), int(paused)
+
+    def get_next_run_time(self) -> datetime | None:
+        with self._reading() as conn:
+            (value,) = conn.execute(
+                "SELECT min(next_run_time) FROM jobs WHERE next_run_time IS NOT NULL"
+            ).fetchone()
+        return None if value is None else from_epoch_ms(int(value))
+
+    def get_all_jobs(self) -> list[Job]:
+        with self._reading() as conn:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM jobs ORDER BY next_run_time IS NULL, next_run_time, id"
+            ).fetchall()
+        return self._decode_all(rows)
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def add_job(self, job: Job) -> None:
+        row = _encode(job)  # ValueError for an unstorable job, before anything is written
+        with self._writing() as conn:
+            try:
+                conn.execute(_INSERT, row)
+            except self._conflict_errors:
+                raise ConflictingIdError(job.id) from None
+        job.version = 1
+        self._attach(job)
+
+    def add_jobs(self, jobs: Iterable[Job]) -> None:
+        """One transaction for the lot: all are stored, or none."""
+        batch = list(jobs)
+        rows = [_encode(job) for job in batch]
+        _refuse_duplicates(batch)
+        if not batch:
+            return
+        try:
+            with self._writing() as conn:
+                try:
+                    self._insert_many(conn, rows)
+                except self._conflict_errors:
+                    raise ConflictingIdError("") from None
+        except ConflictingIdError:
+            raise ConflictingIdError(self._first_taken(batch)) from None
+        for job in batch:
+            job.version = 1
+            self._attach(job)
+
+    def _insert_many(self, conn: Connection, rows: list[tuple[str, int | None, str]]) -> None:
+        for row in rows:
+            conn.execute(_INSERT, row)
+
+    def _first_taken(self, batch: Sequence[Job]) -> str:
+        """The first id of ``batch`` already stored: the one a failed batch insert hit."""
+        with self._reading() as conn:
+            for job in batch:
+                if conn.execute("SELECT 1 FROM jobs WHERE id = ?", (job.id,)).fetchone():
+                    return job.id
+        return batch[0].id  # added and removed meanwhile by someone else
+
+    def update_job(self, job: Job) -> None:
+        job_id, next_run_time, state = _encode(job)
+        with self._writing() as conn:
+            changed = conn.execute(
+                "UPDATE jobs SET next_run_time = ?, version = version + 1, state = ?"
+                " WHERE id = ? AND version = ?",
+                (next_run_time, state, job_id, job.version),
+            ).rowcount
+            if not changed:
+                exists = conn.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone()
+                raise StaleJobError(job_id) if exists else JobLookupError(job_id)
+        job.version += 1
+
+    def remove_job(self, job_id: str) -> None:
+        with self._writing() as conn:
+            if not conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,)).rowcount:
+                raise JobLookupError(job_id)
+
+    def remove_all_jobs(self) -> None:
+        with self._writing() as conn:
+            conn.execute("DELETE FROM jobs")
+
+    def process_due_jobs(
+        self, now: datetime, plan: Callable[[Job, datetime], PlanT], limit: int = 100
+    ) -> list[tuple[Job, PlanT]]:
+        """Claim up to ``limit`` due jobs in one write transaction.
+
+        Not announced to other processes: a claim changes nothing another scheduler
+        must react to at once, and announcing it would wake every node on every run.
+        """
+        if limit <= 0 or not self._anything_due(now):
+            return []
+        claimed: list[tuple[Job, PlanT]] = []
+        sent = lease_monotonic()  # before the transaction: no later than the lease's start
+        with self._writing(notify=False) as conn:
+            rows, due_now = self._lock_due(conn, now, limit)
+            for row in rows:
+                job = self._decode_or_park(conn, row)
+                if job is None:
+                    continue
+                decision = plan(job, due_now)
+                if not _advance(conn, job, decision.next_run_time):
+                    continue
+                if self.runs_owner is not None:
+                    self._insert_runs(conn, job, decision, due_now, sent)
+                claimed.append((job, decision))
+        return claimed
+
+    def _anything_due(self, now: datetime) -> bool:
+        """The usual case, nothing due, takes no write lock."""
+        with self._reading() as conn:
+            return conn.execute(
+                "SELECT 1 FROM jobs WHERE next_run_time <= ? LIMIT 1", (to_epoch_ms(now),)
+            ).fetchone() is not None
+
+    # -- runs claimed with the schedule --------------------------------------------------------
+
+    def _insert_runs(
+        self, conn: Connection, job: Job, decision: Any, now: datetime, sent: float
+    ) -> None:
+        """Insert a 'running' row for each run the plan starts, in the claim's transaction.
+
+        A slot whose row exists already was fired by someone else: it is dropped from the
+        plan, so only what this transaction committed runs. Runs of the job still going
+        elsewhere, up to ``max_instances``, turn the new ones into 'skipped' rows.
+        """
+        run_times: list[datetime] = getattr(decision, "run_times", [])
+        if not run_times:
+            return
+        now_ms = to_epoch_ms(now)
+        busy = self._running_elsewhere(conn, job.id, now_ms)
+        kept = []
+        for run_time in run_times:
+            if len(busy) >= job.max_instances:
+                self._insert_skipped(conn, job.id, run_time, now_ms, busy[0])
+                continue
+            claim = self.insert_run(conn, job.id, run_time, attempt=1, now=now, sent=sent)
+            if claim is not None:
+                kept.append(run_time)
+        run_times[:] = kept
+
+    def insert_run(
+        self, conn: Connection, job_id: str, run_time: datetime, *, attempt: int, now: datetime,
+        sent: float, reason: str = "schedule", owner: str | None = None,
+    ) -> Claim | None:
+        """Insert one 'running' row owned by this store's node and register its claim;
+        None if that (job, slot, attempt) has a row already."""
+        lease_ms = None if self.lease is None else int(self.lease.seconds * 1000)
+        # The lease runs from the store's clock at the insert, after ``sent``: the shim's
+        # deadline (``sent + lease - margin``) always comes first.
+        row = conn.execute(
+            "INSERT INTO runs (job_id, scheduled_for, attempt, state, reason, owner, started_at,"
+            " lease_expires_at) VALUES (?, ?, ?, 'running', ?, ?, ?, now_ms() + ?)"
+            " ON CONFLICT DO NOTHING RETURNING run_id",
+            (job_id, to_epoch_ms(run_time), attempt, reason, owner or self.runs_owner,
+             to_epoch_ms(now), lease_ms),
+        ).fetchone()
+        if row is None:
+            return None
+        claim = Claim(int(row[0]), job_id, run_time, attempt, self.lease, sent)
+        self.claims.add(claim)
+        return claim
+
+    def _running_elsewhere(self, conn: Connection, job_id: str, now_ms: int) -> list[str]:
+        """The owners of the job's live runs on other nodes (this node's own are the
+        executor's business: it knows them, and ``overlap: replace`` may stop them)."""
+        rows = conn.execute(
+            "SELECT owner FROM runs WHERE job_id = ? AND state = 'running' AND owner <> ?"
+            " AND lease_expires_at > ?",
+            (job_id, self.runs_owner, now_ms),
+        ).fetchall()
+        return [str(row[0]) for row in rows]
+
+    def _insert_skipped(
+        self, conn: Connection, job_id: str, run_time: datetime, now_ms: int, holder: str
+    ) -> None:
+        error = f"the previous run was still going on {holder} (max_instances reached)"
+        conn.execute(
+            "INSERT INTO runs (job_id, scheduled_for, attempt, state, reason, owner, finished_at,"
+            " error) VALUES (?, ?, 1, 'skipped', 'schedule', ?, ?, ?) ON CONFLICT DO NOTHING",
+            (job_id, to_epoch_ms(run_time), self.runs_owner, now_ms, error),
+        )
+        logging.getLogger("schedctl.events").warning("%s: skipped: %s", job_id, error)
+
+    # -- run requests ------------------------------------------------------------------------------
+
+    def request_run(self, job_id: str, when: datetime) -> None:
+        with self._writing() as conn:
+            if conn.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone() is None:
+                raise JobLookupError(job_id)
+            conn.execute(
+                "INSERT INTO run_requests (job_id, requested_at) VALUES (?, ?)",
+                (job_id, to_epoch_ms(when)),
+            )
+
+    def take_run_requests(self) -> list[tuple[str, datetime]]:
+        with self._reading() as conn:  # the common case, nothing pending, takes no write lock
+            if conn.execute("SELECT 1 FROM run_requests LIMIT 1").fetchone() is None:
+                return []
+        with self._writing(notify=False) as conn:
+            # DELETE ... RETURNING: with several nodes, each request goes to exactly one.
+            rows = conn.execute(
+                "DELETE FROM run_requests RETURNING id, job_id, requested_at"
+            ).fetchall()
+        return [(job_id, from_epoch_ms(int(ms))) for _, job_id, ms in sorted(rows)]
+
+    # -- decoding ------------------------------------------------------------------------------
+
+    def _decode(self, row: Row) -> Job:
+        job_id, next_run_time, version, state = row
+        try:
+            return Job.from_state(
+                json.loads(state),
+                next_run_time=None if next_run_time is None else from_epoch_ms(int(next_run_time)),
+                version=int(version),
+                scheduler=self._scheduler,
+                jobstore_alias=self._alias,
+            )
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise StoreError(f"{self.location}: job {job_id!r} cannot be loaded ({exc})") from None
+
+    def _decode_all(self, rows: Sequence[Row]) -> list[Job]:
+        """Decode rows, skipping unreadable ones so one bad row hides no others; logged once
+        per call, not once per row, in case a whole store is unreadable."""
+        jobs, failures = [], []
+        for row in rows:
+            try:
+                jobs.append(self._decode(tuple(row)))  # type: ignore[arg-type]
+            except StoreError as exc:
+                failures.append(exc)
+        if failures:
+            self._logger.error(
+                "Skipped %d job(s) that cannot be loaded; the first: %s", len(failures), failures[0]
+            )
+        return jobs
+
+    def _decode_or_park(self, conn: Connection, row: Row) -> Job | None:
+        """Decode a due row; pause an unreadable one so it cannot wedge every later claim."""
+        try:
+            return self._decode(row)
+        except StoreError as exc:
+            self._logger.error("%s; paused it so the other jobs keep running", exc)
+            conn.execute(
+                "UPDATE jobs SET next_run_time = NULL, version = version + 1 WHERE id = ?",
+                (row[0],),
+            )
+            return None
+
+    def _wake_scheduler(self) -> None:
+        scheduler = self._scheduler
+        if scheduler is not None:
+            scheduler.wakeup()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} ({self.location})>"
+
+
+def _encode(job: Job) -> tuple[str, int | None, str]:
+    """The (id, next_run_time, state) row; ValueError if the job cannot be stored."""
+    state = job.to_json()
+    next_run_time = None if job.next_run_time is None else ceil_ms(job.next_run_time)
+    return job.id, next_run_time, state
+
+
+def ceil_ms(value: datetime) -> int:
+    """Milliseconds, rounded up: a stored time is never before the real one, so the job
+    is never claimed early and its trigger's "next time after it" is never the same slot."""
+    whole = to_epoch_ms(value)
+    return whole + 1 if to_utc(value).microsecond % 1000 else whole
+
+
+def _advance(conn: Connection, job: Job, next_run_time: datetime | None) -> bool:
+    """Save a claimed job's new next run time (or remove it); compare-and-set on version."""
+    if next_run_time is None:
+        cursor = conn.execute(
+            "DELETE FROM jobs WHERE id = ? AND version = ?", (job.id, job.version)
+        )
+    else:
+        cursor = conn.execute(
+            "UPDATE jobs SET next_run_time = ?, version = version + 1 WHERE id = ? AND version = ?",
+            (ceil_ms(next_run_time), job.id, job.version),
+        )
+    return cursor.rowcount == 1
+
+
+def _refuse_duplicates(jobs: Sequence[Job]) -> None:
+    seen: set[str] = set()
+    for job in jobs:
+        if job.id in seen:
+            raise ConflictingIdError(job.id)
+        seen.add(job.id)

@@ -1,0 +1,272 @@
+"""PostgreSQLJobStore: one store for several ``schedctl run`` nodes, each run fired once.
+
+The claim is the SQL store's, with ``FOR UPDATE SKIP LOCKED`` so nodes claiming
+at once take different rows instead of waiting, and with the database's clock
+deciding what is due: a node whose clock runs fast or slow fires on time. Nodes
+hear each other's changes through ``LISTEN``/``NOTIFY`` on one dedicated
+connection (a write notifies inside its own transaction, so the signal comes
+exactly when the change commits), with a poll every ``poll_interval`` as the net.
+
+Leases (renewal, reaping, node identity) are in ``_pg_leases.py``; psycopg 3 is
+needed only here, from the ``postgres`` extra.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import random
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from schedctl.errors import StoreError
+from schedctl.jobstores._pg_leases import LeaseSQL
+from schedctl.jobstores._pg_schema import connect_kwargs, is_postgres_url, migrate, redact
+from schedctl.jobstores._sqlstore import _DUE, Row, SQLJobStore
+from schedctl.timeutil import from_epoch_ms, to_epoch_ms
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from schedctl.schedulers.base import BaseScheduler
+
+__all__ = ["PostgreSQLJobStore"]
+
+#: The NOTIFY channel every change is announced on.
+CHANNEL = "schedctl"
+
+#: The most a node waits past a due time before claiming it (see get_next_run_time).
+SPREAD_MS = 5.0
+
+#: How long the scheduler may sleep while the LISTEN connection is healthy.
+LISTENING_POLL_SECONDS = 10.0
+
+
+def _psycopg() -> Any:
+    try:
+        import psycopg
+    except ImportError:
+        raise StoreError(
+            "a postgresql:// state needs psycopg 3: pip install 'schedctl[postgres]'"
+        ) from None
+    return psycopg
+
+
+class _Conn:
+    """A psycopg connection that takes the SQL store's ``?`` placeholders."""
+
+    def __init__(self, raw: psycopg.Connection[Any]) -> None:
+        self.raw = raw
+
+    def execute(self, sql: str, params: Sequence[Any] = (), /) -> Any:
+        return self.raw.execute(_placeholders(sql), tuple(params))
+
+
+@functools.lru_cache(maxsize=512)
+def _placeholders(sql: str) -> str:
+    """``?`` to psycopg's ``%s`` (and a literal ``%`` to ``%%``); the SQL is ours, so no
+    string literal holds a ``?``."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+class PostgreSQLJobStore(SQLJobStore, LeaseSQL):
+    """A job store in a PostgreSQL database, shared by any number of schedulers.
+
+    ``url`` is a libpq URL (``postgresql://user:password@host:5432/db``). Tables are
+    created in the ``schedctl`` schema on first use. ``poll_interval`` caps how long
+    the scheduler sleeps when the LISTEN connection is down.
+
+    ``clock`` says whose time decides what is due: ``"database"`` (the default, and
+    the only safe choice for several nodes, whose clocks may disagree) or
+    ``"scheduler"``, the time the scheduler passes in, for a single scheduler driven
+    by an injected clock (as tests do). Leases always use the database's clock.
+    """
+
+    def __init__(
+        self, url: str, *, poll_interval: float = 1.0,
+        clock: Literal["database", "scheduler"] = "database",
+    ) -> None:
+        super().__init__()
+        if not is_postgres_url(url):
+            raise ValueError(f"url: expected 'postgresql://user@host/database', got {url!r}")
+        if clock not in ("database", "scheduler"):
+            raise ValueError(f"clock: expected 'database' or 'scheduler', got {clock!r}")
+        self.url = url
+        self.clock = clock
+        self.poll_interval = float(poll_interval)
+        self._psycopg = _psycopg()
+        self._conflict_errors = (self._psycopg.errors.UniqueViolation,)
+        self._lock = threading.RLock()
+        self._conn: _Conn | None = None
+        self._offset = timedelta(0)  # the database's clock minus ours, as last seen
+        self._listener: _Listener | None = None
+        with self._reading():
+            pass  # connect and migrate now: a wrong URL fails at construction
+
+    @property
+    def location(self) -> str:
+        return redact(self.url)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self, scheduler: BaseScheduler, alias: str) -> None:
+        super().start(scheduler, alias)
+        self._stop_listening()
+        self._listener = _Listener(self, self._wake_scheduler)
+        self._listener.start()
+
+    def shutdown(self) -> None:
+        self._stop_listening()
+        with self._lock:
+            if self._conn is not None:
+                self._conn.raw.close()
+                self._conn = None
+
+    def wait_cap(self) -> float | None:
+        """NOTIFY wakes the scheduler at once; the poll is the net for a lost listener."""
+        listening = self._listener is not None and self._listener.healthy
+        return LISTENING_POLL_SECONDS if listening else self.poll_interval
+
+    @property
+    def listening(self) -> bool:
+        return self._listener is not None and self._listener.healthy
+
+    # -- the database's clock ------------------------------------------------------------------
+
+    def db_now(self) -> datetime:
+        with self._reading() as conn:
+            (value,) = conn.execute("SELECT now_ms()").fetchone()
+        return from_epoch_ms(int(value))
+
+    @property
+    def clock_offset(self) -> timedelta:
+        """The database's clock minus this host's, as seen at the last claim."""
+        return self._offset
+
+    def get_next_run_time(self) -> datetime | None:
+        """In this host's time: when this host's clock will show the database's due time,
+        plus a few random milliseconds so which node claims a run is chance, not whose
+        clock estimate happens to run ahead (that spreads the load)."""
+        value = super().get_next_run_time()
+        if value is None or self.clock == "scheduler":
+            return value
+        return value - self._offset + timedelta(milliseconds=random.uniform(0, SPREAD_MS))
+
+    def _anything_due(self, now: datetime) -> bool:
+        if self.clock == "scheduler":
+            return super()._anything_due(now)
+        with self._reading() as conn:
+            row = conn.execute(
+                "SELECT now_ms(), EXISTS (SELECT 1 FROM jobs WHERE next_run_time <= now_ms())"
+            ).fetchone()
+        self._offset = from_epoch_ms(int(row[0])) - now
+        return bool(row[1])
+
+    def _lock_due(self, conn: Any, now: datetime, limit: int) -> tuple[list[Row], datetime]:
+        """Due by the database's clock; rows another node is claiming are skipped, not waited for."""
+        if self.clock == "scheduler":
+            now_ms = to_epoch_ms(now)
+        else:
+            (now_ms,) = conn.execute("SELECT (extract(epoch FROM now()) * 1000)::bigint").fetchone()
+        rows = conn.execute(_DUE + " LIMIT ? FOR UPDATE SKIP LOCKED", (now_ms, limit)).fetchall()
+        db_now = from_epoch_ms(int(now_ms))
+        self._offset = db_now - now
+        return rows, db_now
+
+    # -- the connection ----------------------------------------------------------------------------
+
+    def open_connection(self, application: str = "schedctl") -> psycopg.Connection[Any]:
+        """A new autocommit connection with the store's settings (also for LISTEN)."""
+        try:
+            return self._psycopg.connect(self.url, **connect_kwargs(application))
+        except self._psycopg.Error as exc:
+            raise self._error(exc) from None
+
+    @contextmanager
+    def _reading(self) -> Iterator[_Conn]:
+        with self._lock:
+            try:
+                if self._conn is None:
+                    raw = self.open_connection()
+                    try:
+                        migrate(raw, self.location)
+                    except BaseException:
+                        raw.close()
+                        raise
+                    self._conn = _Conn(raw)
+                yield self._conn
+            except self._psycopg.Error as exc:
+                self._drop_if_broken()
+                raise self._error(exc) from None
+
+    @contextmanager
+    def _writing(self, *, notify: bool = True) -> Iterator[_Conn]:
+        with self._reading() as conn, conn.raw.transaction():
+            yield conn
+            if notify:
+                conn.execute("SELECT pg_notify(?, '')", (CHANNEL,))
+
+    def _drop_if_broken(self) -> None:
+        """A lost connection is replaced on the next call (and the next call may succeed)."""
+        conn = self._conn
+        if conn is not None and (conn.raw.closed or conn.raw.broken):
+            self._conn = None
+
+    def _error(self, exc: Exception) -> StoreError:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return StoreError(f"{self.location}: {detail}")
+
+    def _stop_listening(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.stop()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} ({self.location})>"
+
+
+class _Listener(threading.Thread):
+    """``LISTEN schedctl`` on a connection of its own; every notification wakes the
+    scheduler. A lost connection is re-opened, and the scheduler woken once more to
+    re-read everything, since notifications sent meanwhile are gone."""
+
+    def __init__(self, store: PostgreSQLJobStore, wake: Any) -> None:
+        super().__init__(name="schedctl-listen", daemon=True)
+        self._store, self._wake = store, wake
+        self._stopping = threading.Event()
+        self._conn: Any = None
+        self.healthy = False
+
+    def run(self) -> None:
+        delay = 0.2
+        while not self._stopping.is_set():
+            try:
+                self._conn = self._store.open_connection("schedctl-listen")
+                self._conn.execute(f"LISTEN {CHANNEL}")
+                self.healthy, delay = True, 0.2
+                self._wake()  # whatever changed while we were not listening
+                while not self._stopping.is_set():
+                    for _ in self._conn.notifies(timeout=1.0):
+                        self._wake()
+            except Exception as exc:  # noqa: BLE001 - any failure: reconnect
+                if self.healthy and not self._stopping.is_set():
+                    self._store._logger.warning("Lost the LISTEN connection (%s); reconnecting", exc)
+            finally:
+                self.healthy = False
+                self._close()
+            self._stopping.wait(delay)
+            delay = min(delay * 2, 5.0)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._close()
+        self.join(timeout=5)
+
+    def _close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):  # closing a broken connection
+                conn.close()

@@ -1,0 +1,144 @@
+"""Claims: the runs this node holds, each by a lease row in the shared store.
+
+A claim is one attempt of one run, named by its ``run_id`` (never reused: the
+fencing token). When the store grants leases, the claim also carries the
+deadline its command's shim enforces: ``sent + seconds - margin``, where
+``sent`` is when the claim or the last successful renewal was *sent*, no later
+than the database started the lease. So the command is dead before the
+database can call the lease expired, whatever happens to this process.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from schedctl.timeutil import to_epoch_ms
+
+#: The lease a run holds by default, and the share of it kept as a safety margin.
+DEFAULT_LEASE_SECONDS = 30.0
+MARGIN_SHARE = 0.2
+
+
+@dataclass(frozen=True)
+class LeaseTerms:
+    """How long a lease lasts; renewals and reaping come every third of it."""
+
+    seconds: float = DEFAULT_LEASE_SECONDS
+
+    @property
+    def margin(self) -> float:
+        """How long before the database's expiry the shim kills the command: it covers the
+        drift of this host's clock rate over one lease, and the time to die."""
+        return self.seconds * MARGIN_SHARE
+
+    @property
+    def renew_every(self) -> float:
+        return self.seconds / 3
+
+
+@dataclass(eq=False)
+class Claim:
+    """One attempt of one run held by this node (see the module docstring)."""
+
+    run_id: int
+    job_id: str
+    scheduled_for: datetime
+    attempt: int
+    lease: LeaseTerms | None
+    sent: float  # time.monotonic() when the claim was sent
+    fenced: bool = False
+    _send: Callable[[float], None] | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def leased(self) -> bool:
+        return self.lease is not None
+
+    # -- the command runner's side (LeaseLink) ------------------------------------------------
+
+    def first_deadline(self) -> float:
+        """The monotonic time the shim kills the command unless told otherwise."""
+        assert self.lease is not None
+        return self.sent + self.lease.seconds - self.lease.margin
+
+    def bind(self, send: Callable[[float], None]) -> None:
+        with self._lock:
+            self._send = None if self.fenced else send
+        if self.fenced:  # fenced before the command even started: end it now
+            send(0.0)
+
+    def unbind(self) -> None:
+        with self._lock:
+            self._send = None
+
+    # -- the lease keeper's side ---------------------------------------------------------------
+
+    def renewed(self, sent: float) -> None:
+        """The renewal sent at ``sent`` succeeded: move the shim's deadline on."""
+        assert self.lease is not None
+        with self._lock:
+            self.sent = sent
+            send = self._send
+        if send is not None:
+            send(self.first_deadline())
+
+    def fence(self) -> None:
+        """The lease is lost: the command must end now, and its result is not written."""
+        with self._lock:
+            self.fenced = True
+            send = self._send
+        if send is not None:
+            send(0.0)  # a deadline in the past: the shim kills at once
+
+
+class ClaimRegistry:
+    """The claims of this process, by run id and by (job, slot)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_run: dict[int, Claim] = {}
+
+    def add(self, claim: Claim) -> None:
+        with self._lock:
+            self._by_run[claim.run_id] = claim
+
+    def latest(self, job_id: str, scheduled_for: datetime) -> Claim | None:
+        """The newest attempt this node holds of the run ``(job_id, scheduled_for)``."""
+        slot = to_epoch_ms(scheduled_for)
+        with self._lock:
+            found = [c for c in self._by_run.values()
+                     if c.job_id == job_id and to_epoch_ms(c.scheduled_for) == slot]
+        return max(found, key=lambda c: c.attempt, default=None)
+
+    def release(self, job_id: str, scheduled_for: datetime, attempt: int | None = None) -> None:
+        """Forget the claims of a run that ended (one attempt, or all of them)."""
+        slot = to_epoch_ms(scheduled_for)
+        with self._lock:
+            for run_id, claim in list(self._by_run.items()):
+                if (claim.job_id == job_id and to_epoch_ms(claim.scheduled_for) == slot
+                        and (attempt is None or claim.attempt == attempt)):
+                    del self._by_run[run_id]
+
+    def discard(self, run_id: int) -> None:
+        with self._lock:
+            self._by_run.pop(run_id, None)
+
+    def leased(self) -> list[Claim]:
+        """The claims whose leases must be renewed."""
+        with self._lock:
+            return [c for c in self._by_run.values() if c.leased and not c.fenced]
+
+    def all(self) -> list[Claim]:
+        with self._lock:
+            return list(self._by_run.values())
+
+    def clear(self) -> None:
+        with self._lock:
+            self._by_run.clear()
+
+
+#: The claims of this process: the store adds them, the command runner reads them.
+CLAIMS = ClaimRegistry()
