@@ -915,6 +915,65 @@ def test_resolve_state_precedence(
     assert resolve_state(cli, jobfile) == want
 
 
+PG = "postgresql://sched@db.example/jobs"
+
+
+@pytest.mark.parametrize(("cli", "env", "written"), [
+    (PG, "/env.db", "/file.db"), (None, PG, "/file.db"), (None, None, PG),
+], ids=["cli", "env", "jobfile"])
+def test_a_postgresql_state_is_kept_as_a_url(
+    cli: str | None, env: str | None, written: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if env is None:
+        monkeypatch.delenv("SCHEDCTL_STATE", raising=False)
+    else:
+        monkeypatch.setenv("SCHEDCTL_STATE", env)
+    # Not a Path: 'postgresql://' would lose a slash, and relative-to-the-jobfile makes no sense.
+    assert resolve_state(cli, Jobfile(path="/srv/jobs/jobs.yaml", state=written)) == PG
+
+
+def test_cluster_and_on_orphan_are_read() -> None:
+    jobfile = parse(f"""\
+state: {PG}
+cluster:
+  node: web-1
+  lease: 1m
+jobs:
+  backup:
+    command: "true"
+    cron: "0 3 * * *"
+    on_orphan: rerun
+""")
+    assert (jobfile.state, jobfile.cluster.node, jobfile.cluster.lease) == (PG, "web-1", 60.0)
+    assert jobfile.jobs["backup"].on_orphan == "rerun"
+    defaults = parse('jobs:\n  b:\n    command: "true"\n    interval: 1m\n')
+    assert (defaults.cluster.node, defaults.cluster.lease) == (None, 30.0)
+    assert defaults.jobs["b"].on_orphan == "fail"
+
+
+@pytest.mark.parametrize(("section", "words"), [
+    ("cluster:\n  node: a/b", [":2:", "cluster.node", "'/'"]),
+    ("cluster:\n  lease: 500ms", [":2:", "cluster.lease", "under 1s"]),
+    ("cluster:\n  leese: 30s", [":2:", "cluster.leese", "did you mean 'lease'"]),
+    ("cluster: [a]", [":1:", "cluster", "mapping"]),
+    ("state: mysql://db/x", [":1:", "state", "postgresql://"]),
+])
+def test_bad_cluster_settings_are_located(section: str, words: list[str]) -> None:
+    text = section + '\njobs:\n  b:\n    command: "true"\n    interval: 1m\n'
+    [problem] = problems_of(text)
+    for word in words:
+        assert word in problem, problem
+
+
+def test_a_bad_orphan_policy_is_located() -> None:
+    [problem] = problems_of(job("""
+        command: "true"
+        interval: 1m
+        on_orphan: retry
+    """))
+    assert ":5:" in problem and "on_orphan" in problem and "rerun" in problem, problem
+
+
 # --- nothing but JobfileError, whatever the input
 
 KEYS = [
