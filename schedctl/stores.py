@@ -7,6 +7,9 @@ store the same way.
 from __future__ import annotations
 
 import os
+from datetime import datetime
+
+from schedctl.clock import SystemClock
 
 from schedctl.jobfile import is_state_url
 from schedctl.jobstores._sqlstore import SQLJobStore
@@ -21,6 +24,16 @@ def open_store(location: str | os.PathLike[str], **sqlite_options: object) -> SQ
     from schedctl.jobstores.sqlite import SQLiteJobStore
 
     return SQLiteJobStore(path=location, **sqlite_options)  # type: ignore[arg-type]
+
+
+def store_now(store: SQLJobStore) -> datetime:
+    """The time changes are made by: the shared database's clock (every node agrees on
+    it; a resumed job's next run is computed from it), else this host's."""
+    from schedctl.jobstores.postgresql import PostgreSQLJobStore
+
+    if isinstance(store, PostgreSQLJobStore):
+        return store.db_now()
+    return SystemClock().now()
 
 
 def is_shared(store: SQLJobStore) -> bool:

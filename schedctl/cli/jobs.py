@@ -45,10 +45,11 @@ def pause(job_ids: tuple[str, ...], state: str | None, jobfile: str | None) -> N
       schedctl pause -f jobs.yaml backup reports
     """
     from schedctl.control import check_ids, set_paused
+    from schedctl.stores import store_now
 
     store, _ = open_state(state, jobfile)
     check_ids(store, job_ids)
-    now = SystemClock().now()
+    now = store_now(store)
     for job_id in job_ids:
         changed = set_paused(store, job_id, True, now)
         click.echo(f"{job_id}: {'paused' if changed else 'already paused'}")
@@ -66,10 +67,11 @@ def resume(job_ids: tuple[str, ...], state: str | None, jobfile: str | None) -> 
     """
     from schedctl import output
     from schedctl.control import check_ids, set_paused
+    from schedctl.stores import store_now
 
     store, _ = open_state(state, jobfile)
     check_ids(store, job_ids)
-    now = SystemClock().now()
+    now = store_now(store)
     for job_id in job_ids:
         changed = set_paused(store, job_id, False, now)
         job = store.lookup_job(job_id)
@@ -92,13 +94,14 @@ def run_now(job_id: str, state: str | None, jobfile: str | None) -> None:
       schedctl run-now -f jobs.yaml backup
     """
     from schedctl.control import known_ids, run_here
+    from schedctl.stores import store_now
     from schedctl.views import scheduler_running
 
     store, history = open_state(state, jobfile)
     if store.lookup_job(job_id) is None:
         raise JobLookupError(job_id, known_ids(store))
     if scheduler_running(store):
-        store.request_run(job_id, SystemClock().now())
+        store.request_run(job_id, store_now(store))
         click.echo(f"{job_id}: run requested from the running scheduler")
         return
     from schedctl.logfmt import setup_logging

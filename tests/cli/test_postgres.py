@@ -1,0 +1,86 @@
+"""Every command works on a PostgreSQL store as it does on a state file: the real
+``schedctl`` executable against a real server."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.cli.conftest import CLI
+from tests.cli.helpers import Daemon, as_json, wait_until
+
+JOBS = """\
+cluster:
+  node: alpha
+  lease: 3s
+jobs:
+  tick:
+    interval: 1s
+    command: echo "run $SCHEDCTL_RUN_ID attempt $SCHEDCTL_ATTEMPT"
+  nightly:
+    cron: "0 3 * * *"
+    command: echo nightly
+"""
+
+
+def test_the_commands_work_on_a_postgresql_store(
+    schedctl: CLI, jobfile: Callable[[str], Path], scheduler: Callable[..., Daemon], pg_url: str
+) -> None:
+    jobs = jobfile(JOBS)
+    assert schedctl("validate", jobs).returncode == 0
+    daemon = scheduler(jobs, "--state", pg_url)
+    assert "as node alpha" in daemon.log()
+    daemon.wait_for_log("tick: success", timeout=5)
+    assert "run " in daemon.log() and "attempt 1" in daemon.log()
+
+    listed = {job["id"]: job for job in as_json(schedctl("list", "--state", pg_url, "--json"))}
+    assert listed["tick"]["node"] == "alpha" and listed["nightly"]["state"] == "scheduled"
+
+    status = schedctl("status", "--state", pg_url, "--json")
+    assert status.returncode == 0, status.stderr
+    [node] = as_json(status)["nodes"]
+    assert (node["node"], node["alive"], node["jobfile_differs"]) == ("alpha", True, False)
+
+    assert schedctl("pause", "--state", pg_url, "tick").returncode == 0
+    paused_at = len(as_json(schedctl("history", "--state", pg_url, "tick", "--json", "-n", "1000")))
+    assert as_json(schedctl("list", "--state", pg_url, "--json"))[-1]["state"] == "paused"
+
+    requested = schedctl("run-now", "--state", pg_url, "nightly")
+    assert "requested from the running scheduler" in requested.stdout, requested.stdout
+    daemon.wait_for_log("nightly: success", timeout=5)
+
+    # Paused stays paused: no more runs of tick (the run-now above took about as long as
+    # a few ticks would).
+    ticks = as_json(schedctl("history", "--state", pg_url, "tick", "--json", "-n", "1000"))
+    assert len(ticks) == paused_at
+    assert {run["owner"].split("/")[0] for run in ticks} == {"alpha"}
+
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait_exit() == 0
+    stopped = schedctl("status", "--state", pg_url)
+    assert stopped.returncode == 3 and "0 of 1 node(s) alive" in stopped.stdout
+
+
+def test_an_unreachable_database_is_one_clear_line(schedctl: CLI, jobfile: Callable[[str], Path]) -> None:
+    url = "postgresql://me:hunter2@127.0.0.1:1/jobs"
+    for args in (("list", "--state", url), ("run", "--state", url, jobfile(JOBS))):
+        result = schedctl(*args)
+        assert result.returncode != 0
+        assert "127.0.0.1:1" in result.stderr and "Traceback" not in result.stderr, result.stderr
+        assert "hunter2" not in result.stderr + result.stdout
+
+
+def test_a_second_node_of_the_same_name_is_refused(
+    schedctl: CLI, jobfile: Callable[[str], Path], scheduler: Callable[..., Daemon], pg_url: str
+) -> None:
+    jobs = jobfile(JOBS)
+    scheduler(jobs, "--state", pg_url)
+    twin = scheduler(jobs, "--state", pg_url, ready=False)
+    code = twin.wait_exit()
+    assert code != 0
+    assert "'alpha' is alive" in twin.log() and "Traceback" not in twin.log(), twin.log()
+    other = scheduler(jobs, "--state", pg_url, "--node", "beta")
+    wait_until(lambda: len(as_json(schedctl("status", "--state", pg_url, "--json"))["nodes"]) == 2,
+               5, what="two nodes in status")
+    assert other.alive()
