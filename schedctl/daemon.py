@@ -159,8 +159,9 @@ class Service:
         self.alert_rules.refresh()
         self._catch_up(now)
         self._run_boot_jobs(now)
-        if self.node is not None:
-            self.node.start()
+        if (node := self.node) is not None:
+            # Its reaper may start reruns: only once the scheduler can take them.
+            self.scheduler.add_listener(lambda event: node.start(), EVENT_SCHEDULER_START)
         else:
             self.history.announce(pid=os.getpid(), hostname=socket.gethostname(), at=now,
                                   jobfile=str(Path(self.jobfile.path).resolve()))
@@ -237,8 +238,13 @@ class Service:
 
     def _status_line(self) -> str:
         # Sent at every heartbeat: counted in SQL, since decoding 100,000 jobs takes seconds.
-        total, paused = self.store.count_jobs()
+        # Never waited for long: a hung database must not hold up this thread, which also
+        # feeds the watchdog and takes SIGTERM.
         running = sum(ex.running_total() for ex in self.scheduler._executors.values())
+        counts = self.store.try_count_jobs(wait=1.0)
+        if counts is None:
+            return f"{running} running; the state store is not answering"
+        total, paused = counts
         return f"{total} jobs ({paused} paused), {running} running"
 
     # -- stop and reload ---------------------------------------------------------------------------

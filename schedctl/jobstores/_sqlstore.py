@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
@@ -59,6 +60,9 @@ class SQLJobStore(BaseJobStore):
 
     def __init__(self) -> None:
         super().__init__()
+        # One connection behind a lock: decoding (the slow part of big reads) happens after
+        # it is released.
+        self._lock = threading.RLock()
         self.runs_owner: str | None = None
         self.lease: LeaseTerms | None = None
         self.claims: ClaimRegistry = CLAIMS
@@ -109,6 +113,16 @@ class SQLJobStore(BaseJobStore):
                 "SELECT count(*), count(*) - count(next_run_time) FROM jobs"
             ).fetchone()
         return int(total), int(paused)
+
+    def try_count_jobs(self, wait: float) -> tuple[int, int] | None:
+        """``count_jobs``, or None if another thread holds the connection for ``wait``
+        seconds (say, in a query to a database that hangs)."""
+        if not self._lock.acquire(timeout=wait):
+            return None
+        try:
+            return self.count_jobs()
+        finally:
+            self._lock.release()
 
     def get_next_run_time(self) -> datetime | None:
         with self._reading() as conn:
@@ -237,7 +251,8 @@ class SQLJobStore(BaseJobStore):
         if not run_times:
             return
         now_ms = to_epoch_ms(now)
-        busy = self._running_elsewhere(conn, job.id, now_ms)
+        # Only leased runs can be another node's: a store without leases has one scheduler.
+        busy = [] if self.lease is None else self._running_elsewhere(conn, job.id, now_ms)
         kept = []
         for run_time in run_times:
             if len(busy) >= job.max_instances:

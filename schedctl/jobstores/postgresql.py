@@ -99,7 +99,6 @@ class PostgreSQLJobStore(SQLJobStore, LeaseSQL):
         self.poll_interval = float(poll_interval)
         self._psycopg = _psycopg()
         self._conflict_errors = (self._psycopg.errors.UniqueViolation,)
-        self._lock = threading.RLock()
         self._conn: _Conn | None = None
         self._offset = timedelta(0)  # the database's clock minus ours, as last seen
         self._listener: _Listener | None = None

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -59,9 +58,6 @@ class SQLiteJobStore(SQLJobStore):
         self.path = parse_location(url, path)
         self.poll_interval = _check_poll_interval(poll_interval)
         self.keep_schedule_on_error = keep_schedule_on_error
-        # One connection behind a lock: SQLite has one writer anyway, and decoding
-        # (the slow part of big reads) happens after the lock is released.
-        self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         self._sender = WakeSender(self.wake_path, self._logger)
         self._listener: WakeListener | None = None
