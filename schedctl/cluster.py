@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 
+from schedctl.clock import Clock
 from schedctl.errors import StoreError
 from schedctl.jobfile import Jobfile
 from schedctl.jobstores._pg_leases import Rerun
@@ -43,6 +44,25 @@ def jobfile_digest(jobfile: Jobfile) -> str:
     for job_id in sorted(jobfile.jobs):
         digest.update(f"\0{job_id}\0{jobfile.jobs[job_id].definition_hash()}".encode())
     return digest.hexdigest()[:12]
+
+
+class DatabaseTime:
+    """A node's clock moved by the offset to the database's, as last seen by the store:
+    the times a node records (a run's start and end) agree with every other node's,
+    however far this host's clock is off. Waiting and measuring are the node's own."""
+
+    def __init__(self, clock: Clock, store: PostgreSQLJobStore) -> None:
+        self._clock, self._store = clock, store
+
+    def now(self) -> datetime:
+        return self._clock.now() + self._store.clock_offset
+
+    def wait(self, deadline: datetime | None, wake: threading.Event) -> bool:
+        local = None if deadline is None else deadline - self._store.clock_offset
+        return self._clock.wait(local, wake)
+
+    def monotonic(self) -> float:
+        return self._clock.monotonic()
 
 
 class ClusterNode:

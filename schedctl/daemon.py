@@ -144,7 +144,13 @@ class Service:
         )
         self.alerts = AlertDispatcher()
         self.alert_rules = AlertRules(store, self.history, self.alerts)
-        self.runlog = RunLog(self.history, clock, self.owner, self.scheduler.timezone,
+        # A node records times by the database's clock, as every other node does.
+        self.record_clock: Clock = clock
+        if node is not None:
+            from schedctl.cluster import DatabaseTime
+
+            self.record_clock = DatabaseTime(clock, node.store)
+        self.runlog = RunLog(self.history, self.record_clock, self.owner, self.scheduler.timezone,
                              replacing=self._replaces, after_run=self.alert_rules.after_run)
         self.scheduler.add_listener(self.runlog, RUN_EVENTS)
         self.scheduler.add_listener(self._replace_running, EVENT_JOB_MAX_INSTANCES)
