@@ -30,10 +30,8 @@ from __future__ import annotations
 import logging
 import os
 import select
-import shlex
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -42,6 +40,16 @@ from datetime import datetime
 from typing import Any, Literal
 
 from schedctl._output_capture import OutputCapture, OutputPipe
+from schedctl._spawn import (
+    _log_start,
+    _not_started,
+    _popen,
+    _shim_argv,
+    _shim_env,
+    _signal_group,
+    _start_error,
+    live_group_members,
+)
 from schedctl.clock import Clock, SystemClock
 from schedctl.commandspec import (
     CommandFailedError,
@@ -57,6 +65,7 @@ from schedctl.commandspec import (
     signal_name,
 )
 from schedctl.leaselink import LeaseLink, ShimChannel
+from schedctl.processes import _DRAIN_MAX, DEFAULT_REGISTRY, ProcessRegistry
 
 __all__ = [
     "DEFAULT_REGISTRY",
@@ -78,81 +87,11 @@ StopReason = Literal["timeout", "interrupted"]
 
 _log = logging.getLogger(__name__)
 _DRAIN_IDLE = 0.2
-_DRAIN_MAX = 1.0
 _GROUP_POLL = 0.02
 _KILL_SETTLE = 1.0
 _MAX_BACKOFF = 0.05
 #: None where the kernel or a seccomp filter lacks pidfd_open (Linux < 5.3, old Docker).
 _pidfd_open = getattr(os, "pidfd_open", None)
-_SHIM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shim.py")
-
-
-def _start_error(exc: OSError, spec: CommandSpec) -> str:
-    """Turn what Popen raised into the sentence an operator needs."""
-    argv0 = spec.argv()[0]
-    cwd_failed = spec.cwd is not None and exc.filename in (spec.cwd, os.fsencode(spec.cwd))
-    if cwd_failed and isinstance(exc, FileNotFoundError):
-        return f"working directory does not exist: {spec.cwd!r}"
-    if cwd_failed and isinstance(exc, NotADirectoryError):
-        return f"working directory is not a directory: {spec.cwd!r}"
-    if cwd_failed and isinstance(exc, PermissionError):
-        return f"permission denied: cannot enter working directory {spec.cwd!r}"
-    what = "shell" if isinstance(spec.command, str) else "command"
-    if (
-        isinstance(exc, FileNotFoundError)
-        and os.sep in argv0
-        and os.path.exists(os.path.join(spec.cwd or "", argv0))
-    ):
-        return f"interpreter not found: the #! line of {argv0!r} names a missing program"
-    if isinstance(exc, FileNotFoundError):
-        return f"{what} not found: {argv0!r}"
-    if isinstance(exc, PermissionError):
-        return f"permission denied: {argv0!r} is not executable"
-    return f"cannot start {argv0!r}: {exc.strerror or exc}"
-
-
-def _not_started(error: str, started_mono: float, clock: Clock) -> CommandResult:
-    return CommandResult(
-        outcome="not_started",
-        exit_code=None,
-        signal=None,
-        started_at=None,
-        finished_at=clock.now(),
-        duration=time.monotonic() - started_mono,
-        error=error,
-    )
-
-
-def _signal_group(pgid: int, signum: int) -> None:
-    try:
-        os.killpg(pgid, signum)
-    except (ProcessLookupError, PermissionError):
-        pass  # already gone, or a member changed its credentials: nothing more we can do
-
-
-def live_group_members(pgid: int) -> list[int]:
-    """Pids of the group's processes that still run (zombies excluded: they cannot be killed)."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return []  # the common case, without reading /proc
-    except PermissionError:
-        pass
-    return [
-        int(e.name) for e in os.scandir("/proc") if e.name.isdigit() and _live_pgrp(e.name) == pgid
-    ]
-
-
-def _live_pgrp(pid: str) -> int | None:
-    """The process group of a live process, from /proc; None for zombies and the gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    # The command name may hold spaces and parentheses: the fields start after the last ')'.
-    state, _ppid, pgrp = stat[stat.rfind(b")") + 2 :].split()[:3]
-    return None if state in (b"Z", b"X", b"x") else int(pgrp)
 
 
 class RunningCommand:
@@ -513,47 +452,6 @@ def _replace(result: CommandResult, **changes: Any) -> CommandResult:
     return CommandResult(**values)
 
 
-def _popen(
-    spec: CommandSpec,
-    env: dict[str, str],
-    out_fd: int | None,
-    *,
-    argv: list[str],
-    stdin: int | None,
-) -> subprocess.Popen[bytes]:
-    target: int | None = out_fd
-    if spec.output == "discard":
-        target = subprocess.DEVNULL
-    return subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL if stdin is None else stdin,
-        stdout=target,
-        stderr=subprocess.STDOUT if spec.output != "inherit" else None,
-        cwd=spec.cwd,
-        env=env,
-        start_new_session=True,
-        close_fds=True,
-    )
-
-
-def _shim_argv(spec: CommandSpec, deadline: float) -> list[str]:
-    # -S skips site-packages: their .pth files cost more than the rest of the start-up.
-    return [sys.executable, "-I", "-S", _SHIM, f"{deadline:.6f}", "--", *spec.argv()]
-
-
-def _shim_env(env: dict[str, str]) -> dict[str, str]:
-    """What the shim needs to give the command exactly ``env`` (see ``shim.command_env``)."""
-    return {**env, "_SCHEDCTL_SHIM_LC_CTYPE": env.get("LC_CTYPE", "")}
-
-
-def _log_start(spec: CommandSpec, job_id: str, pid: int, *, shim: bool) -> None:
-    if _log.isEnabledFor(logging.DEBUG):
-        names = ", ".join(sorted(spec.env)) or "none"
-        shim_of = "the lease shim of " if shim else ""
-        command = shlex.join(spec.argv())
-        _log.debug("[%s] started pid %d: %s%s (env set: %s)", job_id, pid, shim_of, command, names)
-
-
 def _open_exit_fd(pid: int) -> int | None:
     """A pidfd that polls readable when ``pid`` exits, or None if the system has none."""
     if _pidfd_open is None:
@@ -570,62 +468,6 @@ def _has_exited(pid: int) -> bool:
         return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
     except ChildProcessError:
         return True
-
-
-class ProcessRegistry:
-    """The commands running now, so shutdown and ``overlap: replace`` can stop them."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._running: set[RunningCommand] = set()
-
-    def add(self, command: RunningCommand) -> None:
-        with self._lock:
-            self._running.add(command)
-
-    def discard(self, command: RunningCommand) -> None:
-        with self._lock:
-            self._running.discard(command)
-
-    def running(self, job_id: str | None = None) -> list[RunningCommand]:
-        with self._lock:
-            return [c for c in self._running if job_id is None or c.job_id == job_id]
-
-    def terminate_all(
-        self, grace: float | None = None, *, wait: bool = True
-    ) -> list[RunningCommand]:
-        """Stop every command (SIGTERM, SIGKILL after ``grace``, by default each command's
-        own ``kill_grace``); return those still running."""
-        return _terminate(self.running(), grace, wait)
-
-    def terminate_job(
-        self, job_id: str, grace: float = 10.0, *, wait: bool = True
-    ) -> list[RunningCommand]:
-        """Stop the running instances of one job; return those still running."""
-        return _terminate(self.running(job_id), grace, wait)
-
-
-def _terminate(
-    commands: list[RunningCommand], grace: float | None, wait: bool
-) -> list[RunningCommand]:
-    graces = [command.spec.kill_grace if grace is None else grace for command in commands]
-    for command, command_grace in zip(commands, graces):
-        command.terminate(command_grace)
-    if not wait:
-        return [c for c in commands if c.result is None]
-    # Waiting also enforces the SIGKILL for commands that nobody else is waiting on.
-    deadline = time.monotonic() + max(graces, default=0.0) + _DRAIN_MAX + 1.0
-    survivors = []
-    for command in commands:
-        try:
-            command.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except TimeoutError:
-            survivors.append(command)
-    return survivors
-
-
-#: Where :func:`execute_command` registers its runs, for the scheduler to stop them.
-DEFAULT_REGISTRY = ProcessRegistry()
 
 
 def run_command(

@@ -1,0 +1,132 @@
+"""Starting and signalling the process group of one command, for ``RunningCommand``.
+
+Split from ``commands.py`` so that what happens there reads as the life of one run
+(start, wait, stop, result); this module holds the process-level steps it uses:
+``Popen`` in a new session, the lease shim's command line, an operator-readable
+reason when a start fails, and signalling or listing a process group.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import subprocess
+import sys
+import time
+
+from schedctl.clock import Clock
+from schedctl.commandspec import CommandResult, CommandSpec
+
+# Same logger as the rest of the command runner: the start line belongs with the run's others.
+_log = logging.getLogger("schedctl.commands")
+_SHIM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shim.py")
+
+
+def _start_error(exc: OSError, spec: CommandSpec) -> str:
+    """Turn what Popen raised into the sentence an operator needs."""
+    argv0 = spec.argv()[0]
+    cwd_failed = spec.cwd is not None and exc.filename in (spec.cwd, os.fsencode(spec.cwd))
+    if cwd_failed and isinstance(exc, FileNotFoundError):
+        return f"working directory does not exist: {spec.cwd!r}"
+    if cwd_failed and isinstance(exc, NotADirectoryError):
+        return f"working directory is not a directory: {spec.cwd!r}"
+    if cwd_failed and isinstance(exc, PermissionError):
+        return f"permission denied: cannot enter working directory {spec.cwd!r}"
+    what = "shell" if isinstance(spec.command, str) else "command"
+    if (
+        isinstance(exc, FileNotFoundError)
+        and os.sep in argv0
+        and os.path.exists(os.path.join(spec.cwd or "", argv0))
+    ):
+        return f"interpreter not found: the #! line of {argv0!r} names a missing program"
+    if isinstance(exc, FileNotFoundError):
+        return f"{what} not found: {argv0!r}"
+    if isinstance(exc, PermissionError):
+        return f"permission denied: {argv0!r} is not executable"
+    return f"cannot start {argv0!r}: {exc.strerror or exc}"
+
+
+def _not_started(error: str, started_mono: float, clock: Clock) -> CommandResult:
+    return CommandResult(
+        outcome="not_started",
+        exit_code=None,
+        signal=None,
+        started_at=None,
+        finished_at=clock.now(),
+        duration=time.monotonic() - started_mono,
+        error=error,
+    )
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    try:
+        os.killpg(pgid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass  # already gone, or a member changed its credentials: nothing more we can do
+
+
+def live_group_members(pgid: int) -> list[int]:
+    """Pids of the group's processes that still run (zombies excluded: they cannot be killed)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return []  # the common case, without reading /proc
+    except PermissionError:
+        pass
+    return [
+        int(e.name) for e in os.scandir("/proc") if e.name.isdigit() and _live_pgrp(e.name) == pgid
+    ]
+
+
+def _live_pgrp(pid: str) -> int | None:
+    """The process group of a live process, from /proc; None for zombies and the gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    # The command name may hold spaces and parentheses: the fields start after the last ')'.
+    state, _ppid, pgrp = stat[stat.rfind(b")") + 2 :].split()[:3]
+    return None if state in (b"Z", b"X", b"x") else int(pgrp)
+
+
+def _popen(
+    spec: CommandSpec,
+    env: dict[str, str],
+    out_fd: int | None,
+    *,
+    argv: list[str],
+    stdin: int | None,
+) -> subprocess.Popen[bytes]:
+    target: int | None = out_fd
+    if spec.output == "discard":
+        target = subprocess.DEVNULL
+    return subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL if stdin is None else stdin,
+        stdout=target,
+        stderr=subprocess.STDOUT if spec.output != "inherit" else None,
+        cwd=spec.cwd,
+        env=env,
+        start_new_session=True,
+        close_fds=True,
+    )
+
+
+def _shim_argv(spec: CommandSpec, deadline: float) -> list[str]:
+    # -S skips site-packages: their .pth files cost more than the rest of the start-up.
+    return [sys.executable, "-I", "-S", _SHIM, f"{deadline:.6f}", "--", *spec.argv()]
+
+
+def _shim_env(env: dict[str, str]) -> dict[str, str]:
+    """What the shim needs to give the command exactly ``env`` (see ``shim.command_env``)."""
+    return {**env, "_SCHEDCTL_SHIM_LC_CTYPE": env.get("LC_CTYPE", "")}
+
+
+def _log_start(spec: CommandSpec, job_id: str, pid: int, *, shim: bool) -> None:
+    if _log.isEnabledFor(logging.DEBUG):
+        names = ", ".join(sorted(spec.env)) or "none"
+        shim_of = "the lease shim of " if shim else ""
+        command = shlex.join(spec.argv())
+        _log.debug("[%s] started pid %d: %s%s (env set: %s)", job_id, pid, shim_of, command, names)
