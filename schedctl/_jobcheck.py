@@ -34,7 +34,7 @@ from schedctl._jobkeys import (
 )
 from schedctl._yamlmarks import Field, Node, Problem, describe
 from schedctl.durations import format_duration
-from schedctl.jobfile import ClusterSpec, ExecutorSpec, JobSpec, TriggerSpec
+from schedctl.jobfile import ClusterSpec, ExecutorSpec, JobSpec, TriggerSpec, node_name_problem
 
 INVALID: Any = object()  # the value of a key whose check failed (already reported)
 
@@ -149,8 +149,9 @@ def _state(node: Node) -> str:
 
 def _node_name(node: Node) -> str:
     value = nonempty_text(node, "a node name")
-    if "/" in value or len(value) > 100:
-        raise Bad(f"a node name may not contain '/' or be over 100 characters, got {value!r}")
+    problem = node_name_problem(value)
+    if problem:
+        raise Bad(problem)
     return value
 
 
@@ -387,6 +388,9 @@ class _Shape:
             return f"{key} applies only to command: jobs"
         if key == "overlap" and value == "replace" and self.action == "call":
             return "overlap: replace needs a command: job (a running call cannot be stopped)"
+        if key == "on_orphan" and value == "rerun" and self.action == "call":
+            return ("on_orphan: rerun needs a command: job (only a command's run can be "
+                    "guarded, so that two copies never run at once)")
         if key == "shell" and self.argv:
             return "shell applies only to a one-line command (a list runs without a shell)"
         if key in _NOT_FOR_DATE and self.trigger == "date":

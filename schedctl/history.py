@@ -17,7 +17,7 @@ from schedctl.leases import Claim
 from schedctl.timeutil import from_epoch_ms, to_epoch_ms
 
 #: Outcomes that count as failures in ``history --failed`` and ``status``.
-FAILURES = ("failed", "timeout", "killed", "not_started", "error", "interrupted")
+FAILURES = ("failed", "timeout", "killed", "not_started", "error", "interrupted", "orphaned")
 
 #: Outcomes of runs that never began: they have no start time and no duration.
 NEVER_STARTED = ("skipped", "missed")

@@ -211,6 +211,16 @@ class JobSpec:
         return _sha256({name: _fields(self)[name] for name in keys})
 
 
+def node_name_problem(name: str) -> str | None:
+    """What is wrong with a node name, or None: it is half of every run's owner
+    (``node/incarnation``), so it may not hold the separator."""
+    if not name.strip():
+        return "a node name may not be empty"
+    if "/" in name or len(name) > 100:
+        return f"a node name may not contain '/' or be over 100 characters, got {name!r}"
+    return None
+
+
 @dataclass(frozen=True)
 class ClusterSpec:
     """The ``cluster:`` section: how this node takes part in a PostgreSQL store.

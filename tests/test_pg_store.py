@@ -7,6 +7,7 @@ placed relative to its ``now()`` rather than to a fixed date.
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -240,8 +241,9 @@ def test_a_restarted_node_expires_its_previous_processes_runs(pg_url: str) -> No
 
 
 def register(store: PostgreSQLJobStore, node: str, incarnation: str) -> None:
-    store.register_node(node, incarnation, hostname="h", pid=1, jobfile="/j.yaml",
-                        jobfile_hash="abc")
+    # A host per incarnation, as for nodes on several hosts.
+    store.register_node(node, incarnation, hostname=f"host-{incarnation}", pid=1,
+                        jobfile="/j.yaml", jobfile_hash="abc")
 
 
 def test_a_live_node_name_cannot_be_taken_twice(store: PostgreSQLJobStore) -> None:
@@ -262,6 +264,30 @@ def test_a_node_name_is_free_again_once_stopped_or_dead(store: PostgreSQLJobStor
     sql(store.url, "UPDATE nodes SET heartbeat_at = now_ms() - 16000")
     assert [n.alive for n in store.nodes()] == [False]
     register(store, "web-1", "third")
+
+
+def test_a_name_whose_process_died_on_this_host_is_taken_over_at_once(
+    store: PostgreSQLJobStore,
+) -> None:
+    """kill -9 and a restart by systemd: the old pid is gone, so waiting 3 leases helps nobody."""
+    sleeper = subprocess.Popen(["sleep", "30"])
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    try:
+        store.register_node("web-1", "alive", hostname="h", pid=sleeper.pid, jobfile="/j",
+                            jobfile_hash="x")
+        with pytest.raises(DuplicateNodeError):  # its process still runs
+            store.register_node("web-1", "new", hostname="h", pid=1, jobfile="/j", jobfile_hash="x")
+        with pytest.raises(DuplicateNodeError):  # a dead pid on another host proves nothing
+            sql(store.url, "UPDATE nodes SET pid = %s", dead.pid)
+            store.register_node("web-1", "new", hostname="other", pid=1, jobfile="/j",
+                                jobfile_hash="x")
+        store.register_node("web-1", "new", hostname="h", pid=2, jobfile="/j", jobfile_hash="x")
+        assert [(n.incarnation, n.pid) for n in store.nodes()] == [("new", 2)]
+        assert not store.heartbeat_node("web-1", "alive")
+    finally:
+        sleeper.kill()
+        sleeper.wait()
 
 
 # -- wake-up -------------------------------------------------------------------------------------

@@ -13,12 +13,21 @@ from schedctl.cli.common import Duration, json_option
 from schedctl.clock import SystemClock
 
 
+def _check_node(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from schedctl.jobfile import node_name_problem
+
+    problem = None if value is None else node_name_problem(value)
+    if problem:
+        raise click.BadParameter(problem)
+    return value
+
+
 @main.command()
 @click.argument("jobfile", type=click.Path(dir_okay=False))
 @click.option("--state", type=click.Path(dir_okay=False), envvar="SCHEDCTL_STATE",
               help="State file (SQLite), or postgresql://user@host/db to run as one node of "
                    "several; overrides the jobfile's 'state:'. [env: SCHEDCTL_STATE]")
-@click.option("--node", envvar="SCHEDCTL_NODE",
+@click.option("--node", envvar="SCHEDCTL_NODE", callback=_check_node,
               help="This node's name in a PostgreSQL store; overrides the jobfile's "
                    "'cluster: node:' (default: the host name). [env: SCHEDCTL_NODE]")
 @click.option("--log-format", type=click.Choice(["text", "json", "journal"]), default=None,

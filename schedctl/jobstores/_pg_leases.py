@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -188,10 +189,23 @@ class LeaseSQL:
             if taken:
                 return
             holder = conn.execute(
-                "SELECT hostname, pid, (now_ms() - heartbeat_at) / 1000.0 FROM nodes"
+                "SELECT hostname, pid, (now_ms() - heartbeat_at) / 1000.0, incarnation FROM nodes"
                 " WHERE node_id = ?", (node_id,),
             ).fetchone()
-        host, other_pid, age = holder
+            host, other_pid, age, other = holder
+            if host == hostname and _process_gone(other_pid, pid):
+                # Killed on this very host (its pid is gone, or is ours now): no need to wait
+                # three leases for its heartbeat to age; its runs are fenced by incarnation.
+                conn.execute(
+                    "UPDATE nodes SET incarnation = ?, hostname = ?, pid = ?, started_at = now_ms(),"
+                    " heartbeat_at = now_ms(), stopped_at = NULL, lease_seconds = ?, jobfile = ?,"
+                    " jobfile_hash = ? WHERE node_id = ? AND incarnation = ?",
+                    (incarnation, hostname, pid, self.lease.seconds, jobfile, jobfile_hash,
+                     node_id, other),
+                )
+                _logger.warning("Node %s: its previous process (pid %s) died without stopping; "
+                                "taking over its name", node_id, other_pid)
+                return
         raise DuplicateNodeError(
             f"another schedctl node named {node_id!r} is alive (pid {other_pid} on {host}, "
             f"heartbeat {float(age):.1f} s ago); stop it, or give this one another name "
@@ -247,6 +261,19 @@ class LeaseSQL:
         """A lock across every node (a session advisory lock), for work such as syncing
         a jobfile that must not interleave with another node's."""
         return _advisory(self, name)
+
+
+def _process_gone(pid: int | None, own_pid: int) -> bool:
+    """Whether ``pid`` on this host is certainly not a running schedctl node."""
+    if pid is None or pid == own_pid:
+        return pid is not None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, under another user
+    return False
 
 
 def _dt(value: int | None) -> datetime | None:
