@@ -21,7 +21,7 @@ from schedctl.views import JobView, StatusView
 _STATE_STYLES = {
     "scheduled": "green", "paused": "yellow", "running": "cyan", "success": "green",
     "failed": "red", "error": "red", "timeout": "red", "killed": "red", "not_started": "red",
-    "interrupted": "magenta", "missed": "yellow", "skipped": "yellow",
+    "interrupted": "magenta", "missed": "yellow", "skipped": "yellow", "orphaned": "magenta",
 }
 
 
