@@ -28,8 +28,8 @@ from schedctl.leases import CLAIMS, Claim, ClaimRegistry, LeaseTerms
 from schedctl.timeutil import from_epoch_ms, to_epoch_ms, to_utc
 
 _COLUMNS = "id, next_run_time, version, state"
-_INSERT = "INSERT INTO jobs (id, next_run_time, version, state) VALUES (?, ?, 1, ?)"
-_DUE = f"SELECT {_COLUMNS} FROM jobs WHERE next_run_time <= ? ORDER BY next_run_time, id"
+INSERT_JOB = "INSERT INTO jobs (id, next_run_time, version, state) VALUES (?, ?, 1, ?)"
+DUE_JOBS = f"SELECT {_COLUMNS} FROM jobs WHERE next_run_time <= ? ORDER BY next_run_time, id"
 
 Row = tuple[str, "int | None", int, str]
 
@@ -103,7 +103,7 @@ class SQLJobStore(BaseJobStore):
 
     def get_due_jobs(self, now: datetime) -> list[Job]:
         with self._reading() as conn:
-            rows = conn.execute(_DUE, (to_epoch_ms(now),)).fetchall()
+            rows = conn.execute(DUE_JOBS, (to_epoch_ms(now),)).fetchall()
         return self._decode_all(rows)
 
     def count_jobs(self) -> tuple[int, int]:
@@ -144,7 +144,7 @@ class SQLJobStore(BaseJobStore):
         row = _encode(job)  # ValueError for an unstorable job, before anything is written
         with self._writing() as conn:
             try:
-                conn.execute(_INSERT, row)
+                conn.execute(INSERT_JOB, row)
             except self._conflict_errors:
                 raise ConflictingIdError(job.id) from None
         job.version = 1
@@ -171,7 +171,7 @@ class SQLJobStore(BaseJobStore):
 
     def _insert_many(self, conn: Connection, rows: list[tuple[str, int | None, str]]) -> None:
         for row in rows:
-            conn.execute(_INSERT, row)
+            conn.execute(INSERT_JOB, row)
 
     def _first_taken(self, batch: Sequence[Job]) -> str:
         """The first id of ``batch`` already stored: the one a failed batch insert hit."""

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from schedctl.errors import StoreError
 from schedctl.jobstores._pg_leases import LeaseSQL
 from schedctl.jobstores._pg_schema import connect_kwargs, is_postgres_url, migrate, redact
-from schedctl.jobstores._sqlstore import _DUE, Row, SQLJobStore
+from schedctl.jobstores._sqlstore import DUE_JOBS, Row, SQLJobStore
 from schedctl.timeutil import from_epoch_ms, to_epoch_ms
 
 if TYPE_CHECKING:
@@ -170,7 +170,7 @@ class PostgreSQLJobStore(SQLJobStore, LeaseSQL):
             now_ms = to_epoch_ms(now)
         else:
             (now_ms,) = conn.execute("SELECT (extract(epoch FROM now()) * 1000)::bigint").fetchone()
-        rows = conn.execute(_DUE + " LIMIT ? FOR UPDATE SKIP LOCKED", (now_ms, limit)).fetchall()
+        rows = conn.execute(DUE_JOBS + " LIMIT ? FOR UPDATE SKIP LOCKED", (now_ms, limit)).fetchall()
         db_now = from_epoch_ms(int(now_ms))
         self._offset = db_now - now
         return rows, db_now

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from schedctl.jobstores._sqlite_schema import connect, parse_location, rollback, store_error
 from schedctl.jobstores._sqlite_wake import WakeListener, WakeSender
-from schedctl.jobstores._sqlstore import _DUE, _INSERT, Row, SQLJobStore
+from schedctl.jobstores._sqlstore import DUE_JOBS, INSERT_JOB, Row, SQLJobStore
 from schedctl.timeutil import to_epoch_ms
 
 if TYPE_CHECKING:
@@ -111,10 +111,10 @@ class SQLiteJobStore(SQLJobStore):
 
     def _lock_due(self, conn: Any, now: datetime, limit: int) -> tuple[list[Row], datetime]:
         """BEGIN IMMEDIATE has taken the file's one write lock: the rows are ours."""
-        return conn.execute(_DUE + " LIMIT ?", (to_epoch_ms(now), limit)).fetchall(), now
+        return conn.execute(DUE_JOBS + " LIMIT ?", (to_epoch_ms(now), limit)).fetchall(), now
 
     def _insert_many(self, conn: Any, rows: list[tuple[str, int | None, str]]) -> None:
-        conn.executemany(_INSERT, rows)
+        conn.executemany(INSERT_JOB, rows)
 
     @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:
