@@ -1,1 +1,2 @@
-"""Job stores keep jobs and their next run times: in memory, in SQLite, later in PostgreSQL."""
+"""Job stores keep jobs and their next run times: in memory, in an SQLite file (one host),
+or in PostgreSQL (shared by several schedulers, each run fired by exactly one)."""

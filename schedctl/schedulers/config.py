@@ -19,6 +19,7 @@ EXECUTOR_TYPES = {
 JOBSTORE_TYPES = {
     "memory": "schedctl.jobstores.memory:MemoryJobStore",
     "sqlite": "schedctl.jobstores.sqlite:SQLiteJobStore",
+    "postgresql": "schedctl.jobstores.postgresql:PostgreSQLJobStore",
 }
 
 #: Cron-friendly job defaults. A run late by up to a minute still happens (cron's
