@@ -21,7 +21,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from schedctl.clock import Clock
 from schedctl.errors import StoreError
@@ -47,18 +47,28 @@ def jobfile_digest(jobfile: Jobfile) -> str:
 
 
 class DatabaseTime:
-    """A node's clock moved by the offset to the database's, as last seen by the store:
-    the times a node records (a run's start and end) agree with every other node's,
-    however far this host's clock is off. Waiting and measuring are the node's own."""
+    """A node's clock set to the database's: ``now()`` is this host's time plus the offset
+    measured by :meth:`resync`, so everything the node's scheduler judges by the time (how
+    late a run is, when a new job first runs, the times it records) agrees with every
+    other node's, however far this host's clock is off. Sleeping is the host's own."""
 
     def __init__(self, clock: Clock, store: PostgreSQLJobStore) -> None:
         self._clock, self._store = clock, store
+        self.offset = timedelta(0)
+
+    def resync(self) -> timedelta:
+        """Measure the offset again: the database's time against the middle of the query."""
+        before = self._clock.now()
+        database = self._store.db_now()
+        after = self._clock.now()
+        self.offset = database - (before + (after - before) / 2)
+        return self.offset
 
     def now(self) -> datetime:
-        return self._clock.now() + self._store.clock_offset
+        return self._clock.now() + self.offset
 
     def wait(self, deadline: datetime | None, wake: threading.Event) -> bool:
-        local = None if deadline is None else deadline - self._store.clock_offset
+        local = None if deadline is None else deadline - self.offset
         return self._clock.wait(local, wake)
 
     def monotonic(self) -> float:
@@ -83,6 +93,7 @@ class ClusterNode:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._warned_digest: str | None = None
+        self.time: DatabaseTime | None = None  # the scheduler's clock, kept in step by tend()
         store.runs_owner, store.lease = self.owner, self.lease
 
     # -- joining and leaving -------------------------------------------------------------------
@@ -155,10 +166,16 @@ class ClusterNode:
             self.tend()
 
     def tend(self) -> None:
-        """One round: renew leases (fencing the lost ones), reap, start reruns, heartbeat."""
+        """One round: renew leases (fencing the lost ones), reap, start reruns, heartbeat,
+        and measure the offset to the database's clock again."""
         self._renew()
         self._reap()
         self._heartbeat()
+        if self.time is not None:
+            try:
+                self.time.resync()
+            except StoreError:
+                pass  # the last offset stands; the database is being waited for anyway
 
     def _renew(self) -> None:
         try:
@@ -167,7 +184,8 @@ class ClusterNode:
             # The shims keep counting down: if this lasts, they end the commands in time.
             _logger.warning("Could not renew this node's leases: %s", exc)
             return
-        for claim in fenced:
+        # A run that ended while the renewal was on its way was released, not fenced.
+        for claim in (c for c in fenced if self.claims.holds(c)):
             _logger.error("%s: lost the lease of the run scheduled for %s (run %d); ending its "
                           "command, another node may take the run over", claim.job_id,
                           claim.scheduled_for.isoformat(), claim.run_id)

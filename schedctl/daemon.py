@@ -136,6 +136,13 @@ class Service:
         self.node = node
         self.history = RunHistory(store)
         self.notifier = Notifier()
+        if node is not None:
+            # A node's scheduler runs on the database's time, as every other node's does.
+            from schedctl.cluster import DatabaseTime
+
+            node.time = DatabaseTime(clock, node.store)
+            node.time.resync()
+            self.clock = clock = node.time
         self.owner = node.owner if node else f"{socket.gethostname()}/{os.getpid()}"
         store.runs_owner = self.owner  # claims insert their run rows (and leases, with a node)
         self.scheduler = BlockingScheduler(
@@ -144,13 +151,7 @@ class Service:
         )
         self.alerts = AlertDispatcher()
         self.alert_rules = AlertRules(store, self.history, self.alerts)
-        # A node records times by the database's clock, as every other node does.
-        self.record_clock: Clock = clock
-        if node is not None:
-            from schedctl.cluster import DatabaseTime
-
-            self.record_clock = DatabaseTime(clock, node.store)
-        self.runlog = RunLog(self.history, self.record_clock, self.owner, self.scheduler.timezone,
+        self.runlog = RunLog(self.history, clock, self.owner, self.scheduler.timezone,
                              replacing=self._replaces, after_run=self.alert_rules.after_run)
         self.scheduler.add_listener(self.runlog, RUN_EVENTS)
         self.scheduler.add_listener(self._replace_running, EVENT_JOB_MAX_INSTANCES)

@@ -122,6 +122,11 @@ class ClaimRegistry:
                         and (attempt is None or claim.attempt == attempt)):
                     del self._by_run[run_id]
 
+    def holds(self, claim: Claim) -> bool:
+        """Whether ``claim`` is still this node's (not released since it was listed)."""
+        with self._lock:
+            return self._by_run.get(claim.run_id) is claim
+
     def discard(self, run_id: int) -> None:
         with self._lock:
             self._by_run.pop(run_id, None)

@@ -107,10 +107,3 @@ def test_the_digest_ignores_comments_and_layout(tmp_path: Path) -> None:
         "    interval: 1h", "    interval: 60m   # hourly"), 1))
     changed = load_jobfile(write(tmp_path / "c.yaml", NEW, 1))
     assert jobfile_digest(plain) == jobfile_digest(commented) != jobfile_digest(changed)
-
-
-def test_nodes_of_one_name_cannot_both_join(stores: list[PostgreSQLJobStore], tmp_path: Path) -> None:
-    path = write(tmp_path / "jobs.yaml", OLD, 1)
-    node(stores[0], path, "same")
-    with pytest.raises(Exception, match="'same' is alive"):
-        node(stores[1], path, "same")

@@ -78,7 +78,8 @@ class LeaseSQL:
         def _writing(self, *, notify: bool = True) -> AbstractContextManager[Any]: ...
         def _decode(self, row: Any) -> Job: ...
         def insert_run(self, conn: Any, job_id: str, run_time: datetime, *, attempt: int,
-                       now: datetime, sent: float, reason: str = "schedule") -> Claim | None: ...
+                       now: datetime, sent: float, reason: str = "schedule",
+                       job_state: str | None = None) -> Claim | None: ...
 
     # -- leases ------------------------------------------------------------------------------
 
@@ -106,7 +107,6 @@ class LeaseSQL:
         """Mark runs whose leases expired as orphaned (on any node); claim reruns for the
         jobs that ask for them. Returns the reruns this node must now start."""
         reruns: list[Rerun] = []
-        sent = lease_monotonic()
         with self._writing(notify=False) as conn:
             now = from_epoch_ms(int(conn.execute("SELECT now_ms()").fetchone()[0]))
             expired = conn.execute(
@@ -114,44 +114,55 @@ class LeaseSQL:
                 " duration = (now_ms() - started_at) / 1000.0,"
                 " error = 'its node (' || coalesce(owner, 'unknown') || ') stopped renewing the lease'"
                 " WHERE run_id IN (SELECT run_id FROM runs WHERE state = 'running'"
-                " AND lease_expires_at < now_ms() ORDER BY lease_expires_at LIMIT ?"
+                " AND lease_expires_at < (SELECT now_ms()) ORDER BY lease_expires_at LIMIT ?"
                 " FOR UPDATE SKIP LOCKED)"
-                " RETURNING job_id, scheduled_for, attempt, reason, owner",
+                " RETURNING job_id, scheduled_for, attempt, reason, owner, job_state",
                 (REAP_BATCH,),
             ).fetchall()
-            for job_id, scheduled_ms, attempt, reason, owner in expired:
+            for job_id, scheduled_ms, attempt, reason, owner, job_state in expired:
                 scheduled_for = from_epoch_ms(int(scheduled_ms))
                 _logger.warning("%s: the run scheduled for %s was orphaned: %s stopped renewing "
                                 "its lease", job_id, scheduled_for.isoformat(), owner)
-                job = self._rerunnable(conn, job_id, int(attempt))
+                job, state = self._rerunnable(conn, job_id, int(attempt), job_state)
                 if job is None or self.runs_owner is None:
                     continue
+                # Taken just before the insert starts the lease: this transaction may have
+                # waited long on the database, and the shim's deadline counts from here.
                 claim = self.insert_run(conn, job_id, scheduled_for, attempt=int(attempt) + 1,
-                                        now=now, sent=sent, reason=reason)
+                                        now=now, sent=lease_monotonic(), reason=reason,
+                                        job_state=state)
                 if claim is not None:
                     reruns.append(Rerun(job, claim))
         return reruns
 
-    def _rerunnable(self, conn: Any, job_id: str, attempt: int) -> Job | None:
+    def _rerunnable(
+        self, conn: Any, job_id: str, attempt: int, kept_state: str | None
+    ) -> tuple[Job | None, str | None]:
         """The job, if its orphaned attempt should run again: ``on_orphan: rerun``, not
-        paused, and attempts left (its retries, and at least one rerun)."""
+        paused, and attempts left (its retries, and at least one rerun). A job whose
+        trigger is done has no row any more: the run kept its definition. The second
+        value is that kept definition, for the next attempt to keep too."""
         row = conn.execute(
             "SELECT id, next_run_time, version, state FROM jobs WHERE id = ?", (job_id,)
         ).fetchone()
-        if row is None or row[1] is None:
-            return None
-        meta = json.loads(row[3]).get("meta") or {}
+        if row is None and kept_state is None:
+            return None, None
+        if row is not None and row[1] is None:
+            return None, None  # paused
+        state = str(row[3]) if row is not None else str(kept_state)
+        meta = json.loads(state).get("meta") or {}
         if meta.get("on_orphan") != "rerun":
-            return None
+            return None, None
         budget = max(int(meta.get("retries", 0)) + 1, 2)
         if attempt >= budget:
             _logger.warning("%s: no attempts left (%d of %d made); not rerun", job_id, attempt, budget)
-            return None
+            return None, None
         try:
-            return self._decode(tuple(row))
+            job = self._decode(tuple(row) if row is not None else (job_id, None, 0, state))
         except StoreError as exc:
             _logger.error("%s", exc)
-            return None
+            return None, None
+        return job, None if row is not None else state
 
     def expire_previous_incarnations(self, node_id: str) -> int:
         """At start-up: the runs an earlier process of this node left 'running' died with it

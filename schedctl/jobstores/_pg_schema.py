@@ -54,10 +54,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             error            text,
             output           text,
             lease_expires_at bigint,                 -- by the database's clock
+            job_state        text,                   -- the job, when this run outlives its row
             UNIQUE (job_id, scheduled_for, attempt, reason)
         )""",
         "CREATE INDEX runs_job ON runs (job_id, run_id)",
         "CREATE INDEX runs_lease ON runs (lease_expires_at) WHERE state = 'running'",
+        # For the claim's "is this job still running on another node?".
+        "CREATE INDEX runs_running_job ON runs (job_id) WHERE state = 'running'",
         # The nodes running this store: who is alive, which jobfile each one has.
         """CREATE TABLE nodes (
             node_id       text PRIMARY KEY,

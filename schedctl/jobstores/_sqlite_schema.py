@@ -81,6 +81,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # The lease a run holds (UTC epoch ms), when the store grants them; the same
         # columns as the PostgreSQL store, so one history serves both.
         "ALTER TABLE runs ADD COLUMN lease_expires_at INTEGER",
+        # The job's definition, kept with a run that outlives the job's row.
+        "ALTER TABLE runs ADD COLUMN job_state TEXT",
     ),
 )
 

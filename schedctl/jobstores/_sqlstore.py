@@ -213,20 +213,20 @@ class SQLJobStore(BaseJobStore):
         """
         if limit <= 0 or not self._anything_due(now):
             return []
-        claimed: list[tuple[Job, PlanT]] = []
-        sent = lease_monotonic()  # before the transaction: no later than the lease's start
         with self._writing(notify=False) as conn:
             rows, due_now = self._lock_due(conn, now, limit)
+            planned: list[tuple[Job, PlanT]] = []
             for row in rows:
                 job = self._decode_or_park(conn, row)
-                if job is None:
-                    continue
-                decision = plan(job, due_now)
-                if not _advance(conn, job, decision.next_run_time):
-                    continue
-                if self.runs_owner is not None:
-                    self._insert_runs(conn, job, decision, due_now, sent)
-                claimed.append((job, decision))
+                if job is not None:
+                    planned.append((job, plan(job, due_now)))
+            advanced = self._advance(conn, [(job, d.next_run_time) for job, d in planned])
+            claimed = [(job, decision) for job, decision in planned if job.id in advanced]
+            if self.runs_owner is not None:
+                # Before the inserts that start the leases, and not before the transaction,
+                # which may have waited long on the database: the shims' deadlines count
+                # from here.
+                self._insert_runs(conn, claimed, due_now, lease_monotonic())
         return claimed
 
     def _anything_due(self, now: datetime) -> bool:
@@ -238,46 +238,71 @@ class SQLJobStore(BaseJobStore):
 
     # -- runs claimed with the schedule --------------------------------------------------------
 
-    def _insert_runs(
-        self, conn: Connection, job: Job, decision: Any, now: datetime, sent: float
-    ) -> None:
-        """Insert a 'running' row for each run the plan starts, in the claim's transaction.
+    def _advance(self, conn: Connection, moves: list[tuple[Job, datetime | None]]) -> set[str]:
+        """Save claimed jobs' new next run times (removing exhausted jobs), each a
+        compare-and-set on version; returns the ids saved. A store with round trips to
+        spare nothing overrides this with one statement for the lot."""
+        return {job.id for job, next_run_time in moves if _advance(conn, job, next_run_time)}
 
-        A slot whose row exists already was fired by someone else: it is dropped from the
-        plan, so only what this transaction committed runs. Runs of the job still going
-        elsewhere, up to ``max_instances``, turn the new ones into 'skipped' rows.
+    def _insert_runs(
+        self, conn: Connection, claimed: Sequence[tuple[Job, Any]], now: datetime, sent: float
+    ) -> None:
+        """Insert a 'running' row for each run the plans start, in the claim's transaction.
+
+        A slot whose row exists already was fired by someone else: it is dropped from its
+        plan, so only what this transaction committed runs. Runs of a job still going
+        elsewhere, up to ``max_instances``, turn its new ones into 'skipped' rows.
         """
-        run_times: list[datetime] = getattr(decision, "run_times", [])
-        if not run_times:
+        starting = [(job, d.run_times) for job, d in claimed if getattr(d, "run_times", None)]
+        if not starting:
             return
         now_ms = to_epoch_ms(now)
         # Only leased runs can be another node's: a store without leases has one scheduler.
-        busy = [] if self.lease is None else self._running_elsewhere(conn, job.id, now_ms)
-        kept = []
-        for run_time in run_times:
-            if len(busy) >= job.max_instances:
-                self._insert_skipped(conn, job.id, run_time, now_ms, busy[0])
-                continue
-            claim = self.insert_run(conn, job.id, run_time, attempt=1, now=now, sent=sent)
-            if claim is not None:
-                kept.append(run_time)
-        run_times[:] = kept
+        busy = {} if self.lease is None else self._running_elsewhere(
+            conn, [job.id for job, _ in starting], now_ms)
+        # A job whose trigger is done leaves the jobs table with this claim: its last runs
+        # keep its definition, for a node that must rerun one after its node died.
+        ending = {job.id for job, d in claimed if d.next_run_time is None}
+        wanted: list[tuple[str, datetime, str | None]] = []
+        for job, run_times in starting:
+            holders = busy.get(job.id, [])
+            state = job.to_json() if job.id in ending and self.lease is not None else None
+            for run_time in run_times:
+                if len(holders) >= job.max_instances:
+                    self._insert_skipped(conn, job.id, run_time, now_ms, holders[0])
+                else:
+                    wanted.append((job.id, run_time, state))
+        inserted = self._insert_slots(conn, wanted, now, sent)
+        for job, run_times in starting:
+            run_times[:] = [t for t in run_times if (job.id, to_epoch_ms(t)) in inserted]
+
+    def _insert_slots(
+        self, conn: Connection, slots: list[tuple[str, datetime, str | None]], now: datetime,
+        sent: float,
+    ) -> set[tuple[str, int]]:
+        """Insert the first attempts of ``slots`` (job id, slot, the job's definition when
+        it is the last run); the (job id, slot ms) actually inserted."""
+        return {(job_id, to_epoch_ms(run_time)) for job_id, run_time, state in slots
+                if self.insert_run(conn, job_id, run_time, attempt=1, now=now, sent=sent,
+                                   job_state=state)}
 
     def insert_run(
         self, conn: Connection, job_id: str, run_time: datetime, *, attempt: int, now: datetime,
         sent: float, reason: str = "schedule", owner: str | None = None,
+        job_state: str | None = None,
     ) -> Claim | None:
         """Insert one 'running' row owned by this store's node and register its claim;
-        None if that (job, slot, attempt) has a row already."""
+        None if that (job, slot, attempt) has a row already. ``job_state`` keeps the job's
+        definition with a run that outlives the job's row (its trigger is done)."""
         lease_ms = None if self.lease is None else int(self.lease.seconds * 1000)
         # The lease runs from the store's clock at the insert, after ``sent``: the shim's
         # deadline (``sent + lease - margin``) always comes first.
         row = conn.execute(
             "INSERT INTO runs (job_id, scheduled_for, attempt, state, reason, owner, started_at,"
-            " lease_expires_at) VALUES (?, ?, ?, 'running', ?, ?, ?, now_ms() + ?)"
+            " lease_expires_at, job_state) VALUES (?, ?, ?, 'running', ?, ?, ?, now_ms() + ?, ?)"
             " ON CONFLICT DO NOTHING RETURNING run_id",
             (job_id, to_epoch_ms(run_time), attempt, reason, owner or self.runs_owner,
-             to_epoch_ms(now), lease_ms),
+             to_epoch_ms(now), lease_ms, job_state),
         ).fetchone()
         if row is None:
             return None
@@ -285,15 +310,21 @@ class SQLJobStore(BaseJobStore):
         self.claims.add(claim)
         return claim
 
-    def _running_elsewhere(self, conn: Connection, job_id: str, now_ms: int) -> list[str]:
-        """The owners of the job's live runs on other nodes (this node's own are the
-        executor's business: it knows them, and ``overlap: replace`` may stop them)."""
+    def _running_elsewhere(
+        self, conn: Connection, job_ids: list[str], now_ms: int
+    ) -> dict[str, list[str]]:
+        """The owners of these jobs' live runs on other nodes, by job (this node's own are
+        the executor's business: it knows them, and ``overlap: replace`` may stop them)."""
+        marks = ", ".join("?" for _ in job_ids)
         rows = conn.execute(
-            "SELECT owner FROM runs WHERE job_id = ? AND state = 'running' AND owner <> ?"
-            " AND lease_expires_at > ?",
-            (job_id, self.runs_owner, now_ms),
+            f"SELECT job_id, owner FROM runs WHERE state = 'running' AND job_id IN ({marks})"
+            " AND owner <> ? AND lease_expires_at > ?",
+            (*job_ids, self.runs_owner, now_ms),
         ).fetchall()
-        return [str(row[0]) for row in rows]
+        busy: dict[str, list[str]] = {}
+        for job_id, owner in rows:
+            busy.setdefault(str(job_id), []).append(str(owner))
+        return busy
 
     def _insert_skipped(
         self, conn: Connection, job_id: str, run_time: datetime, now_ms: int, holder: str

@@ -25,11 +25,14 @@ from typing import TYPE_CHECKING, Any, Literal
 from schedctl.errors import StoreError
 from schedctl.jobstores._pg_leases import LeaseSQL
 from schedctl.jobstores._pg_schema import connect_kwargs, is_postgres_url, migrate, redact
-from schedctl.jobstores._sqlstore import DUE_JOBS, Row, SQLJobStore
+from schedctl.jobstores._sqlstore import DUE_JOBS, Row, SQLJobStore, ceil_ms
+from schedctl.leases import Claim
 from schedctl.timeutil import from_epoch_ms, to_epoch_ms
 
 if TYPE_CHECKING:
     import psycopg
+
+    from schedctl.job import Job
 
     from schedctl.schedulers.base import BaseScheduler
 
@@ -40,6 +43,9 @@ CHANNEL = "schedctl"
 
 #: The most a node waits past a due time before claiming it (see get_next_run_time).
 SPREAD_MS = 5.0
+
+#: The least time a node's transaction may sit idle before the server ends its session.
+IDLE_IN_TRANSACTION_MIN_MS = 2000
 
 #: How long the scheduler may sleep while the LISTEN connection is healthy.
 LISTENING_POLL_SECONDS = 10.0
@@ -60,6 +66,7 @@ class _Conn:
 
     def __init__(self, raw: psycopg.Connection[Any]) -> None:
         self.raw = raw
+        self.idle_limit: float | None = None  # the lease its idle-in-transaction limit is for
 
     def execute(self, sql: str, params: Sequence[Any] = (), /) -> Any:
         return self.raw.execute(_placeholders(sql), tuple(params))
@@ -158,8 +165,10 @@ class PostgreSQLJobStore(SQLJobStore, LeaseSQL):
         if self.clock == "scheduler":
             return super()._anything_due(now)
         with self._reading() as conn:
+            # (SELECT now_ms()) is computed once, so the index serves the comparison.
             row = conn.execute(
-                "SELECT now_ms(), EXISTS (SELECT 1 FROM jobs WHERE next_run_time <= now_ms())"
+                "SELECT now_ms(), EXISTS (SELECT 1 FROM jobs"
+                " WHERE next_run_time <= (SELECT now_ms()))"
             ).fetchone()
         self._offset = from_epoch_ms(int(row[0])) - now
         return bool(row[1])
@@ -174,6 +183,54 @@ class PostgreSQLJobStore(SQLJobStore, LeaseSQL):
         db_now = from_epoch_ms(int(now_ms))
         self._offset = db_now - now
         return rows, db_now
+
+    # -- claims in one statement each, not one a job --------------------------------------------
+
+    def _advance(self, conn: Any, moves: list[tuple[Job, datetime | None]]) -> set[str]:
+        """The compare-and-set of every claimed job at once (the rows are locked by this
+        transaction, so each succeeds unless a job changed between reading and locking)."""
+        saved: set[str] = set()
+        moving = [(job, when) for job, when in moves if when is not None]
+        if moving:
+            rows = conn.execute(
+                "UPDATE jobs AS j SET next_run_time = v.next, version = j.version + 1"
+                " FROM unnest(?::text[], ?::bigint[], ?::bigint[]) AS v(id, next, ver)"
+                " WHERE j.id = v.id AND j.version = v.ver RETURNING j.id",
+                ([job.id for job, _ in moving], [ceil_ms(when) for _, when in moving],
+                 [job.version for job, _ in moving]),
+            ).fetchall()
+            saved.update(str(row[0]) for row in rows)
+        ending = [job for job, when in moves if when is None]
+        if ending:
+            rows = conn.execute(
+                "DELETE FROM jobs AS j USING unnest(?::text[], ?::bigint[]) AS v(id, ver)"
+                " WHERE j.id = v.id AND j.version = v.ver RETURNING j.id",
+                ([job.id for job in ending], [job.version for job in ending]),
+            ).fetchall()
+            saved.update(str(row[0]) for row in rows)
+        return saved
+
+    def _insert_slots(
+        self, conn: Any, slots: list[tuple[str, datetime, str | None]], now: datetime,
+        sent: float,
+    ) -> set[tuple[str, int]]:
+        if not slots:
+            return set()
+        lease_ms = None if self.lease is None else int(self.lease.seconds * 1000)
+        rows = conn.execute(
+            "INSERT INTO runs (job_id, scheduled_for, attempt, state, reason, owner, started_at,"
+            " lease_expires_at, job_state) SELECT v.job_id, v.slot, 1, 'running', 'schedule', ?,"
+            " ?, (SELECT now_ms()) + ?, v.state"
+            " FROM unnest(?::text[], ?::bigint[], ?::text[]) AS v(job_id, slot, state)"
+            " ON CONFLICT DO NOTHING RETURNING run_id, job_id, scheduled_for",
+            (self.runs_owner, to_epoch_ms(now), lease_ms, [job_id for job_id, _, _ in slots],
+             [to_epoch_ms(when) for _, when, _ in slots], [state for _, _, state in slots]),
+        ).fetchall()
+        inserted = set()
+        for run_id, job_id, slot in rows:
+            self.claims.add(Claim(int(run_id), job_id, from_epoch_ms(int(slot)), 1, self.lease, sent))
+            inserted.add((str(job_id), int(slot)))
+        return inserted
 
     # -- the connection ----------------------------------------------------------------------------
 
@@ -196,10 +253,20 @@ class PostgreSQLJobStore(SQLJobStore, LeaseSQL):
                         raw.close()
                         raise
                     self._conn = _Conn(raw)
+                self._bound_idle_transactions(self._conn)
                 yield self._conn
             except self._psycopg.Error as exc:
                 self._drop_if_broken()
                 raise self._error(exc) from None
+
+    def _bound_idle_transactions(self, conn: _Conn) -> None:
+        """A node frozen inside a transaction would keep its row locks, and the other nodes'
+        SKIP LOCKED would skip its runs forever: the server ends such a session instead."""
+        if self.lease is None or conn.idle_limit == self.lease.seconds:
+            return
+        limit_ms = max(IDLE_IN_TRANSACTION_MIN_MS, int(self.lease.seconds * 1000 / 3))
+        conn.raw.execute(f"SET idle_in_transaction_session_timeout = {limit_ms}")
+        conn.idle_limit = self.lease.seconds
 
     @contextmanager
     def _writing(self, *, notify: bool = True) -> Iterator[_Conn]:
