@@ -112,6 +112,10 @@ class BaseExecutor(ABC):
         with self._lock:
             return sum(self._instances.values())
 
+    def free_slots(self) -> int | None:
+        """How many more runs could start now without waiting; None for no limit."""
+        return None
+
 
 def run_job(
     func: Callable[..., Any] | str,

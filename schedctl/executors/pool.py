@@ -46,6 +46,9 @@ class BasePoolExecutor(BaseExecutor):
         self._futures: dict[concurrent.futures.Future[Any], _RunSlot] = {}
         self._futures_lock = threading.Lock()
 
+    def free_slots(self) -> int | None:
+        return max(self._max_workers - self.running_total(), 0)
+
     def _make_pool(self) -> concurrent.futures.Executor:
         raise NotImplementedError
 

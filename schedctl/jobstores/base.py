@@ -59,6 +59,10 @@ class BaseJobStore(ABC):
     #: Whether jobs are kept as ``Job.to_state()`` JSON, so they must be storable.
     serializes_jobs: bool = True
 
+    #: Whether other schedulers claim from this store too: then a scheduler claims no more
+    #: than its executors can start at once, and leaves the rest to the others.
+    shared: bool = False
+
     def __init__(self) -> None:
         self._scheduler: BaseScheduler | None = None
         self._alias: str | None = None

@@ -92,6 +92,8 @@ class PostgreSQLJobStore(SQLJobStore, LeaseSQL):
     by an injected clock (as tests do). Leases always use the database's clock.
     """
 
+    shared = True
+
     def __init__(
         self, url: str, *, poll_interval: float = 1.0,
         clock: Literal["database", "scheduler"] = "database",

@@ -52,6 +52,12 @@ STATE_STOPPED = 0
 STATE_RUNNING = 1
 STATE_PAUSED = 2
 
+#: The most due jobs claimed in one transaction; more due means another pass at once.
+MAX_CLAIM_BATCH = 200
+
+#: How soon a scheduler whose workers are all busy looks at a shared store again.
+BUSY_RETRY = timedelta(milliseconds=50)
+
 #: The longest the loop sleeps without looking at the wall clock again, so a clock
 #: step (NTP, suspend and resume) is noticed within a minute.
 MAX_WAIT = timedelta(seconds=60)
@@ -211,7 +217,10 @@ class BaseScheduler(JobAPI, ABC):
         return min(deadlines, default=None)
 
     def _process_store(self, alias: str, store: BaseJobStore, now: datetime) -> datetime | None:
-        batch = 200
+        batch = self._claim_batch(store)
+        if batch == 0:  # every worker busy: the other schedulers take what is due
+            self._serve_run_requests(alias, store)
+            return now + BUSY_RETRY
         memory = self._memory_of(alias, store)
         if memory is not None and memory.failing and not memory.retry_due(now):
             return self._run_from_memory(alias, memory, now)
@@ -240,6 +249,18 @@ class BaseScheduler(JobAPI, ABC):
         except Exception:
             self._logger.exception("Error reading job store %r; retrying", alias)
             return now + STORE_RETRY
+
+    def _claim_batch(self, store: BaseJobStore) -> int:
+        """How many due jobs to claim in one pass. From a shared store, no more than the
+        executors can start now: a run claimed but queued here waits while another
+        scheduler idles, so claiming what one can start is what spreads the load."""
+        if not store.shared:
+            return MAX_CLAIM_BATCH
+        with self._executors_lock:
+            slots = [executor.free_slots() for executor in self._executors.values()]
+        if any(free is None for free in slots):
+            return MAX_CLAIM_BATCH
+        return min(sum(free or 0 for free in slots), MAX_CLAIM_BATCH)
 
     def _memory_of(self, alias: str, store: BaseJobStore) -> MemorySchedule | None:
         if not store.keep_schedule_on_error:
