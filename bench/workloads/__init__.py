@@ -18,6 +18,7 @@ WORKLOADS = {
     "idle": "bench.workloads.idle",
     "commands": "bench.workloads.commands",
     "cli": "bench.workloads.cli",
+    "cluster": "bench.workloads.cluster",
 }
 
 
