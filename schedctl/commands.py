@@ -11,8 +11,9 @@ Decisions worth knowing:
   the order in which the job wrote them, at the price of not telling them apart.
 * A run ends when its direct child exits, not at end-of-file: a job that closes its
   stdout keeps its run open until it exits. Output left in the pipe is drained for at
-  most ``_DRAIN_IDLE`` seconds of silence (``_DRAIN_MAX`` in all), because a process
-  the job left behind may hold the pipe open forever.
+  most ``_DRAIN_IDLE`` seconds of silence (``_DRAIN_MAX`` in all, and as long as that
+  while a process of the job's group is left), because a process the job left behind
+  may hold the pipe open forever.
 * Processes a job leaves behind when it exits normally (``daemon &``) are left
   running, as cron does: starting a background service from a job is legitimate. A
   warning names them when they still hold the output pipe; once we stop reading, their
@@ -377,7 +378,11 @@ class RunningCommand:
         while pipe.fd is not None:
             now = time.monotonic()
             stop_at = min(quiet_since + _DRAIN_IDLE, start + _DRAIN_MAX)
-            if now >= stop_at:
+            if now >= stop_at and now < start + _DRAIN_MAX and live_group_members(self.pgid):
+                # A process of its group may yet let go: a job's "daemon &" holds the pipe
+                # until its redirections run, which on a busy machine takes a while.
+                quiet_since = now
+            elif now >= stop_at:
                 pipe.close()
                 self._warn_pipe_held()
             elif pipe.read_for(stop_at - now):
