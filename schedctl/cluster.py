@@ -134,7 +134,7 @@ class ClusterNode:
         with self.store.exclusive("sync"):
             stored = {key: self.store.get_setting(key) for key in JOBFILE_KEYS}
             if stored["jobfile_digest"] not in (None, mine) and float(stored["jobfile_mtime"] or 0) > mtime:
-                self._warn_differs(stored, mine, at_start=True)
+                self._warn_differs(stored, mine, not_applied=True)
                 return None
             report = sync_jobs(jobfile, self.store, now)
             self.store.put_settings({
@@ -145,7 +145,7 @@ class ClusterNode:
         self._warned_digest = None
         return report
 
-    def _warn_differs(self, stored: dict[str, str | None], mine: str, *, at_start: bool) -> None:
+    def _warn_differs(self, stored: dict[str, str | None], mine: str, *, not_applied: bool) -> None:
         if self._warned_digest == stored["jobfile_digest"]:
             return
         self._warned_digest = stored["jobfile_digest"]
@@ -156,14 +156,17 @@ class ClusterNode:
             "the same jobfile to every node to silence this.",
             self.store.location, stored["jobfile_node"], stored["jobfile_path"],
             stored["jobfile_digest"], when, self.jobfile.path, mine,
-            "; it was not applied" if at_start else "",
+            "; it was not applied" if not_applied else "",
         )
 
     # -- every third of a lease --------------------------------------------------------------------
 
     def _loop(self) -> None:
         while not self._stopping.wait(self.lease.renew_every):
-            self.tend()
+            try:
+                self.tend()
+            except Exception:  # a bug here must not end lease keeping, and every command with it
+                _logger.exception("Error keeping this node's leases; trying again")
 
     def tend(self) -> None:
         """One round: renew leases (fencing the lost ones), reap, start reruns, heartbeat,
@@ -211,6 +214,6 @@ class ClusterNode:
             mine = jobfile_digest(self.jobfile)
             if digest is not None and digest != mine:
                 stored = {key: self.store.get_setting(key) for key in JOBFILE_KEYS}
-                self._warn_differs(stored, mine, at_start=False)
+                self._warn_differs(stored, mine, not_applied=False)
         except StoreError as exc:
             _logger.debug("Could not beat the heartbeat: %s", exc)
