@@ -24,7 +24,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from schedctl.clock import Clock
-from schedctl.errors import StoreError
+from schedctl.errors import SchedctlError, StoreError
 from schedctl.jobfile import Jobfile
 from schedctl.jobstores._pg_leases import Rerun
 from schedctl.jobstores.postgresql import PostgreSQLJobStore
@@ -36,6 +36,20 @@ _logger = logging.getLogger("schedctl.cluster")
 
 #: Settings rows naming the jobfile the store's jobs came from.
 JOBFILE_KEYS = ("jobfile_digest", "jobfile_mtime", "jobfile_node", "jobfile_path")
+
+
+def check_guardable(jobfile: Jobfile) -> None:
+    """Refuse command jobs in a process pool: their commands would run in worker
+    processes, out of reach of this node's leases, so a node that dies could leave them
+    running while another node runs the job again."""
+    for spec in jobfile.jobs.values():
+        pool = jobfile.executors.get(spec.executor)
+        if spec.command is not None and pool is not None and pool.type == "processpool":
+            raise SchedctlError(
+                f"{jobfile.path}:{spec.line}: jobs.{spec.id}.executor: a command job cannot run "
+                f"in the processpool executor {spec.executor!r} on a PostgreSQL state (its "
+                "runs could not be guarded by their leases); use a threadpool executor"
+            )
 
 
 def jobfile_digest(jobfile: Jobfile) -> str:
@@ -90,6 +104,8 @@ class ClusterNode:
         self.jobfile = jobfile
         self.claims = claims or store.claims
         self.start_rerun: Callable[[Rerun], None] = lambda rerun: None
+        #: Called when another process took this node's name: this one must stop.
+        self.name_lost: Callable[[], None] = lambda: None
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._warned_digest: str | None = None
@@ -123,6 +139,7 @@ class ClusterNode:
             self.store.node_stopped(self.node_id, self.incarnation)
         except StoreError as exc:
             _logger.warning("Could not note this node's stop in the store: %s", exc)
+        self.store.shutdown()  # the scheduler closed it already; the lines above reopened it
 
     # -- the jobfile ----------------------------------------------------------------------------
 
@@ -209,7 +226,8 @@ class ClusterNode:
         try:
             if not self.store.heartbeat_node(self.node_id, self.incarnation):
                 _logger.error("Another process has taken over the node name %r (this one was "
-                              "taken for dead); its runs stay fenced by incarnation", self.node_id)
+                              "taken for dead); stopping", self.node_id)
+                self.name_lost()
             digest = self.store.get_setting("jobfile_digest")
             mine = jobfile_digest(self.jobfile)
             if digest is not None and digest != mine:

@@ -107,9 +107,10 @@ def serve(options: ServeOptions, clock: Clock | None = None) -> int:
     jobfile = open_jobfile(options.jobfile)
     location = resolve_state(options.state, jobfile)
     if isinstance(location, str):  # a PostgreSQL store: one node of several
-        from schedctl.cluster import ClusterNode
+        from schedctl.cluster import ClusterNode, check_guardable
         from schedctl.jobstores.postgresql import PostgreSQLJobStore
 
+        check_guardable(jobfile)
         shared = PostgreSQLJobStore(location)
         node = ClusterNode(shared, jobfile, node_id=options.node)
         node.join()
@@ -159,6 +160,7 @@ class Service:
         self._stopped = threading.Event()
         if node is not None:
             node.start_rerun = self._start_rerun
+            node.name_lost = lambda: self._signals.put(signal.SIGTERM)
 
     def run(self) -> int:
         now = self.clock.now()
@@ -204,7 +206,9 @@ class Service:
         return sync_jobs(self.jobfile, self.store, now)
 
     def _start_rerun(self, rerun: Rerun) -> None:
-        """A run orphaned on a dead node, whose next attempt this node claimed."""
+        """A run orphaned on a dead node, whose next attempt this node claimed. It is late by
+        design (a lease and more), so the misfire grace, meant for the schedule, is waived."""
+        rerun.job.misfire_grace_time = None
         self.scheduler.submit_run(rerun.job, rerun.claim.scheduled_for)
 
     # -- the control thread ------------------------------------------------------------------------
@@ -323,6 +327,13 @@ class Service:
         DEFAULT_REGISTRY.terminate_job(job_id, grace, wait=True)
         for executor in list(self.scheduler._executors.values()):
             executor.wait_idle(grace + 5, job_id=job_id)  # until the old run has recorded its end
+        if self.node is not None:
+            # This node holds the run's claim: a request in the shared table could be taken
+            # by another node, which holds no lease for it.
+            job = self.store.lookup_job(job_id)
+            if job is not None:
+                self.scheduler.submit_run(job, when)
+            return
         try:
             self.store.request_run(job_id, when)
         except JobLookupError:
@@ -356,7 +367,9 @@ class Service:
         if boot_id is None:
             return
         for job in self.store.get_all_jobs():
-            if isinstance(job.trigger, BootTrigger) and self.history.claim_boot_run(job.id, boot_id):
+            # Several nodes: each runs it once after each boot of its own host.
+            key = job.id if self.node is None else f"{job.id}@{self.node.node_id}"
+            if isinstance(job.trigger, BootTrigger) and self.history.claim_boot_run(key, boot_id):
                 self.store.request_run(job.id, now)
                 _logger.info("%s: first start since boot; running it now", job.id)
 

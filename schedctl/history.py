@@ -112,7 +112,9 @@ class RunHistory:
                     " AND attempt = ? AND reason = ? AND state = 'running' AND owner = ?",
                     (to_epoch_ms(at), job_id, to_epoch_ms(scheduled_for), attempt, reason, owner),
                 )
-            return claim
+        if claim is not None:  # only once committed
+            self._store.claims.add(claim)
+        return claim
 
     def finished(
         self, job_id: str, scheduled_for: datetime, outcome: RunOutcome, *, owner: str,
@@ -128,43 +130,61 @@ class RunHistory:
             outcome.state, to_epoch_ms(outcome.finished_at), outcome.duration, outcome.exit_code,
             outcome.signal, outcome.error, outcome.output,
         )
-        self._store.claims.release(job_id, scheduled_for, outcome.attempt)
-        with self._store._writing(notify=False) as conn:
-            # The run's row exists if it started; missed and skipped runs never started.
-            # A leased row is this node's to end only while the lease holds (fencing).
-            # A claimed run the executor then refused (skipped) never started after all.
-            never = outcome.state in NEVER_STARTED
-            updated = conn.execute(
-                "UPDATE runs SET state = ?, finished_at = ?,"
-                " duration = CASE WHEN ? THEN NULL ELSE coalesce(?, (? - started_at) / 1000.0) END,"
-                " started_at = CASE WHEN ? THEN NULL ELSE started_at END,"
-                " exit_code = ?, signal = ?, error = ?, output = ?"
-                " WHERE job_id = ? AND scheduled_for = ? AND reason = ? AND attempt = ?"
-                " AND (lease_expires_at IS NULL"
-                " OR (owner = ? AND state = 'running' AND lease_expires_at > now_ms()))",
-                (ended[0], ended[1], never, ended[2], ended[1], never, *ended[3:], *key, owner),
-            ).rowcount
-            if not updated:
-                if conn.execute(
-                    "SELECT 1 FROM runs WHERE job_id = ? AND scheduled_for = ? AND reason = ?"
-                    " AND attempt = ?", key,
-                ).fetchone():
-                    return False  # fenced: the row is someone else's now
+        try:
+            with self._store._writing(notify=False) as conn:
+                written = self._write_outcome(conn, key, ended, owner, outcome.state)
+                # Attempts follow one another, so a later one of this node still 'running'
+                # is a retry that was announced but never began (schedctl stopped during
+                # the wait): it did not happen.
                 conn.execute(
-                    "INSERT INTO runs (job_id, scheduled_for, reason, attempt, owner, state,"
-                    " finished_at, duration, exit_code, signal, error, output)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (*key, owner, *ended),
+                    "DELETE FROM runs WHERE job_id = ? AND scheduled_for = ? AND reason = ?"
+                    " AND attempt > ? AND state = 'running' AND owner = ?",
+                    (*key, owner),
                 )
-            # Attempts follow one another, so a later one still 'running' is a retry that was
-            # announced but never began (schedctl stopped during the wait): it did not happen.
-            conn.execute(
-                "DELETE FROM runs WHERE job_id = ? AND scheduled_for = ? AND reason = ?"
-                " AND attempt > ? AND state = 'running' AND owner = ?",
-                (*key, owner),
-            )
-            _prune(conn, job_id)
+                if written:
+                    _prune(conn, job_id)
+        finally:
+            # Released only now: while the write waits on the database, the lease is renewed.
+            self._store.claims.release(job_id, scheduled_for)
+        return written
+
+    @staticmethod
+    def _write_outcome(
+        conn: Connection, key: tuple[Any, ...], ended: tuple[Any, ...], owner: str, state: str
+    ) -> bool:
+        # The run's row exists if it started; missed and skipped runs never started.
+        # A leased row is this node's to end only while the lease holds (fencing).
+        # A claimed run the executor then refused (skipped) never started after all.
+        never = state in NEVER_STARTED
+        updated = conn.execute(
+            "UPDATE runs SET state = ?, finished_at = ?,"
+            " duration = CASE WHEN ? THEN NULL ELSE coalesce(?, (? - started_at) / 1000.0) END,"
+            " started_at = CASE WHEN ? THEN NULL ELSE started_at END,"
+            " exit_code = ?, signal = ?, error = ?, output = ?"
+            " WHERE job_id = ? AND scheduled_for = ? AND reason = ? AND attempt = ?"
+            " AND (lease_expires_at IS NULL"
+            " OR (owner = ? AND state = 'running' AND lease_expires_at > now_ms()))",
+            (ended[0], ended[1], never, ended[2], ended[1], never, *ended[3:], *key, owner),
+        ).rowcount
+        if updated:
+            return True
+        if conn.execute(
+            "SELECT 1 FROM runs WHERE job_id = ? AND scheduled_for = ? AND reason = ?"
+            " AND attempt = ?", key,
+        ).fetchone():
+            return False  # fenced: the row is someone else's now
+        conn.execute(
+            "INSERT INTO runs (job_id, scheduled_for, reason, attempt, owner, state,"
+            " finished_at, duration, exit_code, signal, error, output)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (*key, owner, *ended),
+        )
         return True
+
+    def held_attempt(self, job_id: str, scheduled_for: datetime) -> int:
+        """The attempt of the run this node holds (a rerun's is over 1), else 1."""
+        claim = self._store.claims.latest(job_id, scheduled_for)
+        return claim.attempt if claim is not None else 1
 
     def interrupt_unfinished(self, *, at: datetime) -> int:
         """Mark runs left 'running' by a scheduler that died as 'interrupted'; returns how many."""
@@ -276,8 +296,8 @@ def _filters(job_id: str | None, failed_only: bool) -> tuple[str, tuple[Any, ...
 
 def _prune(conn: Connection, job_id: str) -> None:
     conn.execute(
-        "DELETE FROM runs WHERE job_id = ? AND run_id <= (SELECT run_id FROM runs WHERE job_id = ?"
-        " ORDER BY run_id DESC LIMIT 1 OFFSET ?)",
+        "DELETE FROM runs WHERE job_id = ? AND state <> 'running' AND run_id <= (SELECT run_id"
+        " FROM runs WHERE job_id = ? ORDER BY run_id DESC LIMIT 1 OFFSET ?)",
         (job_id, job_id, KEEP_RUNS_PER_JOB),
     )
 

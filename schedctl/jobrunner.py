@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from schedctl.clock import SystemClock
+from schedctl.clock import SystemClock, lease_monotonic
 from schedctl.commands import (
     DEFAULT_REGISTRY,
     CommandFailedError,
@@ -61,7 +61,7 @@ def run_command_job(
             result = dataclasses.replace(result, attempt=attempt)
         if result.ok:
             return result
-        if attempt > retries or STOP_RETRIES.is_set() or (lease is not None and lease.fenced):
+        if attempt > retries or STOP_RETRIES.is_set() or _lost(lease):
             raise CommandFailedError(job_id, result)
         delay = retry_delay * backoff ** (attempt - 1)
         for listener in ATTEMPT_LISTENERS:
@@ -69,7 +69,12 @@ def run_command_job(
         if STOP_RETRIES.wait(delay):
             raise CommandFailedError(job_id, result)
         attempt += 1
-        claim = _claim(job_id, scheduled_for, attempt)
+        next_claim = _claim(job_id, scheduled_for, attempt)
+        if lease is not None and next_claim is None:
+            # Leased, the next attempt runs only under its own claim: without one, another
+            # node holds it (a rerun of ours), or the store could not be written.
+            raise CommandFailedError(job_id, result)
+        claim = next_claim
 
 
 def _claim(job_id: str, scheduled_for: datetime | None, attempt: int | None = None) -> Claim | None:
@@ -80,6 +85,12 @@ def _claim(job_id: str, scheduled_for: datetime | None, attempt: int | None = No
     if claim is None or (attempt is not None and claim.attempt != attempt):
         return None
     return claim
+
+
+def _lost(lease: Claim | None) -> bool:
+    """Whether a leased attempt's lease is gone: fenced by the keeper, or past the deadline
+    its shim enforces (the keeper may not have noticed yet)."""
+    return lease is not None and (lease.fenced or lease_monotonic() >= lease.first_deadline())
 
 
 def _fenced_result(attempt: int) -> CommandResult:

@@ -67,8 +67,9 @@ class Claim:
     def bind(self, send: Callable[[float], None]) -> None:
         with self._lock:
             self._send = None if self.fenced else send
-        if self.fenced:  # fenced before the command even started: end it now
-            send(0.0)
+        # The shim started with the deadline read before it was spawned; a renewal since
+        # then moved it on. Fenced before the command even started: end it now.
+        send(0.0 if self.fenced else self.first_deadline())
 
     def unbind(self) -> None:
         with self._lock:

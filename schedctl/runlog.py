@@ -7,6 +7,7 @@ line on stderr (time, job id, event, duration, exit status).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import traceback as tb
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from schedctl.events import (
     JobSubmissionEvent,
     SchedulerEvent,
 )
-from schedctl.history import RunHistory, RunOutcome
+from schedctl.history import NEVER_STARTED, RunHistory, RunOutcome
 
 #: The events a RunLog listens to.
 RUN_EVENTS = (
@@ -135,6 +136,8 @@ class RunLog:
 
     def _record(self, job_id: str, run_time: datetime, outcome: RunOutcome) -> bool:
         """Write the outcome; False only when the run's lease was lost (fenced)."""
+        if outcome.state in NEVER_STARTED:  # a refused rerun ends the attempt this node holds
+            outcome = dataclasses.replace(outcome, attempt=self._history.held_attempt(job_id, run_time))
         try:
             written = self._history.finished(job_id, run_time, outcome, owner=self._owner,
                                              reason=self._reason)

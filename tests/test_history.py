@@ -76,6 +76,19 @@ def test_history_is_pruned_per_job(history: RunHistory, monkeypatch: pytest.Monk
     assert len(history.runs("b")) == 1
 
 
+def test_pruning_never_drops_a_run_still_going(
+    history: RunHistory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long run under a flood of newer rows (say, skipped ones) keeps its row."""
+    monkeypatch.setattr(history_module, "KEEP_RUNS_PER_JOB", 3)
+    history.started("a", T0, at=T0, owner="h/1")
+    for minute in range(1, 8):
+        when = T0 + timedelta(minutes=minute)
+        history.finished("a", when, RunOutcome("skipped", when), owner="h/1")
+    states = [(r.scheduled_for, r.state) for r in history.runs("a", limit=100)]
+    assert (T0, "running") in states and len(states) == 4
+
+
 def test_presence_and_heartbeat(history: RunHistory) -> None:
     assert history.presence() is None
     history.announce(pid=42, hostname="box", at=T0, jobfile="/etc/jobs.yaml")

@@ -129,6 +129,20 @@ def test_a_run_still_going_on_another_node_makes_the_new_one_skipped(pg_url: str
         second.shutdown()
 
 
+def test_claims_are_registered_only_once_the_claim_commits(store: PostgreSQLJobStore) -> None:
+    """A claim whose transaction fails at COMMIT holds nothing: no claim to renew or run."""
+    sql(store.url, "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS"
+                   " $$ BEGIN RAISE EXCEPTION 'refused at commit'; END $$")
+    sql(store.url, "CREATE CONSTRAINT TRIGGER refuse AFTER INSERT ON runs DEFERRABLE"
+                   " INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse()")
+    now = store.db_now()
+    store.add_job(interval_job("a", now - timedelta(seconds=2)))
+    with pytest.raises(StoreError, match="refused at commit"):
+        store.process_due_jobs(now, run_each)
+    assert store.claims.all() == []
+    assert store.lookup_job("a").next_run_time < now  # rolled back as a whole
+
+
 # -- leases, fencing, reaping --------------------------------------------------------------------
 
 
@@ -266,10 +280,11 @@ def test_a_node_name_is_free_again_once_stopped_or_dead(store: PostgreSQLJobStor
     register(store, "web-1", "third")
 
 
-def test_a_name_whose_process_died_on_this_host_is_taken_over_at_once(
+def test_a_name_whose_process_died_on_this_host_is_taken_over_after_one_lease(
     store: PostgreSQLJobStore,
 ) -> None:
-    """kill -9 and a restart by systemd: the old pid is gone, so waiting 3 leases helps nobody."""
+    """kill -9 and a restart by systemd: once the old pid is gone and its heartbeat a lease
+    old (its shims past their deadlines), waiting 3 leases helps nobody."""
     sleeper = subprocess.Popen(["sleep", "30"])
     dead = subprocess.Popen(["true"])
     dead.wait()
@@ -282,6 +297,10 @@ def test_a_name_whose_process_died_on_this_host_is_taken_over_at_once(
             sql(store.url, "UPDATE nodes SET pid = %s", dead.pid)
             store.register_node("web-1", "new", hostname="other", pid=1, jobfile="/j",
                                 jobfile_hash="x")
+        with pytest.raises(DuplicateNodeError):  # dead, but it beat a moment ago: wait a lease
+            store.register_node("web-1", "new", hostname="h", pid=2, jobfile="/j",
+                                jobfile_hash="x")
+        sql(store.url, "UPDATE nodes SET heartbeat_at = now_ms() - 6000")  # a lease (5 s) ago
         store.register_node("web-1", "new", hostname="h", pid=2, jobfile="/j", jobfile_hash="x")
         assert [(n.incarnation, n.pid) for n in store.nodes()] == [("new", 2)]
         assert not store.heartbeat_node("web-1", "alive")

@@ -35,6 +35,9 @@ DEAD_AFTER_LEASES = 3
 #: The most expired runs one reaper pass takes; the next pass takes the rest.
 REAP_BATCH = 100
 
+#: How long a node waits for another's sync to finish before giving up on its own.
+EXCLUSIVE_WAIT_SECONDS = 10.0
+
 
 @dataclass(frozen=True)
 class NodeRow:
@@ -133,6 +136,8 @@ class LeaseSQL:
                                         job_state=state)
                 if claim is not None:
                     reruns.append(Rerun(job, claim))
+        for rerun in reruns:  # only once committed
+            self.claims.add(rerun.claim)
         return reruns
 
     def _rerunnable(
@@ -204,9 +209,10 @@ class LeaseSQL:
                 " WHERE node_id = ?", (node_id,),
             ).fetchone()
             host, other_pid, age, other = holder
-            if host == hostname and _process_gone(other_pid, pid):
-                # Killed on this very host (its pid is gone, or is ours now): no need to wait
-                # three leases for its heartbeat to age; its runs are fenced by incarnation.
+            if host == hostname and float(age) > self.lease.seconds and _process_gone(other_pid):
+                # Killed on this very host (its pid is gone) and silent for a lease, so its
+                # shims are past their deadlines: no need to wait three leases. (Both, as a
+                # pid may be invisible from another pid namespace on the same host name.)
                 conn.execute(
                     "UPDATE nodes SET incarnation = ?, hostname = ?, pid = ?, started_at = now_ms(),"
                     " heartbeat_at = now_ms(), stopped_at = NULL, lease_seconds = ?, jobfile = ?,"
@@ -274,10 +280,10 @@ class LeaseSQL:
         return _advisory(self, name)
 
 
-def _process_gone(pid: int | None, own_pid: int) -> bool:
-    """Whether ``pid`` on this host is certainly not a running schedctl node."""
-    if pid is None or pid == own_pid:
-        return pid is not None
+def _process_gone(pid: int | None) -> bool:
+    """Whether ``pid`` is no process this one can see."""
+    if pid is None:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -293,9 +299,18 @@ def _dt(value: int | None) -> datetime | None:
 
 @contextmanager
 def _advisory(store: Any, name: str) -> Iterator[None]:
+    """Never waits forever: a node that froze while holding the lock must not stall the
+    others (a reload waits with the scheduler's store lock held)."""
     conn = store.open_connection("schedctl-lock")
     try:
-        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"schedctl:{name}",))
+        conn.execute(f"SET lock_timeout = {int(EXCLUSIVE_WAIT_SECONDS * 1000)}")
+        try:
+            conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"schedctl:{name}",))
+        except store._psycopg.errors.LockNotAvailable:
+            raise StoreError(
+                f"{store.location}: another node held the {name} lock for over "
+                f"{EXCLUSIVE_WAIT_SECONDS:g} s; try again"
+            ) from None
         yield
     finally:
         conn.close()  # ends the session, and with it the lock

@@ -10,7 +10,7 @@ instead of racing on ``CREATE TABLE``.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from schedctl.errors import StoreError
 
@@ -25,7 +25,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # The database's clock in the stores' unit; every lease and due-ness check uses it,
         # so the nodes' own clocks decide nothing.
         """CREATE FUNCTION now_ms() RETURNS bigint LANGUAGE sql VOLATILE AS
-            $$ SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint $$""",
+            $$ SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint $$""",
         """CREATE TABLE jobs (
             id            text PRIMARY KEY,
             next_run_time bigint,            -- UTC epoch ms; NULL = paused
@@ -115,15 +115,19 @@ def is_postgres_url(value: str | None) -> bool:
 
 
 def redact(url: str) -> str:
-    """The URL without its password, for messages and logs."""
+    """The URL without its password (in the address or as ``?password=``), for messages."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host += f":{parts.port}"
-    user = f"{parts.username}:***@" if parts.username else ":***@"
-    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
+    netloc = parts.netloc
+    if parts.password is not None:
+        host = parts.hostname or ""
+        if parts.port:
+            host += f":{parts.port}"
+        netloc = (f"{parts.username}:***@" if parts.username else ":***@") + host
+    query = "&".join(
+        f"{key}=***" if key.lower() == "password" else f"{key}={value}"
+        for key, value in parse_qsl(parts.query, keep_blank_values=True)
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def connect_kwargs(application: str) -> dict[str, Any]:

@@ -222,11 +222,14 @@ class SQLJobStore(BaseJobStore):
                     planned.append((job, plan(job, due_now)))
             advanced = self._advance(conn, [(job, d.next_run_time) for job, d in planned])
             claimed = [(job, decision) for job, decision in planned if job.id in advanced]
+            claims: list[Claim] = []
             if self.runs_owner is not None:
                 # Before the inserts that start the leases, and not before the transaction,
                 # which may have waited long on the database: the shims' deadlines count
                 # from here.
-                self._insert_runs(conn, claimed, due_now, lease_monotonic())
+                claims = self._insert_runs(conn, claimed, due_now, lease_monotonic())
+        for claim in claims:  # only once committed: a rolled-back claim holds nothing
+            self.claims.add(claim)
         return claimed
 
     def _anything_due(self, now: datetime) -> bool:
@@ -246,8 +249,9 @@ class SQLJobStore(BaseJobStore):
 
     def _insert_runs(
         self, conn: Connection, claimed: Sequence[tuple[Job, Any]], now: datetime, sent: float
-    ) -> None:
-        """Insert a 'running' row for each run the plans start, in the claim's transaction.
+    ) -> list[Claim]:
+        """Insert a 'running' row for each run the plans start, in the claim's transaction;
+        their claims, for the caller to register once the transaction commits.
 
         A slot whose row exists already was fired by someone else: it is dropped from its
         plan, so only what this transaction committed runs. Runs of a job still going
@@ -255,7 +259,7 @@ class SQLJobStore(BaseJobStore):
         """
         starting = [(job, d.run_times) for job, d in claimed if getattr(d, "run_times", None)]
         if not starting:
-            return
+            return []
         now_ms = to_epoch_ms(now)
         # Only leased runs can be another node's: a store without leases has one scheduler.
         busy = {} if self.lease is None else self._running_elsewhere(
@@ -272,28 +276,31 @@ class SQLJobStore(BaseJobStore):
                     self._insert_skipped(conn, job.id, run_time, now_ms, holders[0])
                 else:
                     wanted.append((job.id, run_time, state))
-        inserted = self._insert_slots(conn, wanted, now, sent)
+        claims = self._insert_slots(conn, wanted, now, sent)
+        inserted = {(claim.job_id, to_epoch_ms(claim.scheduled_for)) for claim in claims}
         for job, run_times in starting:
             run_times[:] = [t for t in run_times if (job.id, to_epoch_ms(t)) in inserted]
+        return claims
 
     def _insert_slots(
         self, conn: Connection, slots: list[tuple[str, datetime, str | None]], now: datetime,
         sent: float,
-    ) -> set[tuple[str, int]]:
+    ) -> list[Claim]:
         """Insert the first attempts of ``slots`` (job id, slot, the job's definition when
-        it is the last run); the (job id, slot ms) actually inserted."""
-        return {(job_id, to_epoch_ms(run_time)) for job_id, run_time, state in slots
-                if self.insert_run(conn, job_id, run_time, attempt=1, now=now, sent=sent,
-                                   job_state=state)}
+        it is the last run); the claims of those actually inserted."""
+        claims = (self.insert_run(conn, job_id, run_time, attempt=1, now=now, sent=sent,
+                                  job_state=state) for job_id, run_time, state in slots)
+        return [claim for claim in claims if claim is not None]
 
     def insert_run(
         self, conn: Connection, job_id: str, run_time: datetime, *, attempt: int, now: datetime,
         sent: float, reason: str = "schedule", owner: str | None = None,
         job_state: str | None = None,
     ) -> Claim | None:
-        """Insert one 'running' row owned by this store's node and register its claim;
-        None if that (job, slot, attempt) has a row already. ``job_state`` keeps the job's
-        definition with a run that outlives the job's row (its trigger is done)."""
+        """Insert one 'running' row owned by this store's node; its claim, for the caller to
+        register once the transaction commits, or None if that (job, slot, attempt) has a row
+        already. ``job_state`` keeps the job's definition with a run that outlives the job's
+        row (its trigger is done)."""
         lease_ms = None if self.lease is None else int(self.lease.seconds * 1000)
         # The lease runs from the store's clock at the insert, after ``sent``: the shim's
         # deadline (``sent + lease - margin``) always comes first.
@@ -306,9 +313,7 @@ class SQLJobStore(BaseJobStore):
         ).fetchone()
         if row is None:
             return None
-        claim = Claim(int(row[0]), job_id, run_time, attempt, self.lease, sent)
-        self.claims.add(claim)
-        return claim
+        return Claim(int(row[0]), job_id, run_time, attempt, self.lease, sent)
 
     def _running_elsewhere(
         self, conn: Connection, job_ids: list[str], now_ms: int

@@ -180,7 +180,8 @@ class PostgreSQLJobStore(SQLJobStore, LeaseSQL):
         if self.clock == "scheduler":
             now_ms = to_epoch_ms(now)
         else:
-            (now_ms,) = conn.execute("SELECT (extract(epoch FROM now()) * 1000)::bigint").fetchone()
+            # Floored, as the stored times are whole milliseconds: never due early.
+            (now_ms,) = conn.execute("SELECT floor(extract(epoch FROM now()) * 1000)::bigint").fetchone()
         rows = conn.execute(DUE_JOBS + " LIMIT ? FOR UPDATE SKIP LOCKED", (now_ms, limit)).fetchall()
         db_now = from_epoch_ms(int(now_ms))
         self._offset = db_now - now
@@ -215,9 +216,9 @@ class PostgreSQLJobStore(SQLJobStore, LeaseSQL):
     def _insert_slots(
         self, conn: Any, slots: list[tuple[str, datetime, str | None]], now: datetime,
         sent: float,
-    ) -> set[tuple[str, int]]:
+    ) -> list[Claim]:
         if not slots:
-            return set()
+            return []
         lease_ms = None if self.lease is None else int(self.lease.seconds * 1000)
         rows = conn.execute(
             "INSERT INTO runs (job_id, scheduled_for, attempt, state, reason, owner, started_at,"
@@ -228,11 +229,8 @@ class PostgreSQLJobStore(SQLJobStore, LeaseSQL):
             (self.runs_owner, to_epoch_ms(now), lease_ms, [job_id for job_id, _, _ in slots],
              [to_epoch_ms(when) for _, when, _ in slots], [state for _, _, state in slots]),
         ).fetchall()
-        inserted = set()
-        for run_id, job_id, slot in rows:
-            self.claims.add(Claim(int(run_id), job_id, from_epoch_ms(int(slot)), 1, self.lease, sent))
-            inserted.add((str(job_id), int(slot)))
-        return inserted
+        return [Claim(int(run_id), str(job_id), from_epoch_ms(int(slot)), 1, self.lease, sent)
+                for run_id, job_id, slot in rows]
 
     # -- the connection ----------------------------------------------------------------------------
 

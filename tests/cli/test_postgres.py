@@ -84,3 +84,22 @@ def test_a_second_node_of_the_same_name_is_refused(
     wait_until(lambda: len(as_json(schedctl("status", "--state", pg_url, "--json"))["nodes"]) == 2,
                5, what="two nodes in status")
     assert other.alive()
+
+
+def test_a_command_job_in_a_process_pool_is_refused(
+    schedctl: CLI, jobfile: Callable[[str], Path], pg_url: str
+) -> None:
+    """Its command would run in a worker process, out of reach of the node's leases."""
+    jobs = jobfile("""
+        executors:
+          heavy: {type: processpool, max_workers: 2}
+        jobs:
+          crunch:
+            command: "true"
+            interval: 1m
+            executor: heavy
+    """)
+    result = schedctl("run", "--state", pg_url, jobs)
+    assert result.returncode == 1, result.stderr
+    assert f"{jobs}:4: jobs.crunch.executor" in result.stderr and "processpool" in result.stderr
+    assert "Traceback" not in result.stderr
