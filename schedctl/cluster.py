@@ -110,6 +110,7 @@ class ClusterNode:
         self._thread: threading.Thread | None = None
         self._warned_digest: str | None = None
         self.time: DatabaseTime | None = None  # the scheduler's clock, kept in step by tend()
+        self.draining = False  # set when the node begins to stop
         store.runs_owner, store.lease = self.owner, self.lease
 
     # -- joining and leaving -------------------------------------------------------------------
@@ -148,17 +149,23 @@ class ClusterNode:
         (then None, with a warning); under a lock every node honours."""
         mtime = os.stat(jobfile.path).st_mtime
         mine = jobfile_digest(jobfile)
+        self.jobfile = jobfile  # this node's own, applied or not: its digest is what status shows
         with self.store.exclusive("sync"):
             stored = {key: self.store.get_setting(key) for key in JOBFILE_KEYS}
             if stored["jobfile_digest"] not in (None, mine) and float(stored["jobfile_mtime"] or 0) > mtime:
                 self._warn_differs(stored, mine, not_applied=True)
                 return None
+            path = os.path.abspath(jobfile.path)
+            if stored["jobfile_path"] not in (None, path) and stored["jobfile_digest"] != mine:
+                _logger.warning(
+                    "Replacing the jobs synced from node %s's jobfile %s with this node's %s, "
+                    "the most recently modified", stored["jobfile_node"], stored["jobfile_path"],
+                    path)
             report = sync_jobs(jobfile, self.store, now)
             self.store.put_settings({
                 "jobfile_digest": mine, "jobfile_mtime": repr(mtime), "jobfile_node": self.node_id,
-                "jobfile_path": os.path.abspath(jobfile.path),
+                "jobfile_path": path,
             })
-        self.jobfile = jobfile
         self._warned_digest = None
         return report
 
@@ -212,6 +219,8 @@ class ClusterNode:
             claim.fence()
 
     def _reap(self) -> None:
+        if self.draining:  # a stopping node starts nothing, reruns included
+            return
         try:
             reruns = self.store.reap_expired()
         except StoreError as exc:
@@ -224,12 +233,12 @@ class ClusterNode:
 
     def _heartbeat(self) -> None:
         try:
-            if not self.store.heartbeat_node(self.node_id, self.incarnation):
+            mine = jobfile_digest(self.jobfile)
+            if not self.store.heartbeat_node(self.node_id, self.incarnation, mine):
                 _logger.error("Another process has taken over the node name %r (this one was "
                               "taken for dead); stopping", self.node_id)
                 self.name_lost()
             digest = self.store.get_setting("jobfile_digest")
-            mine = jobfile_digest(self.jobfile)
             if digest is not None and digest != mine:
                 stored = {key: self.store.get_setting(key) for key in JOBFILE_KEYS}
                 self._warn_differs(stored, mine, not_applied=False)

@@ -158,6 +158,7 @@ class Service:
         self.scheduler.add_listener(self._replace_running, EVENT_JOB_MAX_INSTANCES)
         self._signals: queue.SimpleQueue[int] = queue.SimpleQueue()
         self._stopped = threading.Event()
+        self._start_note: str | None = None
         if node is not None:
             node.start_rerun = self._start_rerun
             node.name_lost = lambda: self._signals.put(signal.SIGTERM)
@@ -179,7 +180,7 @@ class Service:
         # Started by the scheduler's start event, so a stop never races a scheduler not yet running.
         self.scheduler.add_listener(lambda event: control.start(), EVENT_SCHEDULER_START)
         where = self.store.location + (f" as node {self.node.node_id}" if self.node else "")
-        _logger.info("schedctl started on %s: %s", where, report.summary())
+        _logger.info("schedctl started on %s: %s", where, self._start_note or report.summary())
         STOP_RETRIES.clear()
         ATTEMPT_LISTENERS.append(self.runlog.attempt_failed)
         try:
@@ -199,7 +200,10 @@ class Service:
 
     def _sync_at_start(self, now: datetime) -> SyncReport:
         if self.node is not None:
-            return self.node.sync(self.jobfile, now) or SyncReport()
+            report = self.node.sync(self.jobfile, now)
+            if report is None:
+                self._start_note = "running the store's jobs (this node's jobfile was not applied)"
+            return report or SyncReport()
         interrupted = self.history.interrupt_unfinished(at=now)
         if interrupted:
             _logger.warning("%d run(s) were cut short when schedctl last stopped; marked interrupted", interrupted)
@@ -263,6 +267,8 @@ class Service:
     def stop(self) -> None:
         """Stop starting jobs, give running ones ``shutdown_timeout`` to finish, then end them."""
         self.notifier.stopping()
+        if self.node is not None:
+            self.node.draining = True
         STOP_RETRIES.set()  # a job waiting to retry gives up now
         if self.scheduler.running:
             self.scheduler.pause()

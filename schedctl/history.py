@@ -181,6 +181,24 @@ class RunHistory:
         )
         return True
 
+    def hand_over(
+        self, job_id: str, scheduled_for: datetime, attempt: int, *, owner: str,
+        reason: str = "schedule",
+    ) -> bool:
+        """Give up the lease of a run this node's stop cut short, instead of ending it: a
+        surviving node then reaps it as it would a dead node's (``on_orphan`` decides).
+        False for a run without a lease (a state file), which simply ends."""
+        try:
+            with self._store._writing(notify=False) as conn:
+                return bool(conn.execute(
+                    "UPDATE runs SET lease_expires_at = now_ms() - 1 WHERE job_id = ?"
+                    " AND scheduled_for = ? AND attempt = ? AND reason = ? AND owner = ?"
+                    " AND state = 'running' AND lease_expires_at IS NOT NULL",
+                    (job_id, to_epoch_ms(scheduled_for), attempt, reason, owner),
+                ).rowcount)
+        finally:
+            self._store.claims.release(job_id, scheduled_for)
+
     def held_attempt(self, job_id: str, scheduled_for: datetime) -> int:
         """The attempt of the run this node holds (a rerun's is over 1), else 1."""
         claim = self._store.claims.latest(job_id, scheduled_for)

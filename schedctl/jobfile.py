@@ -216,8 +216,9 @@ def node_name_problem(name: str) -> str | None:
     (``node/incarnation``), so it may not hold the separator."""
     if not name.strip():
         return "a node name may not be empty"
-    if "/" in name or len(name) > 100:
-        return f"a node name may not contain '/' or be over 100 characters, got {name!r}"
+    if "/" in name or len(name) > 100 or any(c.isspace() or not c.isprintable() for c in name):
+        return (f"a node name may not contain '/' or spaces or be over 100 characters, "
+                f"got {name!r}")
     return None
 
 
@@ -371,4 +372,22 @@ def is_state_url(value: str | os.PathLike[str]) -> bool:
 def _state_location(value: str | os.PathLike[str]) -> Path | str:
     if isinstance(value, str) and is_state_url(value):
         return value
+    if isinstance(value, str) and "://" in value:
+        raise StateLocationError(value)
     return Path(value).expanduser()
+
+
+class StateLocationError(SchedctlError):
+    """A state that looks like a URL of a store schedctl does not know (a typo, mostly):
+    taken as a file path, it would create odd directories and show its password."""
+
+    exit_code = 2
+
+    def __init__(self, value: str) -> None:
+        from schedctl.jobstores._pg_schema import redact
+
+        scheme = value.split("://", 1)[0]
+        super().__init__(
+            f"unsupported state URL {redact(value)} (scheme {scheme!r}): give a file path, "
+            "or postgresql://user@host/database for a store several nodes share"
+        )

@@ -102,6 +102,11 @@ class RunLog:
     def _finished(self, event: JobExecutionEvent) -> None:
         assert event.scheduled_run_time is not None
         outcome = outcome_of(event, self._clock.now())
+        job_id = event.job_id or ""
+        if outcome.state == "interrupted" and self._handed_over(
+            job_id, event.scheduled_run_time, outcome
+        ):
+            return
         if not self._record(event.job_id or "", event.scheduled_run_time, outcome):
             self._log(logging.WARNING, event.job_id or "", "fenced",
                       f"{_summary(outcome)}; not recorded: this node lost the run's lease and "
@@ -133,6 +138,21 @@ class RunLog:
         self._log(logging.WARNING, job_id, "retry",
                   f"{_summary(_from_result(result, self._clock.now()))}; attempt {result.attempt + 1} "
                   f"in {format_seconds(delay)}", outcome=result.outcome, exit_code=result.exit_code)
+
+    def _handed_over(self, job_id: str, run_time: datetime, outcome: RunOutcome) -> bool:
+        """A run this node's stop cut short, on a shared store: left to the other nodes."""
+        try:
+            handed = self._history.hand_over(job_id, run_time, outcome.attempt, owner=self._owner,
+                                             reason=self._reason)
+        except StoreError as exc:
+            self._history_failed(job_id, exc)
+            return False
+        if handed:
+            self._log(logging.WARNING, job_id, "handed-over",
+                      f"{_summary(outcome)}; cut short by this node's stop, so its lease is given "
+                      "up: another node handles the run as its on_orphan says",
+                      outcome=outcome.state, scheduled_for=run_time.isoformat())
+        return handed
 
     def _record(self, job_id: str, run_time: datetime, outcome: RunOutcome) -> bool:
         """Write the outcome; False only when the run's lease was lost (fenced)."""

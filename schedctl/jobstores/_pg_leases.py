@@ -223,6 +223,12 @@ class LeaseSQL:
                 _logger.warning("Node %s: its previous process (pid %s) died without stopping; "
                                 "taking over its name", node_id, other_pid)
                 return
+        if host == hostname and _process_gone(other_pid):
+            wait = self.lease.seconds - float(age)
+            raise DuplicateNodeError(
+                f"node {node_id!r} ran here as pid {other_pid}, which is gone; its name is "
+                f"free once its leases have run out, in {max(wait, 0.1):.1f} s: try again then"
+            )
         raise DuplicateNodeError(
             f"another schedctl node named {node_id!r} is alive (pid {other_pid} on {host}, "
             f"heartbeat {float(age):.1f} s ago); stop it, or give this one another name "

@@ -118,11 +118,9 @@ def redact(url: str) -> str:
     """The URL without its password (in the address or as ``?password=``), for messages."""
     parts = urlsplit(url)
     netloc = parts.netloc
-    if parts.password is not None:
-        host = parts.hostname or ""
-        if parts.port:
-            host += f":{parts.port}"
-        netloc = (f"{parts.username}:***@" if parts.username else ":***@") + host
+    if "@" in netloc and ":" in netloc.rsplit("@", 1)[0]:  # user:password@host
+        credentials, host = netloc.rsplit("@", 1)
+        netloc = f"{credentials.split(':', 1)[0]}:***@{host}"
     query = "&".join(
         f"{key}=***" if key.lower() == "password" else f"{key}={value}"
         for key, value in parse_qsl(parts.query, keep_blank_values=True)

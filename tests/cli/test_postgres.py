@@ -103,3 +103,33 @@ def test_a_command_job_in_a_process_pool_is_refused(
     assert result.returncode == 1, result.stderr
     assert f"{jobs}:4: jobs.crunch.executor" in result.stderr and "processpool" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_run_cut_short_by_a_nodes_stop_is_handed_to_another_node(
+    schedctl: CLI, jobfile: Callable[[str], Path], scheduler: Callable[..., Daemon], pg_url: str,
+    tmp_path: Path,
+) -> None:
+    """on_orphan: rerun is "at least once" through a rolling restart too, not only a crash."""
+    marks = tmp_path / "marks"
+    jobs = jobfile(f"""
+        cluster:
+          lease: 3s
+        jobs:
+          long:
+            interval: 1h
+            command: echo "$SCHEDCTL_ATTEMPT" >> {marks}; sleep 4
+            on_orphan: rerun
+    """)
+    first = scheduler(jobs, "--state", pg_url, "--node", "a", "--shutdown-timeout", "0.3s")
+    assert schedctl("run-now", "--state", pg_url, "long").returncode == 0
+    wait_until(lambda: marks.exists(), 5, what="the first attempt to start")
+    second = scheduler(jobs, "--state", pg_url, "--node", "b")
+    first.signal(signal.SIGTERM)
+    assert first.wait_exit() == 0
+    assert "its lease is given up" in first.log(), first.log()
+    wait_until(lambda: marks.read_text().split() == ["1", "2"], 10,
+               what="a second attempt on the other node", context=second.log)
+    rows = as_json(schedctl("history", "--state", pg_url, "long", "--json"))
+    by_attempt = {row["attempt"]: row for row in rows}
+    assert by_attempt[1]["state"] == "orphaned" and by_attempt[1]["owner"].startswith("a/")
+    assert by_attempt[2]["owner"].startswith("b/")
