@@ -64,9 +64,9 @@ __all__ = [
     "Problem",
     "TriggerSpec",
     "default_state_path",
+    "is_state_url",
     "load_jobfile",
     "parse_jobfile",
-    "is_state_url",
     "resolve_state",
 ]
 

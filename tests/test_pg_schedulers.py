@@ -7,6 +7,7 @@ import threading
 import time
 from collections import Counter
 from datetime import datetime, timedelta
+from itertools import pairwise
 
 from schedctl.events import EVENT_JOB_EXECUTED
 from schedctl.executors.base import current_run
@@ -47,5 +48,5 @@ def test_two_schedulers_on_one_store_run_each_slot_once(pg_url: str) -> None:
     slots = Counter(slot for _, slot in RUNS)
     assert max(slots.values()) == 1, f"a slot ran twice: {slots}"
     ordered = sorted(slots)
-    assert all(b - a == timedelta(seconds=0.25) for a, b in zip(ordered, ordered[1:])), ordered
+    assert all(b - a == timedelta(seconds=0.25) for a, b in pairwise(ordered)), ordered
     assert sum(executed.values()) == len(RUNS)  # every run was one scheduler's

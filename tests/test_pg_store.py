@@ -93,7 +93,7 @@ def test_next_run_time_is_given_in_the_callers_time(store: PostgreSQLJobStore) -
 def test_a_claim_inserts_a_leased_run_row_and_registers_its_claim(store: PostgreSQLJobStore) -> None:
     now = store.db_now()
     store.add_job(interval_job("a", now - timedelta(seconds=2)))
-    [(job, plan)] = store.process_due_jobs(now, run_each)
+    [(_, plan)] = store.process_due_jobs(now, run_each)
     [row] = sql(store.url, "SELECT state, owner, attempt, lease_expires_at - started_at FROM runs")
     assert row[:3] == ("running", "n1/a", 1)
     assert 4000 <= row[3] <= 6000  # leased for about 5 s from the claim

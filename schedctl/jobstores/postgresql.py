@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     import psycopg
 
     from schedctl.job import Job
-
     from schedctl.schedulers.base import BaseScheduler
 
 __all__ = ["PostgreSQLJobStore"]
