@@ -102,6 +102,7 @@ class ClusterNode:
         self.owner = f"{self.node_id}/{self.incarnation}"
         self.lease = LeaseTerms(jobfile.cluster.lease)
         self.jobfile = jobfile
+        self.digest = jobfile_digest(jobfile)
         self.claims = claims or store.claims
         self.start_rerun: Callable[[Rerun], None] = lambda rerun: None
         #: Called when another process took this node's name: this one must stop.
@@ -121,7 +122,7 @@ class ClusterNode:
         their commands when it died), so surviving nodes need not wait out their leases."""
         self.store.register_node(
             self.node_id, self.incarnation, hostname=socket.gethostname(), pid=os.getpid(),
-            jobfile=os.path.abspath(self.jobfile.path), jobfile_hash=jobfile_digest(self.jobfile),
+            jobfile=os.path.abspath(self.jobfile.path), jobfile_hash=self.digest,
         )
         left = self.store.expire_previous_incarnations(self.node_id)
         if left:
@@ -149,7 +150,8 @@ class ClusterNode:
         (then None, with a warning); under a lock every node honours."""
         mtime = os.stat(jobfile.path).st_mtime
         mine = jobfile_digest(jobfile)
-        self.jobfile = jobfile  # this node's own, applied or not: its digest is what status shows
+        # This node's own, applied or not: its digest is what status shows.
+        self.jobfile, self.digest = jobfile, mine
         with self.store.exclusive("sync"):
             stored = {key: self.store.get_setting(key) for key in JOBFILE_KEYS}
             if stored["jobfile_digest"] not in (None, mine) and float(stored["jobfile_mtime"] or 0) > mtime:
@@ -233,7 +235,7 @@ class ClusterNode:
 
     def _heartbeat(self) -> None:
         try:
-            mine = jobfile_digest(self.jobfile)
+            mine = self.digest  # computed once per jobfile: it hashes every job definition
             if not self.store.heartbeat_node(self.node_id, self.incarnation, mine):
                 _logger.error("Another process has taken over the node name %r (this one was "
                               "taken for dead); stopping", self.node_id)

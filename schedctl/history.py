@@ -101,11 +101,14 @@ class RunHistory:
         """A run (or a retry) began: its row, leased when the store grants leases, and its
         claim. Idempotent: None when the row exists (the claim transaction made it, or the
         run already ended)."""
+        held = self._store.claims.latest(job_id, scheduled_for)
         with self._store._writing(notify=False) as conn:
-            claim = self._store.insert_run(
-                conn, job_id, scheduled_for, attempt=attempt, now=at, sent=lease_monotonic(),
-                reason=reason, owner=owner,
-            )
+            claim = None
+            if held is None or held.attempt != attempt:  # a claimed run has its row already
+                claim = self._store.insert_run(
+                    conn, job_id, scheduled_for, attempt=attempt, now=at, sent=lease_monotonic(),
+                    reason=reason, owner=owner,
+                )
             if claim is None:  # claimed with the schedule: it starts now, not at the claim
                 conn.execute(
                     "UPDATE runs SET started_at = ? WHERE job_id = ? AND scheduled_for = ?"

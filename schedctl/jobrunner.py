@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from schedctl._spawn import _not_started
 from schedctl.clock import SystemClock, lease_monotonic
 from schedctl.commands import (
     DEFAULT_REGISTRY,
@@ -94,8 +95,6 @@ def _lost(lease: Claim | None) -> bool:
 
 
 def _fenced_result(attempt: int) -> CommandResult:
-    now = SystemClock().now()
-    return CommandResult(
-        outcome="not_started", exit_code=None, signal=None, started_at=None, finished_at=now,
-        duration=0.0, error="the run's lease was lost before the command started", attempt=attempt,
-    )
+    result = _not_started("the run's lease was lost before the command started",
+                          lease_monotonic(), SystemClock())
+    return dataclasses.replace(result, attempt=attempt)

@@ -245,7 +245,7 @@ class SQLJobStore(BaseJobStore):
         """Save claimed jobs' new next run times (removing exhausted jobs), each a
         compare-and-set on version; returns the ids saved. A store with round trips to
         spare nothing overrides this with one statement for the lot."""
-        return {job.id for job, next_run_time in moves if _advance(conn, job, next_run_time)}
+        return {job.id for job, next_run_time in moves if _advance_one(conn, job, next_run_time)}
 
     def _insert_runs(
         self, conn: Connection, claimed: Sequence[tuple[Job, Any]], now: datetime, sent: float
@@ -429,7 +429,7 @@ def ceil_ms(value: datetime) -> int:
     return whole + 1 if to_utc(value).microsecond % 1000 else whole
 
 
-def _advance(conn: Connection, job: Job, next_run_time: datetime | None) -> bool:
+def _advance_one(conn: Connection, job: Job, next_run_time: datetime | None) -> bool:
     """Save a claimed job's new next run time (or remove it); compare-and-set on version."""
     if next_run_time is None:
         cursor = conn.execute(

@@ -148,11 +148,6 @@ class PostgreSQLJobStore(SQLJobStore, LeaseSQL):
             (value,) = conn.execute("SELECT now_ms()").fetchone()
         return from_epoch_ms(int(value))
 
-    @property
-    def clock_offset(self) -> timedelta:
-        """The database's clock minus this host's, as seen at the last claim."""
-        return self._offset
-
     def get_next_run_time(self) -> datetime | None:
         """In this host's time: when this host's clock will show the database's due time,
         plus a few random milliseconds so which node claims a run is chance, not whose
@@ -288,9 +283,6 @@ class PostgreSQLJobStore(SQLJobStore, LeaseSQL):
         listener, self._listener = self._listener, None
         if listener is not None:
             listener.stop()
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} ({self.location})>"
 
 
 class _Listener(threading.Thread):
