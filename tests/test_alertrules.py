@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from schedctl.alertrules import AlertRules
-from schedctl.alerts import AlertDispatcher
-from schedctl.history import RunHistory, RunOutcome
-from schedctl.jobfile import parse_jobfile
+from schedctl.service.alertrules import AlertRules
+from schedctl.alerts.core import AlertDispatcher
+from schedctl.state.history import RunHistory, RunOutcome
+from schedctl.jobfile.loader import parse_jobfile
 from schedctl.jobstores.sqlite import SQLiteJobStore
-from schedctl.sync import sync_jobs
+from schedctl.state.sync import sync_jobs
 
 UTC = UTC
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

@@ -25,9 +25,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-import schedctl.alerts
+import schedctl.alerts.core
 from schedctl import __version__
-from schedctl.alerts import (
+from schedctl.alerts.core import (
     AlertContext,
     AlertDispatcher,
     AlertError,
@@ -39,7 +39,7 @@ from schedctl.alerts import (
     alert_from_dict,
     send_alert,
 )
-from schedctl.commands import CommandResult
+from schedctl.commands.runner import CommandResult
 
 WAIT = 10.0  # the longest any wait on an event may take before the test fails
 
@@ -200,7 +200,7 @@ def email_alert(port: int, **options: Any) -> EmailAlert:
 
 
 def test_to_json_is_the_documented_body() -> None:
-    doc = schedctl.alerts.__doc__ or ""
+    doc = schedctl.alerts.core.__doc__ or ""
     example = doc[doc.index("    {") : doc.index("    }") + 5]
     documented = json.loads(re.sub(r"#.*", "", example))
     assert list(documented) == list(CONTEXT.to_json())
@@ -272,7 +272,7 @@ def test_context_from_a_command_result() -> None:
         None,
         result.error,
     )
-    assert context.output_tail == "x" * schedctl.alerts.TAIL_CHARS
+    assert context.output_tail == "x" * schedctl.alerts.core.TAIL_CHARS
     assert context.hostname == socket.gethostname()
 
 

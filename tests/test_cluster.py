@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from schedctl.clock import SystemClock
-from schedctl.cluster import ClusterNode, jobfile_digest
-from schedctl.history import RunHistory
-from schedctl.jobfile import load_jobfile
+from schedctl.cluster.node import ClusterNode, jobfile_digest
+from schedctl.state.history import RunHistory
+from schedctl.jobfile.loader import load_jobfile
 from schedctl.jobstores.postgresql import PostgreSQLJobStore
-from schedctl.leases import ClaimRegistry
-from schedctl.views import status_view
+from schedctl.jobstores.leases import ClaimRegistry
+from schedctl.state.views import status_view
 
 OLD = """\
 jobs:

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from schedctl import commands
-from schedctl._output_capture import MAX_LINE, OutputCapture, human_size
-from schedctl.commands import (
+from schedctl.commands import runner as commands
+from schedctl.commands.capture import MAX_LINE, OutputCapture, human_size
+from schedctl.commands.runner import (
     CommandFailedError,
     CommandResult,
     CommandSpec,
@@ -597,7 +597,7 @@ def test_the_engine_reports_a_failed_command_as_a_job_error(debug_scheduler, fak
     debug_scheduler.start()
     for job_id, command in [("good", "true"), ("bad", "exit 5")]:
         debug_scheduler.add_job(
-            "schedctl.commands:execute_command",
+            "schedctl.commands.runner:execute_command",
             id=job_id,
             kwargs={"job_id": job_id, "spec": {"command": command}},
         )
@@ -705,7 +705,7 @@ def test_terminate_all_uses_each_commands_own_kill_grace(tmp_path) -> None:
     """At shutdown each command gets its own kill_grace before SIGKILL."""
     import threading
 
-    from schedctl.commands import CommandSpec, ProcessRegistry, RunningCommand
+    from schedctl.commands.runner import CommandSpec, ProcessRegistry, RunningCommand
 
     registry = ProcessRegistry()
     ready = tmp_path / "ready"

@@ -25,8 +25,8 @@ import yaml
 from click.testing import CliRunner
 
 import schedctl
-from schedctl._jobcheck import TOP_KEYS
-from schedctl._jobkeys import (
+from schedctl.jobfile.check import TOP_KEYS
+from schedctl.jobfile.keys import (
     ALERT_KINDS,
     CRON_FIELDS,
     EMAIL_KEYS,
@@ -39,7 +39,7 @@ from schedctl._jobkeys import (
     WEBHOOK_KEYS,
 )
 from schedctl.cli import main
-from schedctl.jobfile import load_jobfile, parse_jobfile
+from schedctl.jobfile.loader import load_jobfile, parse_jobfile
 
 ROOT = Path(__file__).resolve().parent.parent
 MAN1 = ROOT / "man" / "schedctl.1"

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schedctl.durations import format_duration, parse_duration
+from schedctl.jobfile.durations import format_duration, parse_duration
 
 PARSED = [
     ("90s", 90.0),

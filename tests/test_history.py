@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from schedctl import history as history_module
-from schedctl.history import RunHistory, RunOutcome
+from schedctl.state import history as history_module
+from schedctl.state.history import RunHistory, RunOutcome
 from schedctl.jobstores.sqlite import SQLiteJobStore
 
 UTC = UTC

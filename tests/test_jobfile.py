@@ -12,10 +12,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schedctl._jobkeys import parse_size
-from schedctl.alerts import CommandAlert, EmailAlert, WebhookAlert
-from schedctl.commands import CommandSpec
-from schedctl.jobfile import (
+from schedctl.jobfile.keys import parse_size
+from schedctl.alerts.core import CommandAlert, EmailAlert, WebhookAlert
+from schedctl.commands.runner import CommandSpec
+from schedctl.jobfile.loader import (
     MAX_BYTES,
     ExecutorSpec,
     Jobfile,

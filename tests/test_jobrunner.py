@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from schedctl import jobrunner
-from schedctl.commands import CommandFailedError
-from schedctl.jobrunner import run_command_job
+from schedctl.commands import jobrunner
+from schedctl.commands.runner import CommandFailedError
+from schedctl.commands.jobrunner import run_command_job
 
 
 @pytest.fixture(autouse=True)

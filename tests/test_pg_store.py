@@ -17,10 +17,10 @@ import psycopg
 import pytest
 
 from schedctl.errors import StoreError
-from schedctl.history import RunHistory, RunOutcome
+from schedctl.state.history import RunHistory, RunOutcome
 from schedctl.jobstores._pg_leases import DuplicateNodeError
 from schedctl.jobstores.postgresql import PostgreSQLJobStore
-from schedctl.leases import ClaimRegistry, LeaseTerms
+from schedctl.jobstores.leases import ClaimRegistry, LeaseTerms
 from schedctl.triggers.interval import IntervalTrigger
 from tests.storehelpers import make_job, start
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from schedctl.reaper import reap_until
-from schedctl.safety import InsecureJobfileError, check_jobfile_safety
+from schedctl.commands.reaper import reap_until
+from schedctl.service.safety import InsecureJobfileError, check_jobfile_safety
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="the check applies to root only")
 

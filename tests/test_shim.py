@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from schedctl.commands import CommandSpec, RunningCommand, live_group_members, run_command
-from schedctl.leaselink import ShimChannel
+from schedctl.commands.runner import CommandSpec, RunningCommand, live_group_members, run_command
+from schedctl.commands.leaselink import ShimChannel
 
 SHIM = Path(__file__).resolve().parent.parent / "schedctl" / "shim.py"
 FAR = 3600.0
@@ -267,7 +267,7 @@ def test_terminate_and_kill_work_through_the_shim(tmp_path, stop):
 NODE = textwrap.dedent(
     """
     import sys, threading, time
-    from schedctl.commands import CommandSpec, RunningCommand
+    from schedctl.commands.runner import CommandSpec, RunningCommand
 
     class NodeLease:
         # "far": one deadline an hour away; "renewing": 0.6 s, renewed every 0.1 s.

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from schedctl.control import set_paused
-from schedctl.jobfile import parse_jobfile
+from schedctl.service.control import set_paused
+from schedctl.jobfile.loader import parse_jobfile
 from schedctl.jobstores.sqlite import SQLiteJobStore
-from schedctl.sync import sync_jobs
+from schedctl.state.sync import sync_jobs
 
 UTC = UTC
 NOW = datetime(2026, 6, 1, 12, 0, 10, tzinfo=UTC)

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from schedctl.logfmt import JournalFormatter, JsonFormatter, choose_format
-from schedctl.systemd import Notifier, watchdog_interval
-from schedctl.unitfile import render_unit
+from schedctl.service.logfmt import JournalFormatter, JsonFormatter, choose_format
+from schedctl.service.systemd import Notifier, watchdog_interval
+from schedctl.service.unitfile import render_unit
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -89,9 +89,9 @@ def _jobfile_text(jobs: int) -> str:
 
 
 def _prepare(workdir: Path, jobs: int) -> dict[str, Any]:
-    from schedctl.jobfile import load_jobfile
+    from schedctl.jobfile.loader import load_jobfile
     from schedctl.jobstores.sqlite import SQLiteJobStore
-    from schedctl.sync import sync_jobs
+    from schedctl.state.sync import sync_jobs
 
     jobfile = workdir / "cli-jobs.yaml"
     jobfile.write_text(_jobfile_text(jobs))

@@ -265,7 +265,7 @@ def _node_store(lib: str, store: str, target: str, node: str) -> Any:
         opened = make_store(lib, "sqlite", target)
     else:
         from schedctl.jobstores.postgresql import PostgreSQLJobStore
-        from schedctl.leases import LeaseTerms
+        from schedctl.jobstores.leases import LeaseTerms
 
         opened = PostgreSQLJobStore(target)
         opened.lease = LeaseTerms(LEASE_SECONDS)

@@ -3,9 +3,9 @@
 Runs of ``true``, three ways, in one process:
 
 - plain: ``subprocess.run(["true"])``, the physical limit on this machine;
-- run_command: ``schedctl.commands.run_command(CommandSpec(("true",)), job_id=...)``:
+- run_command: ``schedctl.commands.runner.run_command(CommandSpec(("true",)), job_id=...)``:
   a session and process group of its own, the output pipe and a pidfd polled, a result;
-- run_command_job: ``schedctl.jobrunner.run_command_job``, the function the scheduler
+- run_command_job: ``schedctl.commands.jobrunner.run_command_job``, the function the scheduler
   calls for a ``command:`` job (spec as JSON, per-run environment, retry loop), inside a
   run context as a worker thread has one.
 
@@ -73,9 +73,9 @@ def run(case: Case, workdir: str) -> dict[str, Any]:
 
 
 def _ways() -> dict[str, Callable[[int], None]]:
-    from schedctl.commands import CommandSpec, run_command
+    from schedctl.commands.runner import CommandSpec, run_command
     from schedctl.executors.base import RunContext, running_as
-    from schedctl.jobrunner import run_command_job
+    from schedctl.commands.jobrunner import run_command_job
 
     spec = CommandSpec(_ARGV)
     spec_json = spec.to_dict()  # what the scheduler stores for a command job

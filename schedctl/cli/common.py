@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from schedctl.durations import parse_duration
+from schedctl.jobfile.durations import parse_duration
 from schedctl.errors import SchedctlError
 
 if TYPE_CHECKING:
-    from schedctl.history import RunHistory
+    from schedctl.state.history import RunHistory
     from schedctl.jobstores._sqlstore import SQLJobStore
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -49,7 +49,7 @@ def json_option(func: F) -> F:
 def find_state(state: str | None, jobfile: str | None) -> str:
     """The state from --state, else from the jobfile: a PostgreSQL URL, or a file that
     must exist already."""
-    from schedctl.jobfile import StateLocationError, is_state_url
+    from schedctl.jobfile.loader import StateLocationError, is_state_url
 
     if state and is_state_url(state):
         return state
@@ -74,8 +74,8 @@ def find_state(state: str | None, jobfile: str | None) -> str:
 
 
 def open_state(state: str | None, jobfile: str | None) -> tuple[SQLJobStore, RunHistory]:
-    from schedctl.history import RunHistory
-    from schedctl.stores import open_store
+    from schedctl.state.history import RunHistory
+    from schedctl.state.stores import open_store
 
     store = open_store(find_state(state, jobfile))
     return store, RunHistory(store)
@@ -84,7 +84,7 @@ def open_state(state: str | None, jobfile: str | None) -> tuple[SQLJobStore, Run
 def _state_of_jobfile(jobfile: str) -> Path | str:
     """The state file a jobfile names. A jobfile broken since the scheduler loaded it
     must not stop ``list`` or ``history``: then only its top-level ``state:`` line is read."""
-    from schedctl.jobfile import Jobfile, JobfileError, load_jobfile, resolve_state
+    from schedctl.jobfile.loader import Jobfile, JobfileError, load_jobfile, resolve_state
 
     try:
         return resolve_state(None, load_jobfile(jobfile, check_imports=False))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from schedctl.cli import main
+from schedctl.cli.group import main
 from schedctl.cli.common import UsageError, json_option, open_state, state_options
 from schedctl.clock import SystemClock
 from schedctl.errors import JobLookupError
@@ -21,8 +21,8 @@ def list_jobs(state: str | None, jobfile: str | None, as_json: bool) -> None:
       schedctl list -f jobs.yaml
       schedctl list --state /var/lib/schedctl/jobs.db --json
     """
-    from schedctl import output
-    from schedctl.views import job_views
+    from schedctl.cli import output
+    from schedctl.state.views import job_views
 
     store, history = open_state(state, jobfile)
     views = job_views(store, history)
@@ -44,8 +44,8 @@ def pause(job_ids: tuple[str, ...], state: str | None, jobfile: str | None) -> N
     Example:
       schedctl pause -f jobs.yaml backup reports
     """
-    from schedctl.control import check_ids, set_paused
-    from schedctl.stores import store_now
+    from schedctl.service.control import check_ids, set_paused
+    from schedctl.state.stores import store_now
 
     store, _ = open_state(state, jobfile)
     check_ids(store, job_ids)
@@ -65,9 +65,9 @@ def resume(job_ids: tuple[str, ...], state: str | None, jobfile: str | None) -> 
     Example:
       schedctl resume -f jobs.yaml backup
     """
-    from schedctl import output
-    from schedctl.control import check_ids, set_paused
-    from schedctl.stores import store_now
+    from schedctl.cli import output
+    from schedctl.service.control import check_ids, set_paused
+    from schedctl.state.stores import store_now
 
     store, _ = open_state(state, jobfile)
     check_ids(store, job_ids)
@@ -93,9 +93,9 @@ def run_now(job_id: str, state: str | None, jobfile: str | None) -> None:
     Example:
       schedctl run-now -f jobs.yaml backup
     """
-    from schedctl.control import known_ids, run_here
-    from schedctl.stores import store_now
-    from schedctl.views import scheduler_running
+    from schedctl.service.control import known_ids, run_here
+    from schedctl.state.stores import store_now
+    from schedctl.state.views import scheduler_running
 
     store, history = open_state(state, jobfile)
     if store.lookup_job(job_id) is None:
@@ -104,7 +104,7 @@ def run_now(job_id: str, state: str | None, jobfile: str | None) -> None:
         store.request_run(job_id, store_now(store))
         click.echo(f"{job_id}: run requested from the running scheduler")
         return
-    from schedctl.logfmt import setup_logging
+    from schedctl.service.logfmt import setup_logging
 
     setup_logging()
     outcome = run_here(store, history, job_id)
@@ -130,10 +130,10 @@ def next_runs(job_id: str | None, expr: str | None, zone: str | None, count: int
       schedctl next -f jobs.yaml backup -n 3
       schedctl next --cron "30 2 * * 1-5" --timezone Europe/Berlin
     """
-    from schedctl import output
-    from schedctl.control import known_ids
+    from schedctl.cli import output
+    from schedctl.service.control import known_ids
     from schedctl.triggers.base import BaseTrigger
-    from schedctl.views import fire_times
+    from schedctl.state.views import fire_times
 
     now = SystemClock().now()
     if (job_id is None) == (expr is None):
@@ -181,8 +181,8 @@ def history(job_id: str | None, limit: int, failed: bool, show_output: bool,
       schedctl history -f jobs.yaml backup -n 5 --output
       schedctl history -f jobs.yaml --failed --json
     """
-    from schedctl import output
-    from schedctl.control import known_ids
+    from schedctl.cli import output
+    from schedctl.service.control import known_ids
 
     store, run_history = open_state(state, jobfile)
     if job_id is not None and store.lookup_job(job_id) is None and not run_history.runs(job_id, limit=1):
@@ -206,8 +206,8 @@ def status(state: str | None, jobfile: str | None, as_json: bool) -> None:
     Example:
       schedctl status -f jobs.yaml
     """
-    from schedctl import output
-    from schedctl.views import status_view
+    from schedctl.cli import output
+    from schedctl.state.views import status_view
 
     store, run_history = open_state(state, jobfile)
     now = SystemClock().now()

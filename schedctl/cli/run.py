@@ -8,13 +8,13 @@ from pathlib import Path
 
 import click
 
-from schedctl.cli import main
+from schedctl.cli.group import main
 from schedctl.cli.common import Duration, json_option
 from schedctl.clock import SystemClock
 
 
 def _check_node(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    from schedctl.jobfile import node_name_problem
+    from schedctl.jobfile.loader import node_name_problem
 
     problem = None if value is None else node_name_problem(value)
     if problem:
@@ -52,8 +52,8 @@ def run(jobfile: str, state: str | None, node: str | None, log_format: str | Non
       schedctl run --log-format json --state /var/lib/schedctl/jobs.db jobs.yaml
       schedctl run --state postgresql://schedctl@db/schedctl --node web-1 jobs.yaml
     """
-    from schedctl.daemon import ServeOptions, serve
-    from schedctl.logfmt import setup_logging
+    from schedctl.service.daemon import ServeOptions, serve
+    from schedctl.service.logfmt import setup_logging
 
     setup_logging(log_format)
     code = serve(ServeOptions(jobfile=jobfile, state=state, shutdown_timeout=shutdown_timeout,
@@ -77,10 +77,10 @@ def validate(jobfile: str, count: int, as_json: bool) -> None:
     """
     from rich.markup import escape
 
-    from schedctl import output
-    from schedctl.daemon import open_jobfile
-    from schedctl.sync import build_job
-    from schedctl.views import upcoming
+    from schedctl.cli import output
+    from schedctl.service.daemon import open_jobfile
+    from schedctl.state.sync import build_job
+    from schedctl.state.views import upcoming
 
     loaded = open_jobfile(jobfile)
     now = SystemClock().now()
@@ -118,9 +118,9 @@ def systemd_unit(jobfile: str, state: str | None, run_as: str | None) -> None:
       schedctl systemd-unit /etc/schedctl/jobs.yaml > /etc/systemd/system/schedctl-jobs.service
       systemctl daemon-reload && systemctl enable --now schedctl-jobs
     """
-    from schedctl.daemon import open_jobfile
-    from schedctl.jobfile import resolve_state
-    from schedctl.unitfile import render_unit
+    from schedctl.service.daemon import open_jobfile
+    from schedctl.jobfile.loader import resolve_state
+    from schedctl.service.unitfile import render_unit
 
     loaded = open_jobfile(jobfile)
     location = resolve_state(state, loaded)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from schedctl.clock import lease_monotonic
 from schedctl.errors import StoreError
-from schedctl.leases import Claim, ClaimRegistry, LeaseTerms
+from schedctl.jobstores.leases import Claim, ClaimRegistry, LeaseTerms
 from schedctl.timeutil import from_epoch_ms
 
 if TYPE_CHECKING:

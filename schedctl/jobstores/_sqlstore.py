@@ -24,7 +24,7 @@ from schedctl.clock import lease_monotonic
 from schedctl.errors import ConflictingIdError, JobLookupError, StaleJobError, StoreError
 from schedctl.job import Job
 from schedctl.jobstores.base import BaseJobStore, PlanT
-from schedctl.leases import CLAIMS, Claim, ClaimRegistry, LeaseTerms
+from schedctl.jobstores.leases import CLAIMS, Claim, ClaimRegistry, LeaseTerms
 from schedctl.timeutil import from_epoch_ms, to_epoch_ms, to_utc
 
 _COLUMNS = "id, next_run_time, version, state"

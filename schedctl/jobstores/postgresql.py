@@ -26,7 +26,7 @@ from schedctl.errors import StoreError
 from schedctl.jobstores._pg_leases import LeaseSQL
 from schedctl.jobstores._pg_schema import connect_kwargs, is_postgres_url, migrate, redact
 from schedctl.jobstores._sqlstore import DUE_JOBS, Row, SQLJobStore, ceil_ms
-from schedctl.leases import Claim
+from schedctl.jobstores.leases import Claim
 from schedctl.timeutil import from_epoch_ms, to_epoch_ms
 
 if TYPE_CHECKING:

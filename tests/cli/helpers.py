@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from schedctl.history import RunHistory, RunRecord
+from schedctl.state.history import RunHistory, RunRecord
 from schedctl.jobstores.sqlite import SQLiteJobStore
 
 T = TypeVar("T")

@@ -19,10 +19,10 @@ from click.testing import CliRunner, Result
 
 from schedctl import __version__
 from schedctl.cli import main
-from schedctl.history import RunHistory, RunOutcome
-from schedctl.jobfile import load_jobfile
+from schedctl.state.history import RunHistory, RunOutcome
+from schedctl.jobfile.loader import load_jobfile
 from schedctl.jobstores.sqlite import SQLiteJobStore
-from schedctl.sync import sync_jobs
+from schedctl.state.sync import sync_jobs
 from tests.cli.conftest import SCHEDCTL
 
 NOW = datetime.now(UTC)

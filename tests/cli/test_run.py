@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from schedctl.jobfile import load_jobfile
+from schedctl.jobfile.loader import load_jobfile
 from schedctl.jobstores.sqlite import SQLiteJobStore
-from schedctl.sync import sync_jobs
+from schedctl.state.sync import sync_jobs
 from tests.cli.helpers import RunWatcher, as_json, process_gone, read_runs, wait_until
 
 #: The spec says a running scheduler obeys pause/resume "within 1 second". We allow

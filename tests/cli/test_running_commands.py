@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from schedctl.jobfile import load_jobfile
+from schedctl.jobfile.loader import load_jobfile
 from schedctl.jobstores.sqlite import SQLiteJobStore
-from schedctl.sync import sync_jobs
+from schedctl.state.sync import sync_jobs
 from tests.cli.conftest import SCHEDCTL
 from tests.cli.helpers import Daemon, as_json, read_runs, wait_until
 

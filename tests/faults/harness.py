@@ -1,6 +1,6 @@
 """Driving the real ``schedctl run`` pieces under faults, and reading what they left behind.
 
-* :class:`SteppingClock` runs a real :class:`schedctl.daemon.Service` (SQLite store, thread
+* :class:`SteppingClock` runs a real :class:`schedctl.service.daemon.Service` (SQLite store, thread
   pool, run history, real commands) on a fake wall clock that the test steps forwards and
   backwards, so hours of schedule and DST transitions take a second.
 * :func:`read_ledger` reads the file the test jobs append ``$SCHEDCTL_JOB_ID
@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from schedctl.clock import FakeClock
-from schedctl.daemon import ServeOptions, Service, open_jobfile
+from schedctl.service.daemon import ServeOptions, Service, open_jobfile
 from schedctl.events import (
     EVENT_JOB_ERROR,
     EVENT_JOB_EXECUTED,

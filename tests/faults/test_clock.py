@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from schedctl.history import RunRecord
+from schedctl.state.history import RunRecord
 from schedctl.timeutil import to_epoch_ms
 from tests.cli.helpers import read_runs, wait_until
 from tests.faults.harness import (

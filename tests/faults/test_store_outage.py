@@ -16,11 +16,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from schedctl.clock import FakeClock
-from schedctl.daemon import ServeOptions, Service
+from schedctl.service.daemon import ServeOptions, Service
 from schedctl.errors import StoreError
 from schedctl.executors.base import current_run
 from schedctl.executors.debug import DebugExecutor
-from schedctl.jobfile import load_jobfile
+from schedctl.jobfile.loader import load_jobfile
 from schedctl.jobstores.sqlite import SQLiteJobStore
 from schedctl.schedulers.outage import STORE_RETRY
 from tests.conftest import TickOnlyScheduler

@@ -308,8 +308,8 @@ def skewed_node_argv(jobfile: Path, url: str, name: str, offset: float) -> list[
 
 def serve_skewed(jobfile: str, url: str, name: str, offset: float) -> int:
     """``schedctl run JOBFILE --state URL --node NAME`` on a :class:`FastClock`."""
-    from schedctl.daemon import ServeOptions, serve
-    from schedctl.logfmt import setup_logging
+    from schedctl.service.daemon import ServeOptions, serve
+    from schedctl.service.logfmt import setup_logging
 
     setup_logging("text")
     options = ServeOptions(jobfile=jobfile, state=url, node=name, shutdown_timeout=5.0)

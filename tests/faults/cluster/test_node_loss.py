@@ -25,7 +25,7 @@ import signal
 from pathlib import Path
 
 from schedctl.jobstores.postgresql import PostgreSQLJobStore
-from schedctl.leases import ClaimRegistry, LeaseTerms
+from schedctl.jobstores.leases import ClaimRegistry, LeaseTerms
 from schedctl.schedulers.planning import plan_runs
 from schedctl.triggers.date import DateTrigger
 from tests.cli.helpers import process_gone, wait_until

@@ -16,7 +16,7 @@ import sys
 import time
 
 from schedctl.clock import Clock
-from schedctl.commandspec import CommandResult, CommandSpec
+from schedctl.commands.spec import CommandResult, CommandSpec
 
 # Same logger as the rest of the command runner: the start line belongs with the run's others.
 _log = logging.getLogger("schedctl.commands")

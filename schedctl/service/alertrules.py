@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from schedctl.alerts import AlertContext, AlertDispatcher, alert_from_dict
+from schedctl.alerts.core import AlertContext, AlertDispatcher, alert_from_dict
 from schedctl.errors import StoreError
-from schedctl.history import RunHistory, RunOutcome
+from schedctl.state.history import RunHistory, RunOutcome
 from schedctl.jobstores.base import BaseJobStore
 
 #: Outcomes that say nothing about whether the job works.

@@ -13,10 +13,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from schedctl.commands import format_seconds
-from schedctl.history import RunRecord
-from schedctl.logfmt import wants_colour
-from schedctl.views import JobView, StatusView
+from schedctl.commands.runner import format_seconds
+from schedctl.state.history import RunRecord
+from schedctl.service.logfmt import wants_colour
+from schedctl.state.views import JobView, StatusView
 
 _STATE_STYLES = {
     "scheduled": "green", "paused": "yellow", "running": "cyan", "success": "green",

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from schedctl.commands import CommandSpec
+from schedctl.commands.runner import CommandSpec
 from schedctl.errors import StaleJobError
 from schedctl.job import Job
-from schedctl.jobfile import Jobfile, JobSpec
+from schedctl.jobfile.loader import Jobfile, JobSpec
 from schedctl.jobstores.base import BaseJobStore
 from schedctl.triggers.boot import BootTrigger
 
@@ -25,7 +25,7 @@ _COMMAND_OPTIONS = ("shell", "env_file", "kill_grace", "output", "output_limit")
 _RETRY_OPTIONS = ("retries", "retry_delay", "backoff")
 
 #: The job function of every ``command:`` job.
-COMMAND_FUNC = "schedctl.jobrunner:run_command_job"
+COMMAND_FUNC = "schedctl.commands.jobrunner:run_command_job"
 
 
 @dataclass

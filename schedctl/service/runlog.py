@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from schedctl.clock import Clock
-from schedctl.commands import CommandFailedError, CommandResult, format_seconds
+from schedctl.commands.runner import CommandFailedError, CommandResult, format_seconds
 from schedctl.errors import StoreError
 from schedctl.events import (
     EVENT_JOB_ERROR,
@@ -27,7 +27,7 @@ from schedctl.events import (
     JobSubmissionEvent,
     SchedulerEvent,
 )
-from schedctl.history import NEVER_STARTED, RunHistory, RunOutcome
+from schedctl.state.history import NEVER_STARTED, RunHistory, RunOutcome
 
 #: The events a RunLog listens to.
 RUN_EVENTS = (

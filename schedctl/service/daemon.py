@@ -21,10 +21,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from schedctl.alertrules import AlertRules
-from schedctl.alerts import AlertDispatcher
+from schedctl.service.alertrules import AlertRules
+from schedctl.alerts.core import AlertDispatcher
 from schedctl.clock import Clock, SystemClock
-from schedctl.commands import DEFAULT_REGISTRY
+from schedctl.commands.runner import DEFAULT_REGISTRY
 from schedctl.errors import JobLookupError, StaleJobError, StoreError
 from schedctl.events import (
     EVENT_JOB_MAX_INSTANCES,
@@ -34,23 +34,23 @@ from schedctl.events import (
 )
 from schedctl.executors.base import BaseExecutor
 from schedctl.executors.pool import ProcessPoolExecutor, ThreadPoolExecutor
-from schedctl.history import RunHistory, RunOutcome
+from schedctl.state.history import RunHistory, RunOutcome
 from schedctl.job import Job
-from schedctl.jobfile import Jobfile, JobfileError, load_jobfile, resolve_state
-from schedctl.jobrunner import ATTEMPT_LISTENERS, STOP_RETRIES
+from schedctl.jobfile.loader import Jobfile, JobfileError, load_jobfile, resolve_state
+from schedctl.commands.jobrunner import ATTEMPT_LISTENERS, STOP_RETRIES
 from schedctl.jobstores._sqlstore import SQLJobStore
 from schedctl.jobstores.sqlite import SQLiteJobStore
-from schedctl.reaper import split_init
-from schedctl.runlock import RunLock
-from schedctl.runlog import RUN_EVENTS, RunLog
-from schedctl.safety import check_jobfile_safety
+from schedctl.commands.reaper import split_init
+from schedctl.state.runlock import RunLock
+from schedctl.service.runlog import RUN_EVENTS, RunLog
+from schedctl.service.safety import check_jobfile_safety
 from schedctl.schedulers.blocking import BlockingScheduler
-from schedctl.sync import SyncReport, sync_jobs
-from schedctl.systemd import Notifier, watchdog_interval
+from schedctl.state.sync import SyncReport, sync_jobs
+from schedctl.service.systemd import Notifier, watchdog_interval
 from schedctl.triggers.boot import BootTrigger, current_boot_id
 
 if TYPE_CHECKING:
-    from schedctl.cluster import ClusterNode
+    from schedctl.cluster.node import ClusterNode
     from schedctl.jobstores._pg_leases import Rerun
 
 HEARTBEAT_SECONDS = 10.0
@@ -107,7 +107,7 @@ def serve(options: ServeOptions, clock: Clock | None = None) -> int:
     jobfile = open_jobfile(options.jobfile)
     location = resolve_state(options.state, jobfile)
     if isinstance(location, str):  # a PostgreSQL store: one node of several
-        from schedctl.cluster import ClusterNode, check_guardable
+        from schedctl.cluster.node import ClusterNode, check_guardable
         from schedctl.jobstores.postgresql import PostgreSQLJobStore
 
         check_guardable(jobfile)
@@ -139,7 +139,7 @@ class Service:
         self.notifier = Notifier()
         if node is not None:
             # A node's scheduler runs on the database's time, as every other node's does.
-            from schedctl.cluster import DatabaseTime
+            from schedctl.cluster.node import DatabaseTime
 
             node.time = DatabaseTime(clock, node.store)
             node.time.resync()

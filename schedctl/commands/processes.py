@@ -7,7 +7,7 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from schedctl.commands import RunningCommand
+    from schedctl.commands.runner import RunningCommand
 
 #: The longest a finished run keeps reading output that a leftover process holds open.
 _DRAIN_MAX = 1.0
@@ -65,6 +65,6 @@ def _terminate(
     return survivors
 
 
-#: Where :func:`~schedctl.commands.execute_command` registers its runs, for the scheduler
+#: Where :func:`~schedctl.commands.runner.execute_command` registers its runs, for the scheduler
 #: to stop them.
 DEFAULT_REGISTRY = ProcessRegistry()

@@ -15,10 +15,10 @@ from schedctl.clock import Clock, SystemClock
 from schedctl.errors import JobLookupError, StaleJobError
 from schedctl.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 from schedctl.executors.base import RunContext, running_as
-from schedctl.history import RunHistory, RunOutcome
-from schedctl.jobrunner import ATTEMPT_LISTENERS
+from schedctl.state.history import RunHistory, RunOutcome
+from schedctl.commands.jobrunner import ATTEMPT_LISTENERS
 from schedctl.jobstores.base import BaseJobStore
-from schedctl.runlog import RunLog, outcome_of
+from schedctl.service.runlog import RunLog, outcome_of
 from schedctl.timeutil import from_epoch_ms, to_epoch_ms
 
 _CAS_ATTEMPTS = 20

@@ -1,6 +1,6 @@
 """What the command runner needs from a run's lease, and the pipe that carries it to the shim.
 
-A leased run is started under :mod:`schedctl.shim`, which kills the command when its
+A leased run is started under :mod:`schedctl.commands.shim`, which kills the command when its
 deadline passes. The lease keeper knows when the lease was last renewed; the runner
 knows the shim's pipe. :class:`LeaseLink` joins the two without either importing the
 other, and :class:`ShimChannel` is the pipe.

@@ -3,7 +3,7 @@
 Each check raises :class:`Bad` with a message that says what is wrong and how to
 fix it; the caller adds the file, line, column and key path. Checks see one key
 only; rules that involve several keys (one trigger, known executor) live in
-:mod:`schedctl._jobcheck`.
+:mod:`schedctl.jobfile.check`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from email.utils import parseaddr
 from functools import cache
 from typing import Any, get_args
 
-from schedctl._yamlmarks import Field, Node, describe, to_plain
-from schedctl.alerts import (
+from schedctl.jobfile.yamlmarks import Field, Node, describe, to_plain
+from schedctl.alerts.core import (
     AlertSpec,
     AlertSpecError,
     CommandAlert,
@@ -28,9 +28,9 @@ from schedctl.alerts import (
     is_port,
     url_problem,
 )
-from schedctl.commandspec import OutputMode
-from schedctl.durations import parse_duration
-from schedctl.jobfile import OrphanPolicy, OverlapPolicy
+from schedctl.commands.spec import OutputMode
+from schedctl.jobfile.durations import parse_duration
+from schedctl.jobfile.loader import OrphanPolicy, OverlapPolicy
 
 
 class Bad(Exception):

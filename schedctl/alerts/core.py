@@ -60,13 +60,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from schedctl import __version__
-from schedctl.commandspec import signal_name
+from schedctl.commands.spec import signal_name
 from schedctl.errors import SchedctlError
 
 if TYPE_CHECKING:
     from email.message import EmailMessage
 
-    from schedctl.commands import CommandResult
+    from schedctl.commands.runner import CommandResult
 
 __all__ = [
     "AlertContext",

@@ -1,6 +1,6 @@
 """The rules of a whole jobfile: sections, defaults, and what one job's keys mean together.
 
-Per-key checks are in :mod:`schedctl._jobkeys`; this module runs them over the
+Per-key checks are in :mod:`schedctl.jobfile.keys`; this module runs them over the
 marked tree, merges ``defaults`` under each job, enforces the rules that span
 keys (one action, one trigger, a known executor, an importable ``call``, keys
 that mean nothing to this kind of job) and builds every trigger once, turning its
@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from schedctl._jobkeys import (
+from schedctl.jobfile.keys import (
     ACTION_KEYS,
     EXECUTOR_KEYS,
     JOB_KEYS,
@@ -32,9 +32,9 @@ from schedctl._jobkeys import (
     optional,
     unknown_key,
 )
-from schedctl._yamlmarks import Field, Node, Problem, describe
-from schedctl.durations import format_duration
-from schedctl.jobfile import ClusterSpec, ExecutorSpec, JobSpec, TriggerSpec, node_name_problem
+from schedctl.jobfile.yamlmarks import Field, Node, Problem, describe
+from schedctl.jobfile.durations import format_duration
+from schedctl.jobfile.loader import ClusterSpec, ExecutorSpec, JobSpec, TriggerSpec, node_name_problem
 
 INVALID: Any = object()  # the value of a key whose check failed (already reported)
 
@@ -102,7 +102,7 @@ class Collector:
 def assemble(
     root: Node, filename: str, *, check_imports: bool
 ) -> tuple[dict[str, Any], list[Problem]]:
-    """The keyword arguments of :class:`~schedctl.jobfile.Jobfile` (less ``path``), and the problems."""
+    """The keyword arguments of :class:`~schedctl.jobfile.loader.Jobfile` (less ``path``), and the problems."""
     collector = Collector(filename)
     if not root.is_mapping:
         message = f"expected a mapping with a 'jobs' key, got {describe(root.value)}"

@@ -1,6 +1,6 @@
 """The job function of every ``command:`` job: per-run environment, retries, attempts.
 
-``schedctl run`` stores command jobs as ``schedctl.jobrunner:run_command_job``
+``schedctl run`` stores command jobs as ``schedctl.commands.jobrunner:run_command_job``
 with JSON keyword arguments. Each run tells the command when it was scheduled,
 which attempt it is and its run id (``SCHEDCTL_SCHEDULED_FOR``,
 ``SCHEDCTL_ATTEMPT``, ``SCHEDCTL_RUN_ID``), so a job can deduplicate its own
@@ -17,9 +17,9 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from schedctl._spawn import _not_started
+from schedctl.commands.spawn import _not_started
 from schedctl.clock import SystemClock, lease_monotonic
-from schedctl.commands import (
+from schedctl.commands.runner import (
     DEFAULT_REGISTRY,
     CommandFailedError,
     CommandResult,
@@ -27,7 +27,7 @@ from schedctl.commands import (
     run_command,
 )
 from schedctl.executors.base import current_run
-from schedctl.leases import CLAIMS, Claim
+from schedctl.jobstores.leases import CLAIMS, Claim
 
 #: Called in the worker thread after a failed attempt that will be retried:
 #: ``(job_id, scheduled_for, result, delay_seconds)``. ``schedctl run`` records it.

@@ -19,8 +19,8 @@ Decisions worth knowing:
   warning names them when they still hold the output pipe; once we stop reading, their
   writes to it fail with SIGPIPE. After a timeout or an interruption nothing is left:
   the group gets until the end of the grace period, then SIGKILL.
-* A run given a lease (:class:`~schedctl.leaselink.LeaseLink`) runs under
-  :mod:`schedctl.shim`, in the same group as the command, which kills the group when
+* A run given a lease (:class:`~schedctl.commands.leaselink.LeaseLink`) runs under
+  :mod:`schedctl.commands.shim`, in the same group as the command, which kills the group when
   the lease's deadline passes or when this process dies, so that a frozen or dead
   node never leaves a command running that another node may start again. The pid a
   leased run reports is the shim's; signals to the group reach both.
@@ -40,8 +40,8 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any, Literal
 
-from schedctl._output_capture import OutputCapture, OutputPipe
-from schedctl._spawn import (
+from schedctl.commands.capture import OutputCapture, OutputPipe
+from schedctl.commands.spawn import (
     _log_start,
     _not_started,
     _popen,
@@ -52,7 +52,7 @@ from schedctl._spawn import (
     live_group_members,
 )
 from schedctl.clock import Clock, SystemClock
-from schedctl.commandspec import (
+from schedctl.commands.spec import (
     CommandFailedError,
     CommandResult,
     CommandSpec,
@@ -65,8 +65,8 @@ from schedctl.commandspec import (
     parse_env_file,
     signal_name,
 )
-from schedctl.leaselink import LeaseLink, ShimChannel
-from schedctl.processes import _DRAIN_MAX, DEFAULT_REGISTRY, ProcessRegistry
+from schedctl.commands.leaselink import LeaseLink, ShimChannel
+from schedctl.commands.processes import _DRAIN_MAX, DEFAULT_REGISTRY, ProcessRegistry
 
 __all__ = [
     "DEFAULT_REGISTRY",
@@ -516,7 +516,7 @@ def execute_command(
     clock: Clock | None = None,
     registry: ProcessRegistry | None = None,
 ) -> CommandResult:
-    """The job function the scheduler stores (``schedctl.commands:execute_command``).
+    """The job function the scheduler stores (``schedctl.commands.runner:execute_command``).
 
     Takes the JSON-able form of a CommandSpec, returns the result of a successful run
     and raises CommandFailedError otherwise, so the engine emits EVENT_JOB_ERROR.

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from schedctl.history import RunHistory, RunRecord
+from schedctl.state.history import RunHistory, RunRecord
 from schedctl.job import Job
 from schedctl.jobstores._sqlstore import SQLJobStore
-from schedctl.runlock import holder_pid
-from schedctl.stores import is_shared
+from schedctl.state.runlock import holder_pid
+from schedctl.state.stores import is_shared
 from schedctl.triggers.base import BaseTrigger
 
 

@@ -47,9 +47,9 @@ from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from schedctl._yamlmarks import Problem, compose
-from schedctl.alerts import AlertSpec, CommandAlert, EmailAlert, WebhookAlert
-from schedctl.commandspec import CommandSpec, OutputMode
+from schedctl.jobfile.yamlmarks import Problem, compose
+from schedctl.alerts.core import AlertSpec, CommandAlert, EmailAlert, WebhookAlert
+from schedctl.commands.spec import CommandSpec, OutputMode
 from schedctl.errors import SchedctlError
 from schedctl.schedulers.config import DEFAULT_JOB_OPTIONS
 
@@ -285,7 +285,7 @@ def parse_jobfile(
         problems = [Problem(filename, 1, 1, "", "the jobfile is empty; it needs a 'jobs' mapping")]
     if root is None:
         raise JobfileError(problems)
-    from schedctl._jobcheck import assemble  # here: it builds this module's dataclasses
+    from schedctl.jobfile.check import assemble  # here: it builds this module's dataclasses
 
     values, more = assemble(root, filename, check_imports=check_imports)
     problems = sorted(set(problems + more), key=lambda p: (p.line, p.column, p.key_path))

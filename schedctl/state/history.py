@@ -13,7 +13,7 @@ from typing import Any
 
 from schedctl.clock import lease_monotonic
 from schedctl.jobstores._sqlstore import Connection, SQLJobStore
-from schedctl.leases import Claim
+from schedctl.jobstores.leases import Claim
 from schedctl.timeutil import from_epoch_ms, to_epoch_ms
 
 #: Outcomes that count as failures in ``history --failed`` and ``status``.

@@ -25,11 +25,11 @@ from datetime import datetime, timedelta
 
 from schedctl.clock import Clock
 from schedctl.errors import SchedctlError, StoreError
-from schedctl.jobfile import Jobfile
+from schedctl.jobfile.loader import Jobfile
 from schedctl.jobstores._pg_leases import Rerun
 from schedctl.jobstores.postgresql import PostgreSQLJobStore
-from schedctl.leases import ClaimRegistry, LeaseTerms
-from schedctl.sync import SyncReport, sync_jobs
+from schedctl.jobstores.leases import ClaimRegistry, LeaseTerms
+from schedctl.state.sync import SyncReport, sync_jobs
 from schedctl.timeutil import from_epoch_ms
 
 _logger = logging.getLogger("schedctl.cluster")
