@@ -25,21 +25,13 @@ import yaml
 from click.testing import CliRunner
 
 import schedctl
-from schedctl.jobfile.check import TOP_KEYS
-from schedctl.jobfile.keys import (
-    ALERT_KINDS,
-    CRON_FIELDS,
-    EMAIL_KEYS,
-    EXECUTOR_KEYS,
-    EXECUTOR_TYPES,
-    INTERVAL_UNITS,
-    JOB_KEYS,
-    OUTPUT_MODES,
-    OVERLAP_POLICIES,
-    WEBHOOK_KEYS,
-)
 from schedctl.cli import main
+from schedctl.jobfile.alertkeys import ALERT_KINDS, EMAIL_KEYS, WEBHOOK_KEYS
+from schedctl.jobfile.check import TOP_KEYS
+from schedctl.jobfile.commandkeys import OUTPUT_MODES
+from schedctl.jobfile.keys import EXECUTOR_KEYS, EXECUTOR_TYPES, JOB_KEYS, OVERLAP_POLICIES
 from schedctl.jobfile.loader import load_jobfile, parse_jobfile
+from schedctl.jobfile.triggerkeys import CRON_FIELDS, INTERVAL_UNITS
 
 ROOT = Path(__file__).resolve().parent.parent
 MAN1 = ROOT / "man" / "schedctl.1"

@@ -12,22 +12,21 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schedctl.jobfile.keys import parse_size
 from schedctl.alerts.core import CommandAlert, EmailAlert, WebhookAlert
 from schedctl.commands.runner import CommandSpec
+from schedctl.jobfile import keys
+from schedctl.jobfile.commandkeys import parse_size
 from schedctl.jobfile.loader import (
     MAX_BYTES,
-    ExecutorSpec,
-    Jobfile,
     JobfileError,
-    JobSpec,
     Problem,
-    TriggerSpec,
     default_state_path,
     load_jobfile,
     parse_jobfile,
     resolve_state,
 )
+from schedctl.jobfile.specs import ExecutorSpec, Jobfile, JobSpec, TriggerSpec
+from schedctl.jobfile.triggerkeys import JOB_KEY_NAMES
 
 SAMPLES = Path(__file__).parent / "jobfiles"
 
@@ -562,6 +561,11 @@ def test_defaults_merge_under_each_job() -> None:
     assert overrides.env == {"A": "default", "B": "own", "C": "own"}
     assert (calls.call, calls.command, calls.args) == ("os.path:join", None, ("/tmp", "x"))
     assert calls.env == {}  # env means nothing to a call: the default is dropped
+
+
+def test_every_job_key_is_a_jobspec_field_or_a_trigger() -> None:
+    """The cron check tells a misplaced job key from a cron typo by JobSpec's fields."""
+    assert JOB_KEY_NAMES == set(keys.JOB_KEYS)
 
 
 def test_jobspec_defaults_are_cron_friendly() -> None:

@@ -84,7 +84,8 @@ def open_state(state: str | None, jobfile: str | None) -> tuple[SQLJobStore, Run
 def _state_of_jobfile(jobfile: str) -> Path | str:
     """The state file a jobfile names. A jobfile broken since the scheduler loaded it
     must not stop ``list`` or ``history``: then only its top-level ``state:`` line is read."""
-    from schedctl.jobfile.loader import Jobfile, JobfileError, load_jobfile, resolve_state
+    from schedctl.jobfile.loader import JobfileError, load_jobfile, resolve_state
+    from schedctl.jobfile.specs import Jobfile
 
     try:
         return resolve_state(None, load_jobfile(jobfile, check_imports=False))

@@ -14,7 +14,7 @@ from schedctl.clock import SystemClock
 
 
 def _check_node(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    from schedctl.jobfile.loader import node_name_problem
+    from schedctl.jobfile.specs import node_name_problem
 
     problem = None if value is None else node_name_problem(value)
     if problem:

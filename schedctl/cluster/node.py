@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 
 from schedctl.clock import Clock
 from schedctl.errors import SchedctlError, StoreError
-from schedctl.jobfile.loader import Jobfile
+from schedctl.jobfile.specs import Jobfile
 from schedctl.jobstores._pg_leases import Rerun
 from schedctl.jobstores.postgresql import PostgreSQLJobStore
 from schedctl.jobstores.leases import ClaimRegistry, LeaseTerms

@@ -36,7 +36,8 @@ from schedctl.executors.base import BaseExecutor
 from schedctl.executors.pool import ProcessPoolExecutor, ThreadPoolExecutor
 from schedctl.state.history import RunHistory, RunOutcome
 from schedctl.job import Job
-from schedctl.jobfile.loader import Jobfile, JobfileError, load_jobfile, resolve_state
+from schedctl.jobfile.loader import JobfileError, load_jobfile, resolve_state
+from schedctl.jobfile.specs import Jobfile
 from schedctl.commands.jobrunner import ATTEMPT_LISTENERS, STOP_RETRIES
 from schedctl.jobstores._sqlstore import SQLJobStore
 from schedctl.jobstores.sqlite import SQLiteJobStore

@@ -16,7 +16,7 @@ from typing import Any
 from schedctl.commands.runner import CommandSpec
 from schedctl.errors import StaleJobError
 from schedctl.job import Job
-from schedctl.jobfile.loader import Jobfile, JobSpec
+from schedctl.jobfile.specs import Jobfile, JobSpec
 from schedctl.jobstores.base import BaseJobStore
 from schedctl.triggers.boot import BootTrigger
 

@@ -25,9 +25,9 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from schedctl.cli import main
 from schedctl.jobfile.check import TOP_KEYS
 from schedctl.jobfile.keys import JOB_KEYS
-from schedctl.cli import main
 from schedctl.jobfile.loader import JobfileError, load_jobfile, parse_jobfile
 from schedctl.state.sync import build_job
 from schedctl.triggers.boot import BootTrigger
