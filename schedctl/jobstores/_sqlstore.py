@@ -12,44 +12,32 @@ differ, which is what subclasses provide.
 from __future__ import annotations
 
 import json
-import logging
 import threading
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any, Protocol
 
 from schedctl.clock import lease_monotonic
 from schedctl.errors import ConflictingIdError, JobLookupError, StaleJobError, StoreError
 from schedctl.job import Job
+from schedctl.jobstores._sqlrows import (
+    COLUMNS,
+    DUE_JOBS,
+    INSERT_JOB,
+    Connection,
+    Row,
+    advance_one,
+    encode,
+    refuse_duplicates,
+)
+from schedctl.jobstores._sqlruns import RunRows
 from schedctl.jobstores.base import BaseJobStore, PlanT
 from schedctl.jobstores.leases import CLAIMS, Claim, ClaimRegistry, LeaseTerms
-from schedctl.timeutil import from_epoch_ms, to_epoch_ms, to_utc
-
-_COLUMNS = "id, next_run_time, version, state"
-INSERT_JOB = "INSERT INTO jobs (id, next_run_time, version, state) VALUES (?, ?, 1, ?)"
-DUE_JOBS = f"SELECT {_COLUMNS} FROM jobs WHERE next_run_time <= ? ORDER BY next_run_time, id"
-
-Row = tuple[str, "int | None", int, str]
+from schedctl.timeutil import from_epoch_ms, to_epoch_ms
 
 
-class Cursor(Protocol):
-    @property
-    def rowcount(self) -> int: ...
-
-    def fetchone(self) -> Any: ...
-
-    def fetchall(self) -> list[Any]: ...
-
-
-class Connection(Protocol):
-    """What the shared SQL needs of a connection: ``?`` placeholders, a cursor back."""
-
-    def execute(self, sql: str, params: Sequence[Any] = ..., /) -> Cursor: ...
-
-
-class SQLJobStore(BaseJobStore):
+class SQLJobStore(RunRows, BaseJobStore):
     """The shared body of the SQLite and PostgreSQL stores.
 
     ``runs_owner`` (set by ``schedctl run``) makes every claim also insert the run
@@ -98,7 +86,7 @@ class SQLJobStore(BaseJobStore):
 
     def lookup_job(self, job_id: str) -> Job | None:
         with self._reading() as conn:
-            row = conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            row = conn.execute(f"SELECT {COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return None if row is None else self._decode(tuple(row))
 
     def get_due_jobs(self, now: datetime) -> list[Job]:
@@ -134,14 +122,14 @@ class SQLJobStore(BaseJobStore):
     def get_all_jobs(self) -> list[Job]:
         with self._reading() as conn:
             rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM jobs ORDER BY next_run_time IS NULL, next_run_time, id"
+                f"SELECT {COLUMNS} FROM jobs ORDER BY next_run_time IS NULL, next_run_time, id"
             ).fetchall()
         return self._decode_all(rows)
 
     # -- writes -------------------------------------------------------------------------------
 
     def add_job(self, job: Job) -> None:
-        row = _encode(job)  # ValueError for an unstorable job, before anything is written
+        row = encode(job)  # ValueError for an unstorable job, before anything is written
         with self._writing() as conn:
             try:
                 conn.execute(INSERT_JOB, row)
@@ -153,8 +141,8 @@ class SQLJobStore(BaseJobStore):
     def add_jobs(self, jobs: Iterable[Job]) -> None:
         """One transaction for the lot: all are stored, or none."""
         batch = list(jobs)
-        rows = [_encode(job) for job in batch]
-        _refuse_duplicates(batch)
+        rows = [encode(job) for job in batch]
+        refuse_duplicates(batch)
         if not batch:
             return
         try:
@@ -182,7 +170,7 @@ class SQLJobStore(BaseJobStore):
         return batch[0].id  # added and removed meanwhile by someone else
 
     def update_job(self, job: Job) -> None:
-        job_id, next_run_time, state = _encode(job)
+        job_id, next_run_time, state = encode(job)
         with self._writing() as conn:
             changed = conn.execute(
                 "UPDATE jobs SET next_run_time = ?, version = version + 1, state = ?"
@@ -245,102 +233,7 @@ class SQLJobStore(BaseJobStore):
         """Save claimed jobs' new next run times (removing exhausted jobs), each a
         compare-and-set on version; returns the ids saved. A store with round trips to
         spare nothing overrides this with one statement for the lot."""
-        return {job.id for job, next_run_time in moves if _advance_one(conn, job, next_run_time)}
-
-    def _insert_runs(
-        self, conn: Connection, claimed: Sequence[tuple[Job, Any]], now: datetime, sent: float
-    ) -> list[Claim]:
-        """Insert a 'running' row for each run the plans start, in the claim's transaction;
-        their claims, for the caller to register once the transaction commits.
-
-        A slot whose row exists already was fired by someone else: it is dropped from its
-        plan, so only what this transaction committed runs. Runs of a job still going
-        elsewhere, up to ``max_instances``, turn its new ones into 'skipped' rows.
-        """
-        starting = [(job, d.run_times) for job, d in claimed if getattr(d, "run_times", None)]
-        if not starting:
-            return []
-        now_ms = to_epoch_ms(now)
-        # Only leased runs can be another node's: a store without leases has one scheduler.
-        busy = {} if self.lease is None else self._running_elsewhere(
-            conn, [job.id for job, _ in starting], now_ms)
-        # A job whose trigger is done leaves the jobs table with this claim: its last runs
-        # keep its definition, for a node that must rerun one after its node died.
-        ending = {job.id for job, d in claimed if d.next_run_time is None}
-        wanted: list[tuple[str, datetime, str | None]] = []
-        for job, run_times in starting:
-            holders = busy.get(job.id, [])
-            state = job.to_json() if job.id in ending and self.lease is not None else None
-            for run_time in run_times:
-                if len(holders) >= job.max_instances:
-                    self._insert_skipped(conn, job.id, run_time, now_ms, holders[0])
-                else:
-                    wanted.append((job.id, run_time, state))
-        claims = self._insert_slots(conn, wanted, now, sent)
-        inserted = {(claim.job_id, to_epoch_ms(claim.scheduled_for)) for claim in claims}
-        for job, run_times in starting:
-            run_times[:] = [t for t in run_times if (job.id, to_epoch_ms(t)) in inserted]
-        return claims
-
-    def _insert_slots(
-        self, conn: Connection, slots: list[tuple[str, datetime, str | None]], now: datetime,
-        sent: float,
-    ) -> list[Claim]:
-        """Insert the first attempts of ``slots`` (job id, slot, the job's definition when
-        it is the last run); the claims of those actually inserted."""
-        claims = (self.insert_run(conn, job_id, run_time, attempt=1, now=now, sent=sent,
-                                  job_state=state) for job_id, run_time, state in slots)
-        return [claim for claim in claims if claim is not None]
-
-    def insert_run(
-        self, conn: Connection, job_id: str, run_time: datetime, *, attempt: int, now: datetime,
-        sent: float, reason: str = "schedule", owner: str | None = None,
-        job_state: str | None = None,
-    ) -> Claim | None:
-        """Insert one 'running' row owned by this store's node; its claim, for the caller to
-        register once the transaction commits, or None if that (job, slot, attempt) has a row
-        already. ``job_state`` keeps the job's definition with a run that outlives the job's
-        row (its trigger is done)."""
-        lease_ms = None if self.lease is None else int(self.lease.seconds * 1000)
-        # The lease runs from the store's clock at the insert, after ``sent``: the shim's
-        # deadline (``sent + lease - margin``) always comes first.
-        row = conn.execute(
-            "INSERT INTO runs (job_id, scheduled_for, attempt, state, reason, owner, started_at,"
-            " lease_expires_at, job_state) VALUES (?, ?, ?, 'running', ?, ?, ?, now_ms() + ?, ?)"
-            " ON CONFLICT DO NOTHING RETURNING run_id",
-            (job_id, to_epoch_ms(run_time), attempt, reason, owner or self.runs_owner,
-             to_epoch_ms(now), lease_ms, job_state),
-        ).fetchone()
-        if row is None:
-            return None
-        return Claim(int(row[0]), job_id, run_time, attempt, self.lease, sent)
-
-    def _running_elsewhere(
-        self, conn: Connection, job_ids: list[str], now_ms: int
-    ) -> dict[str, list[str]]:
-        """The owners of these jobs' live runs on other nodes, by job (this node's own are
-        the executor's business: it knows them, and ``overlap: replace`` may stop them)."""
-        marks = ", ".join("?" for _ in job_ids)
-        rows = conn.execute(
-            f"SELECT job_id, owner FROM runs WHERE state = 'running' AND job_id IN ({marks})"
-            " AND owner <> ? AND lease_expires_at > ?",
-            (*job_ids, self.runs_owner, now_ms),
-        ).fetchall()
-        busy: dict[str, list[str]] = {}
-        for job_id, owner in rows:
-            busy.setdefault(str(job_id), []).append(str(owner))
-        return busy
-
-    def _insert_skipped(
-        self, conn: Connection, job_id: str, run_time: datetime, now_ms: int, holder: str
-    ) -> None:
-        error = f"the previous run was still going on {holder} (max_instances reached)"
-        conn.execute(
-            "INSERT INTO runs (job_id, scheduled_for, attempt, state, reason, owner, finished_at,"
-            " error) VALUES (?, ?, 1, 'skipped', 'schedule', ?, ?, ?) ON CONFLICT DO NOTHING",
-            (job_id, to_epoch_ms(run_time), self.runs_owner, now_ms, error),
-        )
-        logging.getLogger("schedctl.events").warning("%s: skipped: %s", job_id, error)
+        return {job.id for job, next_run_time in moves if advance_one(conn, job, next_run_time)}
 
     # -- run requests ------------------------------------------------------------------------------
 
@@ -413,39 +306,3 @@ class SQLJobStore(BaseJobStore):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} ({self.location})>"
-
-
-def _encode(job: Job) -> tuple[str, int | None, str]:
-    """The (id, next_run_time, state) row; ValueError if the job cannot be stored."""
-    state = job.to_json()
-    next_run_time = None if job.next_run_time is None else ceil_ms(job.next_run_time)
-    return job.id, next_run_time, state
-
-
-def ceil_ms(value: datetime) -> int:
-    """Milliseconds, rounded up: a stored time is never before the real one, so the job
-    is never claimed early and its trigger's "next time after it" is never the same slot."""
-    whole = to_epoch_ms(value)
-    return whole + 1 if to_utc(value).microsecond % 1000 else whole
-
-
-def _advance_one(conn: Connection, job: Job, next_run_time: datetime | None) -> bool:
-    """Save a claimed job's new next run time (or remove it); compare-and-set on version."""
-    if next_run_time is None:
-        cursor = conn.execute(
-            "DELETE FROM jobs WHERE id = ? AND version = ?", (job.id, job.version)
-        )
-    else:
-        cursor = conn.execute(
-            "UPDATE jobs SET next_run_time = ?, version = version + 1 WHERE id = ? AND version = ?",
-            (ceil_ms(next_run_time), job.id, job.version),
-        )
-    return cursor.rowcount == 1
-
-
-def _refuse_duplicates(jobs: Sequence[Job]) -> None:
-    seen: set[str] = set()
-    for job in jobs:
-        if job.id in seen:
-            raise ConflictingIdError(job.id)
-        seen.add(job.id)

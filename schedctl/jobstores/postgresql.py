@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from schedctl.errors import StoreError
 from schedctl.jobstores._pg_leases import LeaseSQL
 from schedctl.jobstores._pg_schema import connect_kwargs, is_postgres_url, migrate, redact
-from schedctl.jobstores._sqlstore import DUE_JOBS, Row, SQLJobStore, ceil_ms
+from schedctl.jobstores._sqlrows import DUE_JOBS, Row, ceil_ms
+from schedctl.jobstores._sqlstore import SQLJobStore
 from schedctl.jobstores.leases import Claim
 from schedctl.timeutil import from_epoch_ms, to_epoch_ms
 

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from schedctl.jobstores._sqlite_schema import connect, parse_location, rollback, store_error
 from schedctl.jobstores._sqlite_wake import WakeListener, WakeSender
-from schedctl.jobstores._sqlstore import DUE_JOBS, INSERT_JOB, Row, SQLJobStore
+from schedctl.jobstores._sqlrows import DUE_JOBS, INSERT_JOB, Row
+from schedctl.jobstores._sqlstore import SQLJobStore
 from schedctl.timeutil import to_epoch_ms
 
 if TYPE_CHECKING:

@@ -12,7 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from schedctl.clock import lease_monotonic
-from schedctl.jobstores._sqlstore import Connection, SQLJobStore
+from schedctl.jobstores._sqlrows import Connection
+from schedctl.jobstores._sqlstore import SQLJobStore
 from schedctl.jobstores.leases import Claim
 from schedctl.timeutil import from_epoch_ms, to_epoch_ms
 

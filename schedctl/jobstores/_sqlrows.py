@@ -1,0 +1,72 @@
+"""The rows of the SQL stores: the shared statements, the row shape and its encoding.
+
+One place for what a ``jobs`` row looks like, so the SQLite and PostgreSQL stores
+and the shared claim code cannot disagree on columns or on rounding of times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from schedctl.errors import ConflictingIdError
+from schedctl.job import Job
+from schedctl.timeutil import to_epoch_ms, to_utc
+
+COLUMNS = "id, next_run_time, version, state"
+INSERT_JOB = "INSERT INTO jobs (id, next_run_time, version, state) VALUES (?, ?, 1, ?)"
+DUE_JOBS = f"SELECT {COLUMNS} FROM jobs WHERE next_run_time <= ? ORDER BY next_run_time, id"
+
+Row = tuple[str, "int | None", int, str]
+
+
+class Cursor(Protocol):
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+class Connection(Protocol):
+    """What the shared SQL needs of a connection: ``?`` placeholders, a cursor back."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ..., /) -> Cursor: ...
+
+
+def encode(job: Job) -> tuple[str, int | None, str]:
+    """The (id, next_run_time, state) row; ValueError if the job cannot be stored."""
+    state = job.to_json()
+    next_run_time = None if job.next_run_time is None else ceil_ms(job.next_run_time)
+    return job.id, next_run_time, state
+
+
+def ceil_ms(value: datetime) -> int:
+    """Milliseconds, rounded up: a stored time is never before the real one, so the job
+    is never claimed early and its trigger's "next time after it" is never the same slot."""
+    whole = to_epoch_ms(value)
+    return whole + 1 if to_utc(value).microsecond % 1000 else whole
+
+
+def advance_one(conn: Connection, job: Job, next_run_time: datetime | None) -> bool:
+    """Save a claimed job's new next run time (or remove it); compare-and-set on version."""
+    if next_run_time is None:
+        cursor = conn.execute(
+            "DELETE FROM jobs WHERE id = ? AND version = ?", (job.id, job.version)
+        )
+    else:
+        cursor = conn.execute(
+            "UPDATE jobs SET next_run_time = ?, version = version + 1 WHERE id = ? AND version = ?",
+            (ceil_ms(next_run_time), job.id, job.version),
+        )
+    return cursor.rowcount == 1
+
+
+def refuse_duplicates(jobs: Sequence[Job]) -> None:
+    seen: set[str] = set()
+    for job in jobs:
+        if job.id in seen:
+            raise ConflictingIdError(job.id)
+        seen.add(job.id)
