@@ -78,7 +78,7 @@ def validate(jobfile: str, count: int, as_json: bool) -> None:
     from rich.markup import escape
 
     from schedctl.cli import output
-    from schedctl.service.daemon import open_jobfile
+    from schedctl.service.startup import open_jobfile
     from schedctl.state.sync import build_job
     from schedctl.state.views import upcoming
 
@@ -118,7 +118,7 @@ def systemd_unit(jobfile: str, state: str | None, run_as: str | None) -> None:
       schedctl systemd-unit /etc/schedctl/jobs.yaml > /etc/systemd/system/schedctl-jobs.service
       systemctl daemon-reload && systemctl enable --now schedctl-jobs
     """
-    from schedctl.service.daemon import open_jobfile
+    from schedctl.service.startup import open_jobfile
     from schedctl.jobfile.loader import resolve_state
     from schedctl.service.unitfile import render_unit
 

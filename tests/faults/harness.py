@@ -23,7 +23,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from schedctl.clock import FakeClock
-from schedctl.service.daemon import ServeOptions, Service, open_jobfile
+from schedctl.service.daemon import ServeOptions, Service
+from schedctl.service.startup import open_jobfile
 from schedctl.events import (
     EVENT_JOB_ERROR,
     EVENT_JOB_EXECUTED,

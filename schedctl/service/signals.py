@@ -1,0 +1,133 @@
+"""Signals and the control thread of ``schedctl run``: heartbeat, status and stop.
+
+Signal handlers only queue the signal number (``SimpleQueue.put`` is safe in a
+handler); the control thread takes it from there to stop gracefully (SIGTERM,
+SIGINT) or reload the jobfile (SIGHUP), and between signals beats the heartbeat
+that ``schedctl status`` and the systemd watchdog read.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+from typing import TYPE_CHECKING
+
+from schedctl.alerts.core import AlertDispatcher
+from schedctl.clock import Clock, SystemClock
+from schedctl.commands.jobrunner import STOP_RETRIES
+from schedctl.commands.runner import DEFAULT_REGISTRY
+from schedctl.errors import StoreError
+from schedctl.executors.base import BaseExecutor
+from schedctl.jobstores._sqlstore import SQLJobStore
+from schedctl.schedulers.blocking import BlockingScheduler
+from schedctl.service.systemd import Notifier, watchdog_interval
+from schedctl.state.history import RunHistory
+from schedctl.state.sync import SyncReport
+
+if TYPE_CHECKING:
+    from schedctl.cluster.node import ClusterNode
+    from schedctl.service.startup import ServeOptions
+
+HEARTBEAT_SECONDS = 10.0
+#: How long job threads may take to record their end once their commands were killed.
+RECORD_GRACE_SECONDS = 5.0
+#: How long alerts still queued at shutdown may take to go out.
+ALERT_DRAIN_SECONDS = 10.0
+
+_logger = logging.getLogger("schedctl.run")
+
+
+class ControlLoop:
+    """Mixed into Service: the control thread, which answers signals and beats the heartbeat."""
+
+    options: ServeOptions
+    store: SQLJobStore
+    clock: Clock
+    node: ClusterNode | None
+    history: RunHistory
+    notifier: Notifier
+    scheduler: BlockingScheduler
+    alerts: AlertDispatcher
+    _signals: queue.SimpleQueue[int]
+    _stopped: threading.Event
+
+    if TYPE_CHECKING:
+
+        def reload(self) -> SyncReport | None: ...
+
+    def _install_signal_handlers(self) -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, lambda number, frame: self._signals.put(number))
+
+    def _control_loop(self) -> None:
+        self.notifier.ready(self._status_line())
+        beat = min(HEARTBEAT_SECONDS, watchdog_interval() or HEARTBEAT_SECONDS)
+        while True:
+            try:
+                signum = self._signals.get(timeout=beat)
+            except queue.Empty:
+                self._heartbeat()
+                continue
+            if signum == signal.SIGHUP:
+                self.reload()
+            else:
+                _logger.info("Received %s: stopping", signal.Signals(signum).name)
+                self.stop()
+                return
+
+    def _heartbeat(self) -> None:
+        try:
+            if self.node is None:  # a node beats its own, every third of a lease
+                self.history.heartbeat(at=self.clock.now())
+        except StoreError as exc:  # already reported by the scheduler, which runs on from memory
+            _logger.debug("Could not write the heartbeat to the state file: %s", exc)
+        except Exception:
+            _logger.exception("Could not write the heartbeat to the state file")
+        self.notifier.watchdog()  # the scheduler is alive, store or no store
+        try:
+            self.notifier.status(self._status_line())
+        except StoreError:  # raised here, it would end this thread, and with it SIGTERM handling
+            pass
+
+    def _status_line(self) -> str:
+        # Sent at every heartbeat: counted in SQL, since decoding 100,000 jobs takes seconds.
+        # Never waited for long: a hung database must not hold up this thread, which also
+        # feeds the watchdog and takes SIGTERM.
+        running = sum(ex.running_total() for ex in self.scheduler._executors.values())
+        counts = self.store.try_count_jobs(wait=1.0)
+        if counts is None:
+            return f"{running} running; the state store is not answering"
+        total, paused = counts
+        return f"{total} jobs ({paused} paused), {running} running"
+
+    def stop(self) -> None:
+        """Stop starting jobs, give running ones ``shutdown_timeout`` to finish, then end them."""
+        self.notifier.stopping()
+        if self.node is not None:
+            self.node.draining = True
+        STOP_RETRIES.set()  # a job waiting to retry gives up now
+        if self.scheduler.running:
+            self.scheduler.pause()
+        executors = list(self.scheduler._executors.values())
+        timeout = self.options.shutdown_timeout
+        if not _wait_idle(executors, timeout):
+            _logger.warning("Jobs still running after %ss; terminating them", timeout)
+            # Each command gets its own kill_grace between SIGTERM and SIGKILL.
+            DEFAULT_REGISTRY.terminate_all(wait=True)
+            _wait_idle(executors, RECORD_GRACE_SECONDS)
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        self.alerts.close(ALERT_DRAIN_SECONDS)  # alerts of the last runs still go out
+        self._stopped.set()
+
+
+def _wait_idle(executors: list[BaseExecutor], timeout: float) -> bool:
+    """Wait for every executor to have no running job, sharing one deadline."""
+    deadline = SystemClock().monotonic() + timeout
+    for executor in executors:
+        remaining = max(deadline - SystemClock().monotonic(), 0)
+        if not executor.wait_idle(remaining):
+            return False
+    return True

@@ -1,0 +1,157 @@
+"""Start-up of ``schedctl run``: the checks, the jobfile, the store, and the first pass.
+
+Everything here happens once, before the scheduler starts: the jobfile is checked
+and loaded with its directory importable, the state store is opened (and locked,
+for a SQLite file), and the jobs are synced, caught up and started after a boot.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from schedctl.errors import JobLookupError, StaleJobError
+from schedctl.executors.base import BaseExecutor
+from schedctl.executors.pool import ProcessPoolExecutor, ThreadPoolExecutor
+from schedctl.job import Job
+from schedctl.jobfile.loader import load_jobfile, resolve_state
+from schedctl.jobfile.specs import Jobfile
+from schedctl.jobstores._sqlstore import SQLJobStore
+from schedctl.jobstores.sqlite import SQLiteJobStore
+from schedctl.service.safety import check_jobfile_safety
+from schedctl.state.history import RunHistory, RunOutcome
+from schedctl.state.runlock import RunLock
+from schedctl.state.sync import SyncReport, sync_jobs
+from schedctl.triggers.boot import BootTrigger, current_boot_id
+
+if TYPE_CHECKING:
+    from schedctl.cluster.node import ClusterNode
+
+_logger = logging.getLogger("schedctl.run")
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    jobfile: str
+    state: str | None = None
+    shutdown_timeout: float = 30.0
+    insecure: bool = False
+    node: str | None = None  # this node's name in a PostgreSQL store (default: cluster.node)
+
+
+def add_import_path(directory: str) -> None:
+    """Let ``call:`` jobs import modules that sit beside the jobfile (also in pool workers)."""
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
+
+
+def open_jobfile(path: str) -> Jobfile:
+    """Load a jobfile with its directory importable, so ``call:`` targets can be checked."""
+    add_import_path(str(Path(path).resolve().parent))
+    return load_jobfile(path)
+
+
+def build_executors(jobfile: Jobfile) -> dict[str, BaseExecutor]:
+    directory = str(Path(jobfile.path).resolve().parent)
+    executors: dict[str, BaseExecutor] = {"default": ThreadPoolExecutor(20)}
+    for name, spec in jobfile.executors.items():
+        if spec.type == "processpool":
+            pool = {"initializer": add_import_path, "initargs": (directory,)}
+            executors[name] = ProcessPoolExecutor(spec.max_workers, pool_kwargs=pool)
+        else:
+            executors[name] = ThreadPoolExecutor(spec.max_workers)
+    return executors
+
+
+@contextmanager
+def opened_store(
+    options: ServeOptions,
+) -> Iterator[tuple[Jobfile, SQLJobStore, ClusterNode | None]]:
+    """Check and load the jobfile, then open the store it names: a PostgreSQL store joined
+    as one node of several, or a SQLite file held under its run lock until the end."""
+    check_jobfile_safety(options.jobfile, insecure=options.insecure)
+    jobfile = open_jobfile(options.jobfile)
+    location = resolve_state(options.state, jobfile)
+    if isinstance(location, str):  # a PostgreSQL store: one node of several
+        from schedctl.cluster.node import ClusterNode, check_guardable
+        from schedctl.jobstores.postgresql import PostgreSQLJobStore
+
+        check_guardable(jobfile)
+        shared = PostgreSQLJobStore(location)
+        node = ClusterNode(shared, jobfile, node_id=options.node)
+        node.join()
+        yield jobfile, shared, node
+        return
+    state_path = str(location)
+    with RunLock(state_path):
+        # The lock makes this the file's only scheduler: it may run from memory when the file fails.
+        yield jobfile, SQLiteJobStore(path=state_path, keep_schedule_on_error=True), None
+
+
+class StartupSteps:
+    """Mixed into Service: the work done once before its scheduler starts."""
+
+    jobfile: Jobfile
+    store: SQLJobStore
+    history: RunHistory
+    node: ClusterNode | None
+    owner: str
+    _start_note: str | None
+
+    def _sync_at_start(self, now: datetime) -> SyncReport:
+        if self.node is not None:
+            report = self.node.sync(self.jobfile, now)
+            if report is None:
+                self._start_note = "running the store's jobs (this node's jobfile was not applied)"
+            return report or SyncReport()
+        interrupted = self.history.interrupt_unfinished(at=now)
+        if interrupted:
+            _logger.warning("%d run(s) were cut short when schedctl last stopped; marked interrupted", interrupted)
+        return sync_jobs(self.jobfile, self.store, now)
+
+    def _catch_up(self, now: datetime) -> None:
+        """``catch_up: true``: a job whose runs were missed while schedctl was down runs once now."""
+        for job in self.store.get_all_jobs():
+            if not job.meta.get("catch_up") or job.next_run_time is None or not _missed(job, now):
+                continue
+            missed_from = job.next_run_time
+            job.next_run_time = job.trigger.get_next_fire_time(None, now)
+            try:
+                if job.next_run_time is None:
+                    self.store.remove_job(job.id)
+                else:
+                    self.store.update_job(job)
+            except (StaleJobError, JobLookupError):
+                continue  # another node ran or changed it meanwhile: nothing is missed
+            self.history.finished(job.id, missed_from, RunOutcome(
+                "missed", now, error="missed while schedctl was down; caught up at start-up"),
+                owner=self.owner)
+            if job.next_run_time is not None:
+                self.store.request_run(job.id, now)
+            _logger.info("%s: runs were missed while schedctl was down; running it once now", job.id)
+
+    def _run_boot_jobs(self, now: datetime) -> None:
+        """Start each ``@reboot`` job that has not run since the machine booted."""
+        boot_id = current_boot_id()
+        if boot_id is None:
+            return
+        for job in self.store.get_all_jobs():
+            # Several nodes: each runs it once after each boot of its own host.
+            key = job.id if self.node is None else f"{job.id}@{self.node.node_id}"
+            if isinstance(job.trigger, BootTrigger) and self.history.claim_boot_run(key, boot_id):
+                self.store.request_run(job.id, now)
+                _logger.info("%s: first start since boot; running it now", job.id)
+
+
+def _missed(job: Job, now: datetime) -> bool:
+    """Whether the job's pending run is too late to run at all; a run still within its
+    misfire grace time simply runs late, and needs no catching up."""
+    assert job.next_run_time is not None
+    grace = job.misfire_grace_time
+    return now - job.next_run_time > timedelta(seconds=grace if grace is not None else 0)
