@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from schedctl.service.alertrules import AlertRules
-from schedctl.alerts.core import AlertDispatcher
-from schedctl.state.history import RunHistory, RunOutcome
+from schedctl.alerts.dispatcher import AlertDispatcher
 from schedctl.jobfile.loader import parse_jobfile
 from schedctl.jobstores.sqlite import SQLiteJobStore
+from schedctl.service.alertrules import AlertRules
+from schedctl.state.history import RunHistory, RunOutcome
 from schedctl.state.sync import sync_jobs
 
 UTC = UTC

@@ -25,21 +25,15 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-import schedctl.alerts.core
+import schedctl.alerts.context
 from schedctl import __version__
-from schedctl.alerts.core import (
-    AlertContext,
-    AlertDispatcher,
-    AlertError,
-    AlertSpec,
-    AlertSpecError,
-    CommandAlert,
-    EmailAlert,
-    WebhookAlert,
-    alert_from_dict,
-    send_alert,
-)
-from schedctl.commands.runner import CommandResult
+from schedctl.alerts.command import CommandAlert
+from schedctl.alerts.context import AlertContext
+from schedctl.alerts.dispatcher import AlertDispatcher, send_alert
+from schedctl.alerts.email import EmailAlert
+from schedctl.alerts.spec import AlertError, AlertSpec, AlertSpecError, alert_from_dict
+from schedctl.alerts.webhook import WebhookAlert
+from schedctl.commands.spec import CommandResult
 
 WAIT = 10.0  # the longest any wait on an event may take before the test fails
 
@@ -200,7 +194,7 @@ def email_alert(port: int, **options: Any) -> EmailAlert:
 
 
 def test_to_json_is_the_documented_body() -> None:
-    doc = schedctl.alerts.core.__doc__ or ""
+    doc = schedctl.alerts.context.__doc__ or ""
     example = doc[doc.index("    {") : doc.index("    }") + 5]
     documented = json.loads(re.sub(r"#.*", "", example))
     assert list(documented) == list(CONTEXT.to_json())
@@ -272,7 +266,7 @@ def test_context_from_a_command_result() -> None:
         None,
         result.error,
     )
-    assert context.output_tail == "x" * schedctl.alerts.core.TAIL_CHARS
+    assert context.output_tail == "x" * schedctl.alerts.context.TAIL_CHARS
     assert context.hostname == socket.gethostname()
 
 

@@ -18,19 +18,19 @@ from pathlib import Path
 
 import pytest
 
-from schedctl.commands import runner as commands
+from schedctl.commands import spawn
 from schedctl.commands.capture import MAX_LINE, OutputCapture, human_size
-from schedctl.commands.runner import (
+from schedctl.commands.processes import _DRAIN_MAX, ProcessRegistry
+from schedctl.commands.runner import execute_command, run_command
+from schedctl.commands.running import RunningCommand
+from schedctl.commands.spec import (
     CommandFailedError,
     CommandResult,
     CommandSpec,
     CommandSpecError,
     EnvFileError,
-    ProcessRegistry,
-    RunningCommand,
-    execute_command,
+    format_seconds,
     parse_env_file,
-    run_command,
 )
 from schedctl.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
 from tests.conftest import START
@@ -57,7 +57,7 @@ def pids_in(text: str) -> list[int]:
 def exit_watch(request, monkeypatch) -> str:
     """Both ways of noticing the child's exit: pidfd, and waitid polling where pidfd is missing."""
     if request.param == "waitid":
-        monkeypatch.setattr(commands, "_pidfd_open", None)
+        monkeypatch.setattr(spawn, "_pidfd_open", None)
     return request.param
 
 
@@ -381,7 +381,7 @@ def test_shell_reported_start_failures_are_failures_with_a_hint(command, exit_co
     result = run(command)
     assert (result.outcome, result.exit_code) == ("failed", exit_code)
     assert (
-        result.error == f"exit {exit_code} in {commands.format_seconds(result.duration)}: "
+        result.error == f"exit {exit_code} in {format_seconds(result.duration)}: "
         f"{hint} (reported by /bin/sh)"
     )
 
@@ -398,7 +398,7 @@ def test_a_command_that_forks_a_daemon_ends_when_it_exits(exit_watch, leftover_p
     leftover_pids.extend(pids_in(result.output_tail))
     assert (result.outcome, result.exit_code) == ("success", 0)
     assert len(leftover_pids) == 1 and alive(leftover_pids[0])
-    assert result.duration < commands._DRAIN_MAX
+    assert result.duration < _DRAIN_MAX
     warning = next(r for r in caplog.records if r.levelno == logging.WARNING)
     assert (
         "still held open" in warning.getMessage() and str(leftover_pids[0]) in warning.getMessage()
@@ -705,7 +705,9 @@ def test_terminate_all_uses_each_commands_own_kill_grace(tmp_path) -> None:
     """At shutdown each command gets its own kill_grace before SIGKILL."""
     import threading
 
-    from schedctl.commands.runner import CommandSpec, ProcessRegistry, RunningCommand
+    from schedctl.commands.processes import ProcessRegistry
+    from schedctl.commands.running import RunningCommand
+    from schedctl.commands.spec import CommandSpec
 
     registry = ProcessRegistry()
     ready = tmp_path / "ready"

@@ -12,8 +12,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schedctl.alerts.core import CommandAlert, EmailAlert, WebhookAlert
-from schedctl.commands.runner import CommandSpec
+from schedctl.alerts.command import CommandAlert
+from schedctl.alerts.email import EmailAlert
+from schedctl.alerts.webhook import WebhookAlert
+from schedctl.commands.spec import CommandSpec
 from schedctl.jobfile import keys
 from schedctl.jobfile.commandkeys import parse_size
 from schedctl.jobfile.loader import (

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from schedctl.commands import jobrunner
-from schedctl.commands.runner import CommandFailedError
 from schedctl.commands.jobrunner import run_command_job
+from schedctl.commands.spec import CommandFailedError
 
 
 @pytest.fixture(autouse=True)

@@ -18,10 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from schedctl.commands.runner import CommandSpec, RunningCommand, live_group_members, run_command
 from schedctl.commands.leaselink import ShimChannel
+from schedctl.commands.runner import run_command
+from schedctl.commands.running import RunningCommand
+from schedctl.commands.spawn import live_group_members
+from schedctl.commands.spec import CommandSpec
 
-SHIM = Path(__file__).resolve().parent.parent / "schedctl" / "shim.py"
+SHIM = Path(__file__).resolve().parent.parent / "schedctl" / "commands" / "shim.py"
 FAR = 3600.0
 
 
@@ -267,7 +270,8 @@ def test_terminate_and_kill_work_through_the_shim(tmp_path, stop):
 NODE = textwrap.dedent(
     """
     import sys, threading, time
-    from schedctl.commands.runner import CommandSpec, RunningCommand
+    from schedctl.commands.running import RunningCommand
+    from schedctl.commands.spec import CommandSpec
 
     class NodeLease:
         # "far": one deadline an hour away; "renewing": 0.6 s, renewed every 0.1 s.

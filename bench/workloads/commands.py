@@ -73,9 +73,10 @@ def run(case: Case, workdir: str) -> dict[str, Any]:
 
 
 def _ways() -> dict[str, Callable[[int], None]]:
-    from schedctl.commands.runner import CommandSpec, run_command
-    from schedctl.executors.base import RunContext, running_as
     from schedctl.commands.jobrunner import run_command_job
+    from schedctl.commands.runner import run_command
+    from schedctl.commands.spec import CommandSpec
+    from schedctl.executors.base import RunContext, running_as
 
     spec = CommandSpec(_ARGV)
     spec_json = spec.to_dict()  # what the scheduler stores for a command job

@@ -13,9 +13,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from schedctl.commands.runner import format_seconds
-from schedctl.state.history import RunRecord
+from schedctl.commands.spec import format_seconds
 from schedctl.service.logfmt import wants_colour
+from schedctl.state.history import RunRecord
 from schedctl.state.views import JobView, StatusView
 
 _STATE_STYLES = {

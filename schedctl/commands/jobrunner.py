@@ -17,15 +17,11 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from schedctl.commands.spawn import _not_started
 from schedctl.clock import SystemClock, lease_monotonic
-from schedctl.commands.runner import (
-    DEFAULT_REGISTRY,
-    CommandFailedError,
-    CommandResult,
-    CommandSpec,
-    run_command,
-)
+from schedctl.commands.processes import DEFAULT_REGISTRY
+from schedctl.commands.runner import run_command
+from schedctl.commands.spawn import _not_started
+from schedctl.commands.spec import CommandFailedError, CommandResult, CommandSpec
 from schedctl.executors.base import current_run
 from schedctl.jobstores.leases import CLAIMS, Claim
 

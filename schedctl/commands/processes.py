@@ -7,7 +7,7 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from schedctl.commands.runner import RunningCommand
+    from schedctl.commands.running import RunningCommand
 
 #: The longest a finished run keeps reading output that a leftover process holds open.
 _DRAIN_MAX = 1.0

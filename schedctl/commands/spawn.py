@@ -1,9 +1,10 @@
-"""Starting and signalling the process group of one command, for ``RunningCommand``.
+"""Starting, watching and signalling the process group of one command, for ``RunningCommand``.
 
-Split from ``commands.py`` so that what happens there reads as the life of one run
-(start, wait, stop, result); this module holds the process-level steps it uses:
-``Popen`` in a new session, the lease shim's command line, an operator-readable
-reason when a start fails, and signalling or listing a process group.
+Kept apart from :mod:`schedctl.commands.running` so that what happens there reads as the
+life of one run (start, wait, stop, result); this module holds the process-level steps it
+uses: ``Popen`` in a new session, the lease shim's command line, an operator-readable
+reason when a start fails, noticing the child's exit, and signalling or listing a process
+group.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from schedctl.commands.spec import CommandResult, CommandSpec
 # Same logger as the rest of the command runner: the start line belongs with the run's others.
 _log = logging.getLogger("schedctl.commands")
 _SHIM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shim.py")
+#: None where the kernel or a seccomp filter lacks pidfd_open (Linux < 5.3, old Docker).
+_pidfd_open = getattr(os, "pidfd_open", None)
 
 
 def _start_error(exc: OSError, spec: CommandSpec) -> str:
@@ -130,3 +133,21 @@ def _log_start(spec: CommandSpec, job_id: str, pid: int, *, shim: bool) -> None:
         shim_of = "the lease shim of " if shim else ""
         command = shlex.join(spec.argv())
         _log.debug("[%s] started pid %d: %s%s (env set: %s)", job_id, pid, shim_of, command, names)
+
+
+def _open_exit_fd(pid: int) -> int | None:
+    """A pidfd that polls readable when ``pid`` exits, or None if the system has none."""
+    if _pidfd_open is None:
+        return None
+    try:
+        return int(_pidfd_open(pid))
+    except OSError:
+        return None
+
+
+def _has_exited(pid: int) -> bool:
+    """Whether the child has exited, without reaping it (so its pid cannot be reused yet)."""
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True

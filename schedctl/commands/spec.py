@@ -1,6 +1,6 @@
 """What a command run is, and how it ended: CommandSpec, CommandResult, their errors,
 and the environment a command gets. Plain data, kept apart from the process handling
-in :mod:`schedctl.commands.runner` (which re-exports all of it)."""
+in :mod:`schedctl.commands.running`."""
 
 from __future__ import annotations
 

@@ -8,15 +8,10 @@ import re
 from email.utils import parseaddr
 from typing import Any
 
-from schedctl.alerts.core import (
-    AlertSpec,
-    AlertSpecError,
-    CommandAlert,
-    EmailAlert,
-    WebhookAlert,
-    is_port,
-    url_problem,
-)
+from schedctl.alerts.command import CommandAlert
+from schedctl.alerts.email import EmailAlert, is_port
+from schedctl.alerts.spec import AlertSpec, AlertSpecError
+from schedctl.alerts.webhook import WebhookAlert, url_problem
 from schedctl.jobfile.commandkeys import check_command
 from schedctl.jobfile.values import (
     Bad,

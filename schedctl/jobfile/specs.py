@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from datetime import date, datetime, tzinfo
 from typing import TYPE_CHECKING, Any, Literal
 
-from schedctl.alerts.core import AlertSpec, CommandAlert, EmailAlert, WebhookAlert
+from schedctl.alerts.spec import AlertSpec
 from schedctl.commands.spec import CommandSpec, OutputMode
 from schedctl.schedulers.config import DEFAULT_JOB_OPTIONS
 
@@ -206,7 +206,7 @@ def _sha256(data: dict[str, Any]) -> str:
 def _json_default(value: Any) -> Any:
     if isinstance(value, TriggerSpec):
         return {"kind": value.kind, "value": value.value}
-    if isinstance(value, CommandAlert | WebhookAlert | EmailAlert):
+    if isinstance(value, AlertSpec):
         return value.to_dict()
     if isinstance(value, (datetime, date)):
         return value.isoformat()

@@ -9,10 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from schedctl.alerts.core import AlertContext, AlertDispatcher, alert_from_dict
+from schedctl.alerts.context import AlertContext
+from schedctl.alerts.dispatcher import AlertDispatcher
+from schedctl.alerts.spec import alert_from_dict
 from schedctl.errors import StoreError
-from schedctl.state.history import RunHistory, RunOutcome
 from schedctl.jobstores.base import BaseJobStore
+from schedctl.state.history import RunHistory, RunOutcome
 
 #: Outcomes that say nothing about whether the job works.
 _NEUTRAL = ("missed", "skipped")

@@ -18,11 +18,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from schedctl.alerts.core import AlertDispatcher
+from schedctl.alerts.dispatcher import AlertDispatcher
 from schedctl.clock import Clock, SystemClock
 from schedctl.commands.jobrunner import ATTEMPT_LISTENERS, STOP_RETRIES
+from schedctl.commands.processes import DEFAULT_REGISTRY
 from schedctl.commands.reaper import split_init
-from schedctl.commands.runner import DEFAULT_REGISTRY
 from schedctl.errors import JobLookupError, StoreError
 from schedctl.events import (
     EVENT_JOB_MAX_INSTANCES,

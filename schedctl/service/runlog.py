@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from schedctl.clock import Clock
-from schedctl.commands.runner import CommandFailedError, CommandResult, format_seconds
+from schedctl.commands.spec import CommandFailedError, CommandResult, format_seconds
 from schedctl.errors import StoreError
 from schedctl.events import (
     EVENT_JOB_ERROR,

@@ -14,10 +14,10 @@ import signal
 import threading
 from typing import TYPE_CHECKING
 
-from schedctl.alerts.core import AlertDispatcher
+from schedctl.alerts.dispatcher import AlertDispatcher
 from schedctl.clock import Clock, SystemClock
 from schedctl.commands.jobrunner import STOP_RETRIES
-from schedctl.commands.runner import DEFAULT_REGISTRY
+from schedctl.commands.processes import DEFAULT_REGISTRY
 from schedctl.errors import StoreError
 from schedctl.executors.base import BaseExecutor
 from schedctl.jobstores._sqlstore import SQLJobStore

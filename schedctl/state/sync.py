@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from schedctl.commands.runner import CommandSpec
+from schedctl.commands.spec import CommandSpec
 from schedctl.errors import StaleJobError
 from schedctl.job import Job
 from schedctl.jobfile.specs import Jobfile, JobSpec
