@@ -483,6 +483,22 @@ def test_a_failed_alert_is_logged_and_the_next_still_goes_out(
     assert "hunter2" not in alert_log.text
 
 
+def test_counts_say_what_became_of_each_alert(
+    webhook_server: Callable[..., Hook], alert_log: pytest.LogCaptureFixture
+) -> None:
+    hook = webhook_server(204, hold=True)
+    dispatcher = AlertDispatcher(max_pending=1)
+    dispatcher.dispatch([WebhookAlert(hook.url, timeout=WAIT)], RECOVERY)
+    hook.wait_for(1)  # being sent: the queue is empty again
+    dispatcher.dispatch([CommandAlert("exit 1")], CONTEXT)  # queued, then fails
+    dispatcher.dispatch([CommandAlert("true")], CONTEXT)  # the queue is full: dropped
+    hook.release.set()
+    assert dispatcher.close(WAIT)
+    assert dispatcher.counts.snapshot() == {
+        ("recovery", "sent"): 1, ("failure", "failed"): 1, ("failure", "dropped"): 1,
+    }
+
+
 def test_dispatch_never_waits_for_a_stuck_alert(
     webhook_server: Callable[..., Hook], alert_log: pytest.LogCaptureFixture
 ) -> None:
