@@ -133,6 +133,8 @@ def _update(
     if spec.paused != old.meta.get("jobfile_paused"):
         paused = spec.paused  # the jobfile's own value changed: it wins this time
     trigger_changed = old.meta.get("trigger_hash") != job.meta["trigger_hash"]
+    if not trigger_changed:
+        job.trigger = old.trigger  # keeps the grid a jittered interval pinned at first use
     if paused or isinstance(job.trigger, BootTrigger):
         job.next_run_time = None
     elif trigger_changed or old.next_run_time is None:

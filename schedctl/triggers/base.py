@@ -7,6 +7,8 @@ from abc import ABC, abstractmethod
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
+from schedctl.timeutil import UTC
+
 #: alias -> trigger class, filled in by ``BaseTrigger.__init_subclass__``.
 TRIGGER_TYPES: dict[str, type[BaseTrigger]] = {}
 
@@ -61,10 +63,19 @@ class BaseTrigger(ABC):
 
     @staticmethod
     def _apply_jitter(fire_time: datetime | None, jitter: float | None) -> datetime | None:
-        """Add a uniform 0..jitter seconds, spreading a herd of jobs due at the same instant."""
+        """Add a uniform 0..jitter seconds, spreading a herd of jobs due at the same instant.
+
+        The delay is added in UTC (on a zoned datetime it would be wall-clock arithmetic)
+        and the result keeps ``fire_time``'s zone. A slot so near the end of time that no
+        delay fits runs undelayed.
+        """
         if fire_time is None or not jitter:
             return fire_time
-        return fire_time + timedelta(seconds=random.uniform(0, jitter))
+        delay = timedelta(seconds=random.uniform(0, jitter))
+        try:
+            return (fire_time.astimezone(UTC) + delay).astimezone(fire_time.tzinfo)
+        except OverflowError:
+            return fire_time
 
 
 def trigger_to_json(trigger: BaseTrigger) -> dict[str, Any]:

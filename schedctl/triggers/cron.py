@@ -148,7 +148,7 @@ class CronTrigger(BaseTrigger):
             fire_time = self._apply_jitter(fire_time, self.jitter) or fire_time
             if self._end_utc is not None:
                 fire_time = min(fire_time, self._end_utc)
-        return fire_time.astimezone(self.timezone)
+        return _local(fire_time, self.timezone)
 
     def _next_fire_time(
         self, previous_fire_time: datetime | None, now: datetime
@@ -164,12 +164,15 @@ class CronTrigger(BaseTrigger):
         if previous is not None:
             after = max(after, utc_instant(previous, "previous"))
         fire_time = self._first_after(after)
-        return None if fire_time is None else fire_time.astimezone(self.timezone)
+        return None if fire_time is None else _local(fire_time, self.timezone)
 
     def _first_after(self, after: datetime) -> datetime | None:
         if self._start_utc is not None and after < self._start_utc:
             after = self._start_utc - ONE_MICROSECOND
-        fire_time = next_instant(self._next_wall, self.timezone, self._wildcard, after)
+        try:
+            fire_time = next_instant(self._next_wall, self.timezone, self._wildcard, after)
+        except OverflowError:  # past year 9999: the end of time is the end of the schedule
+            return None
         if fire_time is None or self._end_utc is not None and fire_time > self._end_utc:
             return None
         return fire_time
@@ -212,3 +215,11 @@ class CronTrigger(BaseTrigger):
         if "expression" in state:
             return cls.from_crontab(state["expression"], **common)
         return cls(**state["fields"], **common)
+
+
+def _local(fire_time: datetime, zone: tzinfo) -> datetime | None:
+    """``fire_time`` in the trigger's zone; None where that is past year 9999."""
+    try:
+        return fire_time.astimezone(zone)
+    except OverflowError:
+        return None

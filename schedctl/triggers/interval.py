@@ -36,6 +36,13 @@ class IntervalTrigger(BaseTrigger):
     no ``start_date`` the grid is anchored at first use: the first fire time is
     ``now + interval`` (the trigger never reads the clock itself, so it cannot
     pin "now" at construction the way APScheduler 3 does).
+
+    Jitter delays each run from its grid slot and never moves the grid: the next
+    slot follows the slot of the previous run, not its delayed time, so delays do
+    not add up. To know the slots, a jittered trigger with no ``start_date`` pins
+    its grid at first use (as APScheduler 3 pins ``start_date`` at construction);
+    the pin is part of its stored state. A grid that reaches the end of year 9999
+    ends there: the end of time is the end of the schedule.
     """
 
     alias = "interval"
@@ -68,6 +75,13 @@ class IntervalTrigger(BaseTrigger):
         self.end_date = aware(end_date, self.timezone, "end_date")
         check_bounds(self.start_date, self.end_date)
         self.jitter = check_jitter(jitter)
+        #: Where the grid of a jittered trigger with no start_date was pinned (UTC).
+        self._pinned: datetime | None = None
+
+    @property
+    def _anchor(self) -> datetime | None:
+        """The instant the grid is laid from, when there is one."""
+        return self.start_date if self.start_date is not None else self._pinned
 
     def get_next_fire_time(
         self, previous_fire_time: datetime | None, now: datetime
@@ -82,16 +96,27 @@ class IntervalTrigger(BaseTrigger):
         """The unjittered next fire time (for combining triggers)."""
         return self._within_end(self._grid_time(previous_fire_time, now))
 
-    def _grid_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime:
-        """The next grid point: ``previous + interval``, else the first at or after now."""
-        if previous_fire_time is not None:
-            return utc_instant(previous_fire_time, "previous_fire_time") + self.interval
-        now = utc_instant(now, "now")
-        if self.start_date is None:
-            return now + self.interval
-        if self.start_date > now:
-            return self.start_date
-        return self._grid_at_or_after(self.start_date, now)
+    def _grid_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
+        """The next grid point: the one after ``previous``, else the first at or after now
+        (None past the end of time)."""
+        try:
+            if previous_fire_time is not None:
+                previous = utc_instant(previous_fire_time, "previous_fire_time")
+                if self.jitter and self._anchor is not None:
+                    # ``previous`` is a slot delayed by up to ``jitter``: the slot after it.
+                    return self._grid_at_or_after(self._anchor, previous + ONE_MICROSECOND)
+                return previous + self.interval
+            now = utc_instant(now, "now")
+            if self.start_date is None:
+                if self._pinned is not None:
+                    return self._grid_at_or_after(self._pinned, now)
+                first = now + self.interval
+                if self.jitter:
+                    self._pinned = first
+                return first
+            return self._grid_at_or_after(self.start_date, now)
+        except OverflowError:
+            return None
 
     def skip_to(self, previous: datetime | None, earliest: datetime) -> datetime | None:
         """The first grid point at or after ``earliest`` (no jitter): skips a backlog in one step."""
@@ -99,21 +124,30 @@ class IntervalTrigger(BaseTrigger):
         if previous is None:
             return self._within_end(self._grid_time(None, earliest))
         previous = utc_instant(previous, "previous")
-        return self._within_end(
-            self._grid_at_or_after(previous, max(earliest, previous + ONE_MICROSECOND))
-        )
+        anchor = self._anchor if self.jitter and self._anchor is not None else previous
+        try:
+            return self._within_end(
+                self._grid_at_or_after(anchor, max(earliest, previous + ONE_MICROSECOND))
+            )
+        except OverflowError:
+            return None
 
     def _grid_at_or_after(self, anchor: datetime, instant: datetime) -> datetime:
+        """The first grid point at or after ``instant``, and not before ``anchor``;
+        OverflowError past the end of time."""
         # Integer microseconds: float seconds would drift on long-running grids. UTC, because
         # adding a timedelta to a zoned datetime is wall-clock arithmetic.
         anchor = anchor.astimezone(UTC)
         steps = -(-((instant - anchor) // ONE_MICROSECOND) // self._step_us)
-        return anchor + self.interval * steps
+        return anchor + self.interval * max(steps, 0)
 
     def _within_end(self, fire_time: datetime | None) -> datetime | None:
         if fire_time is None or self.end_date is not None and fire_time > self.end_date:
             return None
-        return fire_time.astimezone(self.timezone)
+        try:
+            return fire_time.astimezone(self.timezone)
+        except OverflowError:  # a local date past year 9999: the end of time
+            return None
 
     def describe(self) -> str:
         remaining = self.interval.total_seconds()
@@ -140,18 +174,22 @@ class IntervalTrigger(BaseTrigger):
             "end_date": datetime_to_state(self.end_date),
             "timezone": zone_to_state(self.timezone),
             "jitter": self.jitter,
+            **({"pinned": datetime_to_state(self._pinned)} if self._pinned else {}),
         }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> IntervalTrigger:
         check_version(state, cls)
-        return cls(
+        trigger = cls(
             seconds=state["seconds"],
             start_date=state["start_date"],
             end_date=state["end_date"],
             timezone=zone_from_state(state["timezone"]),
             jitter=state["jitter"],
         )
+        if state.get("pinned"):
+            trigger._pinned = aware(state["pinned"], UTC, "pinned")
+        return trigger
 
 
 def _check_amount(name: str, value: Any) -> None:
