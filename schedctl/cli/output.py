@@ -16,7 +16,7 @@ from rich.text import Text
 from schedctl.commands.spec import format_seconds
 from schedctl.service.logfmt import wants_colour
 from schedctl.state.history import RunRecord
-from schedctl.state.views import JobView, StatusView
+from schedctl.state.views import JOB_STATES, JobView, StatusView
 
 _STATE_STYLES = {
     "scheduled": "green", "paused": "yellow", "running": "cyan", "success": "green",
@@ -197,8 +197,8 @@ def status_panel(view: StatusView, now: datetime, stream: IO[str] | None = None)
     if view.jobfile:
         out.print(f"jobfile:  {view.jobfile}")
     jobs = view.jobs
-    out.print(f"jobs:     {jobs['total']} ({jobs['scheduled']} scheduled, {jobs['paused']} paused, "
-              f"{jobs['running']} running)")
+    buckets = ", ".join(f"{jobs[name.replace(' ', '_')]} {name}" for name in JOB_STATES)
+    out.print(f"jobs:     {jobs['total']} ({buckets})")
     style = "red" if view.failures_24h else "green"
     out.print(f"failures: [{style}]{view.failures_24h}[/] in the last 24 hours")
     if view.nodes is not None:

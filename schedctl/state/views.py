@@ -26,7 +26,7 @@ class JobView:
     schedule: str
     timezone: str | None
     next_run_time: datetime | None
-    state: str  # scheduled | paused | running
+    state: str  # one of JOB_STATES
     last_run: RunRecord | None
     action: Any
     kind: str
@@ -150,10 +150,14 @@ def scheduler_running(store: SQLJobStore) -> bool:
     return holder_pid(store.location) is not None
 
 
+#: Every state a job can be in, as ``status`` counts them: the buckets add up to the total.
+JOB_STATES = ("scheduled", "paused", "running", "at boot")
+
+
 def _counts(views: list[JobView]) -> dict[str, int]:
     counts = {"total": len(views)}
-    for name in ("scheduled", "paused", "running"):
-        counts[name] = sum(1 for view in views if view.state == name)
+    for name in JOB_STATES:
+        counts[name.replace(" ", "_")] = sum(1 for view in views if view.state == name)
     return counts
 
 

@@ -243,7 +243,7 @@ def test_status_without_a_scheduler(seeded):
     view = json.loads(result.stdout)
     assert view["running"] is False
     assert view["state"] == str(seeded)
-    assert view["jobs"] == {"total": 3, "scheduled": 2, "paused": 1, "running": 0}
+    assert view["jobs"] == {"total": 3, "scheduled": 2, "paused": 1, "running": 0, "at_boot": 0}
     assert view["failures_24h"] == FAILED_IN_24H
     assert set(view) == {"state", "running", "pid", "hostname", "started_at", "heartbeat_at",
                          "jobfile", "jobs", "failures_24h"}
@@ -251,7 +251,7 @@ def test_status_without_a_scheduler(seeded):
     text = cli("status", "--state", seeded)
     assert text.exit_code == 3
     assert text.stdout.startswith("not running")
-    assert "jobs:     3 (2 scheduled, 1 paused, 0 running)" in text.stdout
+    assert "jobs:     3 (2 scheduled, 1 paused, 0 running, 0 at boot)" in text.stdout
     assert f"failures: {FAILED_IN_24H} in the last 24 hours" in text.stdout
 
 
