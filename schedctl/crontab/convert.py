@@ -1,0 +1,277 @@
+"""Crontab lines -> jobs with jobfile keys, environment lines applied by position.
+
+cron applies a ``NAME=value`` line to the job lines below it, so each job here gets
+the settings in force at its line: ``SHELL`` its ``shell``, ``CRON_TZ`` its ``timezone``,
+``HOME`` its ``cwd`` (cron runs the command there) and ``env.HOME``, cronie's
+``RANDOM_DELAY`` (minutes) its ``jitter``, and every other variable its ``env``
+(``TZ`` too: it is the command's zone, not the schedule's). ``MAILTO`` and ``MAILFROM``
+have no jobfile key: they are kept as comments. A setting every job shares goes to
+``defaults`` (see :func:`shared_defaults`).
+
+A line that cannot become a job (a field cron refuses, a schedule that never fires,
+an unknown zone) is a :class:`Skipped` item with its reason; the writer keeps it as a
+comment, and the caller reports it as ``file:line:column: reason``.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import re
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from schedctl.crontab.lines import Assignment, BadLine, Comment, Crontab, Entry, Line
+from schedctl.crontab.names import program_name, unique_ids
+from schedctl.crontab.parse import CrontabParser
+from schedctl.jobfile.keys import JOB_KEYS, Bad, check_shell, check_timezone
+from schedctl.jobfile.yamlmarks import Node, Problem
+
+REBOOT = "@reboot"
+#: Variables with a meaning of their own; any other is passed to the command.
+_MAIL = ("MAILTO", "MAILFROM")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_MINUTES = re.compile(r"[0-9]+")
+#: Keys a job at ``@reboot`` refuses (it has no schedule to shift).
+_NOT_FOR_REBOOT = ("jitter",)
+#: Shell builtins that a user crontab's command may start with, though no user-named file exists.
+_BUILTINS = {"cd", "test", "[", "exec", "export", "true", "false", "echo", "printf", "command"}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A job key's value and the environment line that set it."""
+
+    value: Any
+    source: Assignment
+
+
+@dataclass
+class Job:
+    """A crontab line that became a job. ``settings`` holds ``shell``, ``cwd``, ``timezone``,
+    ``jitter``, ``user`` and ``env.NAME`` keys; ``notes`` what can only be a comment."""
+
+    id: str
+    entry: Entry
+    cron: str
+    description: str | None = None
+    settings: dict[str, Setting] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A line kept as a comment, and why it could not be converted."""
+
+    line: Line
+    reason: str
+    column: int = 1
+
+    @property
+    def problem(self) -> Problem:
+        return Problem(self.line.filename, self.line.number, self.column, "", self.reason)
+
+
+@dataclass(frozen=True)
+class Note:
+    """An environment line, shown as a comment where it was; ``remark`` says what became of it."""
+
+    line: Assignment
+    remark: str = ""
+
+
+Item = Line | Job | Skipped | Note
+
+
+@dataclass
+class Conversion:
+    """Everything the writer needs, in file order: one list of items per crontab."""
+
+    files: list[tuple[Crontab, list[Item]]] = field(default_factory=list)
+
+    @property
+    def jobs(self) -> list[Job]:
+        return [item for _, items in self.files for item in items if isinstance(item, Job)]
+
+    @property
+    def problems(self) -> list[Problem]:
+        return [item.problem for _, items in self.files for item in items
+                if isinstance(item, Skipped)]
+
+
+def convert(crontabs: Iterable[Crontab]) -> Conversion:
+    """The jobs of ``crontabs``, ids unique across all of them."""
+    conversion = Conversion()
+    for crontab in crontabs:
+        conversion.files.append((crontab, _FileConverter(crontab).items()))
+    jobs = conversion.jobs
+    for job, unique in zip(jobs, unique_ids([job.id for job in jobs]), strict=True):
+        job.id = unique
+    return conversion
+
+
+def shared_defaults(jobs: list[Job]) -> dict[str, Setting]:
+    """The settings every job has, with the same value: the jobfile's ``defaults``.
+
+    A key that does not apply to some jobs (``jitter`` at ``@reboot``) is judged on the others.
+    """
+    shared: dict[str, Setting] = {}
+    keys = dict.fromkeys(key for job in jobs for key in job.settings)
+    for key in keys:
+        concerned = [job for job in jobs if not (job.cron == REBOOT and key in _NOT_FOR_REBOOT)]
+        values = [job.settings.get(key) for job in concerned]
+        if concerned and all(values) and len({repr(s.value) for s in values if s}) == 1:
+            shared[key] = values[0]  # type: ignore[assignment]
+    return shared
+
+
+class _FileConverter:
+    """Walks one crontab's lines, keeping the settings in force."""
+
+    def __init__(self, crontab: Crontab) -> None:
+        self.crontab = crontab
+        self.settings: dict[str, Setting] = {}
+        self.result: list[Item] = []
+
+    def items(self) -> list[Item]:
+        for line in self.crontab.lines:
+            if isinstance(line, Assignment):
+                self.result.append(self._assign(line))
+            elif isinstance(line, Entry):
+                self.result.append(self._job(line))
+            elif isinstance(line, BadLine):
+                self.result.append(Skipped(line, line.reason, line.column))
+            else:
+                self.result.append(line)
+        return self.result
+
+    # -- environment lines ------------------------------------------------------------------------
+
+    def _assign(self, line: Assignment) -> Note | Skipped:
+        name, value = line.name, line.value
+        try:
+            if name in _MAIL:
+                return Note(line, _mail_remark(name, value))
+            if not _ENV_NAME.fullmatch(name):
+                raise Bad(f"{name!r} cannot be an environment variable's name in a jobfile "
+                          "(letters, digits and _, not starting with a digit)")
+            if "\0" in value:
+                raise Bad(f"the value of {name} holds a NUL character")
+            self._apply(line, name, value)
+        except Bad as bad:
+            return Skipped(line, f"{bad.message}; the line is ignored", 1)
+        return Note(line)
+
+    def _apply(self, line: Assignment, name: str, value: str) -> None:
+        if name == "SHELL":
+            self._set("shell", check_shell(_node(value, line)), line)
+        elif name == "CRON_TZ":
+            self._set("timezone", check_timezone(_node(value, line)) if value else None, line)
+            return
+        elif name == "RANDOM_DELAY":
+            if value and not _MINUTES.fullmatch(value):
+                raise Bad(f"RANDOM_DELAY must be a whole number of minutes, got {value!r}")
+            self._set("jitter", f"{int(value)}m" if value and int(value) else None, line)
+            return
+        elif name == "HOME":
+            self._set("cwd", value or None, line)
+        self._set(f"env.{name}", value, line)
+
+    def _set(self, key: str, value: Any, line: Assignment) -> None:
+        if value is None:
+            self.settings.pop(key, None)
+        else:
+            self.settings[key] = Setting(value, line)
+
+    # -- job lines --------------------------------------------------------------------------------
+
+    def _job(self, entry: Entry) -> Job | Skipped:
+        problem = self._entry_problem(entry)
+        if problem is not None:
+            return Skipped(entry, *problem)
+        cron = REBOOT if entry.schedule.lower() == REBOOT else entry.schedule
+        settings = {key: setting for key, setting in self.settings.items()
+                    if not (cron == REBOOT and key in _NOT_FOR_REBOOT)}
+        job = Job(program_name(entry.command), entry, cron, self._description(), settings)
+        if entry.user is not None:
+            if "user" in JOB_KEYS:
+                job.settings["user"] = Setting(entry.user, _column_source(entry))
+            else:
+                job.notes.append(f"user: {entry.user}  (runs as the user running schedctl)")
+        return job
+
+    def _entry_problem(self, entry: Entry) -> tuple[str, int] | None:
+        if "\0" in entry.command or "\0" in (entry.stdin or ""):
+            return "the command holds a NUL character", 1
+        if entry.schedule.lower() != REBOOT:
+            reason = _schedule_problem(entry.schedule, self.settings.get("timezone"))
+            if reason:
+                return reason, entry.text.find(entry.schedule.split()[0]) + 1
+        if not self.crontab.system:
+            user = _leading_user(entry.command, self.settings.get("env.PATH"))
+            if user:
+                return (f"{user!r} looks like the user column of /etc/crontab or /etc/cron.d, but "
+                        f"{entry.filename} is read as a user crontab: pass --system, or remove "
+                        f"{user!r} from the line", entry.text.find(user) + 1)
+        return None
+
+    def _description(self) -> str | None:
+        """The comment lines of prose right above the job (they are not repeated), up to a
+        blank line, a setting, or a comment that is not prose."""
+        block: list[Comment] = []
+        while self.result and isinstance(last := self.result[-1], Comment) and _is_prose(last):
+            block.insert(0, last)
+            self.result.pop()
+        return " ".join(line.body.strip() for line in block) or None
+
+
+def _node(value: str, line: Assignment) -> Node:
+    return Node(value, line.number, 1, value)
+
+
+def _column_source(entry: Entry) -> Assignment:
+    """Where the user column was written, as a source for the ``user`` setting."""
+    return Assignment(entry.filename, entry.number, entry.text, name="user", value=entry.user or "")
+
+
+def _mail_remark(name: str, value: str) -> str:
+    if name == "MAILTO" and not value:
+        return "mail is off, as in schedctl"
+    return ("not converted: schedctl does not mail a job's output; "
+            "on_failure can send an email when a job fails")
+
+
+def _schedule_problem(schedule: str, zone: Setting | None) -> str | None:
+    from schedctl.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(schedule, timezone=zone.value if zone else None)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _is_prose(line: Comment) -> bool:
+    """Words, not decoration (``#####``) and not a line commented out (``# 0 2 * * * backup``)."""
+    body = line.body.strip()
+    if not any(char.isalnum() for char in body):
+        return False
+    parsed = CrontabParser().line(line.filename, line.number, body)
+    if isinstance(parsed, Assignment):
+        return False
+    return not (isinstance(parsed, Entry) and body[0] in "0123456789*@")
+
+
+def _leading_user(command: str, path: Setting | None) -> str | None:
+    """The command's first word when it names a user of this machine and no program."""
+    word = command.split(None, 1)[0] if command.split() else ""
+    if not word or "/" in word or word in _BUILTINS:
+        return None
+    try:
+        pwd.getpwnam(word)
+    except KeyError:
+        return None
+    search = path.value if path else os.environ.get("PATH", os.defpath)
+    return None if shutil.which(word, path=search) else word
