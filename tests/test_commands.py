@@ -209,6 +209,18 @@ def test_stdin_is_dev_null():
     assert (result.outcome, result.output_tail) == ("success", "")
 
 
+@pytest.mark.parametrize("text", ["", "one line", "two\nlines\n", "\u00e9t\u00e9 \\% ok"],
+                         ids=["empty", "no-newline", "lines", "utf8"])
+def test_stdin_text_is_the_commands_input_exactly(text):
+    result = run("cat; echo '|'", stdin=text, timeout=5)
+    assert (result.outcome, result.output_tail) == ("success", text + "|\n")
+
+
+def test_stdin_larger_than_a_pipe_does_not_block_a_command_that_never_reads():
+    result = run("echo started", stdin="x" * (1024 * 1024), timeout=5)
+    assert (result.outcome, result.output_tail) == ("success", "started\n")
+
+
 @pytest.mark.parametrize(
     "signum",
     [signal.SIGKILL, signal.SIGTERM, signal.SIGSEGV],

@@ -203,6 +203,10 @@ PROBLEMS = [
      "jobs.yaml:5:17: jobs.backup.kill_grace:", ["'10 seconds' is not a duration (try 10s)"]),
     ("kill-grace-with-call", job("call: os:getcwd\ninterval: 5m\nkill_grace: 5s"),
      "jobs.yaml:5:5: jobs.backup.kill_grace:", ["only to command: jobs"]),
+    ("stdin-with-call", job("call: os:getcwd\ninterval: 5m\nstdin: hello"),
+     "jobs.yaml:5:5: jobs.backup.stdin:", ["only to command: jobs"]),
+    ("stdin-mapping", job("command: x\ninterval: 5m\nstdin: {a: b}"),
+     "jobs.yaml:5:12: jobs.backup.stdin:", ["expected the text to give the command on stdin"]),
     ("output-unknown", job("command: x\ninterval: 5m\noutput: logs"),
      "jobs.yaml:5:13: jobs.backup.output:", ["unknown output mode 'logs' — did you mean 'log'?"]),
     ("output-no-guess", job("command: x\ninterval: 5m\noutput: verbose"),
@@ -828,6 +832,8 @@ CHANGES = [
     ("end-date", BASE + "\nend_date: 2030-01-01", True),
     ("reboot", "command: x\ncron: '@reboot'\nenv: {A: b}", True),
     ("shell", BASE + "\nshell: /bin/bash", False),
+    ("stdin", BASE + "\nstdin: hello", False),
+    ("stdin-empty", BASE + "\nstdin: ''", False),
     ("output-limit", BASE + "\noutput_limit: 1k", False),
     ("overlap", BASE + "\noverlap: replace", False),
     ("retries", BASE + "\nretries: 2", False),
@@ -850,6 +856,23 @@ def test_hashes_tell_what_changed(body: str, trigger_changed: bool) -> None:
     before, after = spec_of(BASE), spec_of(body)
     assert before.definition_hash() != after.definition_hash()
     assert (before.trigger_hash() != after.trigger_hash()) is trigger_changed
+
+
+def test_a_job_without_stdin_keeps_the_hash_it_had_before_the_key_existed() -> None:
+    """Else upgrading would count every stored job as changed. Computed before ``stdin``."""
+    expected = "2d8b0605399dd2913da65611bb8241b829736caa83a06075b6e8f92090c42d6e"
+    assert spec_of(BASE).definition_hash() == expected
+
+
+@pytest.mark.parametrize(
+    ("written", "text"),
+    [("stdin: |-\n  one\n    two %\n", "one\n  two %"), ("stdin: |\n  one\ntimeout: 5m", "one\n"),
+     ("stdin: 080", "080"), ("stdin: ''", ""), ("stdin:", None)],
+    ids=["block-strip", "block-clip", "plain-as-written", "empty", "null"],
+)
+def test_stdin_is_kept_exactly(written: str, text: str | None) -> None:
+    body = "command: cat\ninterval: 5m\n" + written
+    assert spec_of(body).stdin == text
 
 
 def test_equivalent_intervals_hash_alike() -> None:

@@ -124,6 +124,13 @@ def test_the_command_reads_dev_null_not_the_lease_pipe():
     assert result.ok and result.output_tail == "/dev/null\n"
 
 
+def test_the_command_reads_its_stdin_text_not_the_lease_pipe():
+    spec = CommandSpec("cat; echo; env | grep -c _SCHEDCTL_SHIM_; true", stdin="one\n%two")
+    result = run_command(spec, job_id="t", lease=FixedLease(FAR))
+    assert result.ok, result.output_tail
+    assert result.output_tail == "one\n%two\n0\n"  # and the shim's variable stays its own
+
+
 @pytest.mark.parametrize(
     "env", [{}, {"LC_CTYPE": "POSIX"}, {"LANG": "C"}], ids=["inherited", "lc-ctype-posix", "lang-c"]
 )

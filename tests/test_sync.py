@@ -62,6 +62,18 @@ def test_changed_command_keeps_the_pending_run(store) -> None:
     assert job.kwargs["spec"]["command"] == "echo backup v2"
 
 
+def test_stdin_reaches_the_stored_command_and_runs(store) -> None:
+    from schedctl.commands.jobrunner import run_command_job
+
+    text = BASE.replace("command: echo backup", "command: cat\n    stdin: \"line 1\\nline 2\"")
+    sync(store, text)
+    job = store.lookup_job("backup")
+    assert job.kwargs["spec"]["stdin"] == "line 1\nline 2"
+    assert "stdin" not in store.lookup_job("tick").kwargs["spec"]  # a default stays out
+    result = run_command_job(**job.kwargs)
+    assert result.output_tail == "line 1\nline 2"
+
+
 def test_changed_trigger_gets_a_fresh_next_run(store) -> None:
     sync(store, BASE)
     later = NOW + timedelta(hours=1)

@@ -45,6 +45,7 @@ from schedctl.commands.outcome import StopReason, outcome_of, signals_sent, with
 from schedctl.commands.processes import _DRAIN_MAX
 from schedctl.commands.spawn import (
     _has_exited,
+    _input_fd,
     _log_start,
     _not_started,
     _open_exit_fd,
@@ -139,8 +140,10 @@ class RunningCommand:
         read_fd, write_fd = os.pipe() if spec.output == "log" else (None, None)
         shim_fd, channel = ShimChannel.open() if lease is not None else (None, None)
         started_at = clock.now()
+        input_fd = None
         try:
-            proc = _popen(spec, env, write_fd, argv=argv, stdin=shim_fd)
+            input_fd = _input_fd(spec)
+            proc = _popen(spec, env, write_fd, argv=argv, stdin=shim_fd, input_fd=input_fd)
         except (OSError, ValueError) as exc:
             if read_fd is not None:
                 os.close(read_fd)
@@ -151,7 +154,7 @@ class RunningCommand:
             )
             raise CommandStartError(_not_started(error, started_mono, clock)) from None
         finally:
-            for fd in (write_fd, shim_fd):
+            for fd in (write_fd, shim_fd, input_fd):
                 if fd is not None:
                     os.close(fd)
         _log_start(spec, job_id, proc.pid, shim=lease is not None)

@@ -22,7 +22,7 @@ import time
 
 TYPE_CHECKING = False  # mypy reads this as True; importing typing would cost 2-3 ms a run
 if TYPE_CHECKING:
-    from typing import NoReturn
+    from typing import Any, NoReturn
 
 LEASE_LOST = b"schedctl: lease lost (the node could not renew it in time); killing the command\n"
 NODE_GONE = b"schedctl: the scheduler went away; killing the command\n"
@@ -54,9 +54,10 @@ def command_env() -> dict[str, str]:
 
     Python turns a C locale into C.UTF-8 in LC_CTYPE (PEP 538) and -I cannot stop it, so
     the runner passes the command's own LC_CTYPE ("" for none) in _SCHEDCTL_SHIM_LC_CTYPE,
-    a private variable the command never sees.
+    a private variable the command never sees; nor does it see _SCHEDCTL_SHIM_STDIN_FD.
     """
     env = dict(os.environ)
+    env.pop("_SCHEDCTL_SHIM_STDIN_FD", None)
     lc_ctype = env.pop("_SCHEDCTL_SHIM_LC_CTYPE", None)
     if lc_ctype is not None:
         env.pop("LC_CTYPE", None)
@@ -65,13 +66,23 @@ def command_env() -> dict[str, str]:
     return env
 
 
+def stdin_actions() -> list[tuple[Any, ...]]:
+    """The command's stdin: the job's ``stdin`` text, inherited as the descriptor that
+    _SCHEDCTL_SHIM_STDIN_FD names, or else /dev/null (the shim's own stdin is the node's)."""
+    inherited = dict(os.environ).pop("_SCHEDCTL_SHIM_STDIN_FD", "")
+    if inherited.isdigit():
+        fd = int(inherited)
+        return [(os.POSIX_SPAWN_DUP2, fd, 0), (os.POSIX_SPAWN_CLOSE, fd)]
+    return [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)]
+
+
 def spawn(argv: list[str]) -> int:
-    """Start the command on /dev/null; posix_spawn, as importing subprocess costs 6 ms a run."""
+    """Start the command; posix_spawn, as importing subprocess costs 6 ms a run."""
     return os.posix_spawnp(
         argv[0],
         argv,
         command_env(),
-        file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)],
+        file_actions=stdin_actions(),
         setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),  # ignored by Python, not by the command
     )
 

@@ -22,6 +22,8 @@ from schedctl.commands.spec import CommandResult, CommandSpec
 # Same logger as the rest of the command runner: the start line belongs with the run's others.
 _log = logging.getLogger("schedctl.commands")
 _SHIM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shim.py")
+#: Tells the lease shim which inherited descriptor is the command's stdin (see shim.py).
+SHIM_STDIN_FD = "_SCHEDCTL_SHIM_STDIN_FD"
 #: None where the kernel or a seccomp filter lacks pidfd_open (Linux < 5.3, old Docker).
 _pidfd_open = getattr(os, "pidfd_open", None)
 
@@ -94,6 +96,22 @@ def _live_pgrp(pid: str) -> int | None:
     return None if state in (b"Z", b"X", b"x") else int(pgrp)
 
 
+def _input_fd(spec: CommandSpec) -> int | None:
+    """A memory file holding ``spec.stdin``, read from its start; None without stdin.
+
+    A file rather than a pipe: writing it never waits for a command that does not read.
+    """
+    if spec.stdin is None:
+        return None
+    fd = os.memfd_create("schedctl-stdin", os.MFD_CLOEXEC)
+    data = spec.stdin.encode("utf-8", "surrogateescape")
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
 def _popen(
     spec: CommandSpec,
     env: dict[str, str],
@@ -101,12 +119,22 @@ def _popen(
     *,
     argv: list[str],
     stdin: int | None,
+    input_fd: int | None = None,
 ) -> subprocess.Popen[bytes]:
+    """Start ``argv``; its stdin is ``input_fd`` (the job's ``stdin``) or /dev/null. Under the
+    lease shim, ``stdin`` is the shim's channel: the shim hands ``input_fd`` to the command."""
     target: int | None = out_fd
     if spec.output == "discard":
         target = subprocess.DEVNULL
+    pass_fds: tuple[int, ...] = ()
+    if input_fd is not None and stdin is None:
+        stdin = input_fd
+    elif input_fd is not None:
+        env = {**env, SHIM_STDIN_FD: str(input_fd)}
+        pass_fds = (input_fd,)
     return subprocess.Popen(
         argv,
+        pass_fds=pass_fds,
         stdin=subprocess.DEVNULL if stdin is None else stdin,
         stdout=target,
         stderr=subprocess.STDOUT if spec.output != "inherit" else None,

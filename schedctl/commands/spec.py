@@ -60,6 +60,7 @@ class CommandSpec:
     kill_grace: float = 10.0
     output: OutputMode = "log"
     output_limit: int = 65536
+    stdin: str | None = None  # the command's standard input; None: /dev/null
 
     def __post_init__(self) -> None:
         if isinstance(self.command, list):
@@ -111,6 +112,8 @@ def _spec_problems(spec: CommandSpec) -> Iterator[str]:
         yield f"timeout: must be a positive number of seconds, got {spec.timeout!r}"
     if not (_is_number(spec.kill_grace) and spec.kill_grace >= 0):
         yield f"kill_grace: must be zero or more seconds, got {spec.kill_grace!r}"
+    if spec.stdin is not None and not isinstance(spec.stdin, str):
+        yield f"stdin: must be text, got {type(spec.stdin).__name__}"
     if spec.output not in get_args(OutputMode):
         yield f"output: must be one of log, inherit, discard; got {spec.output!r}"
     if not (

@@ -63,6 +63,14 @@ def check_output_limit(node: Node) -> int:
     return size
 
 
+def check_stdin(node: Node) -> str:
+    """Text the command reads on its standard input (cron's ``%`` lines), kept exactly."""
+    result = as_text(node)
+    if result is None:
+        raise Bad(f"expected the text to give the command on stdin, got {describe(node.value)}")
+    return result
+
+
 def check_directory(node: Node) -> str:
     """A working directory, kept as written (relative ones are the runner's to resolve)."""
     return nonempty_text(node, "a directory")

@@ -26,7 +26,8 @@ from schedctl.jobfile.yamlmarks import Field, Node, describe
 _ONLY_FOR_CALL = ("args", "kwargs")
 # Retries are the command runner's: a call: job's function would be run once all the same.
 _ONLY_FOR_COMMAND = (
-    *("env", "cwd", "timeout", "shell", "env_file", "kill_grace", "output", "output_limit"),
+    *("env", "cwd", "stdin", "timeout", "shell", "env_file", "kill_grace", "output"),
+    "output_limit",
     *("retries", "retry_delay", "backoff"),
 )
 _NOT_FOR_DATE = ("start_date", "end_date", "jitter")

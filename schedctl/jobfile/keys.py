@@ -24,6 +24,7 @@ from schedctl.jobfile.commandkeys import (
     check_kwargs,
     check_output_limit,
     check_shell,
+    check_stdin,
 )
 from schedctl.jobfile.specs import OrphanPolicy, OverlapPolicy
 from schedctl.jobfile.triggerkeys import (
@@ -95,6 +96,7 @@ JOB_KEYS: dict[str, Check] = {
     "paused": check_bool,
     "env": check_env,
     "cwd": optional(check_directory),
+    "stdin": optional(check_stdin),
     "timeout": optional(check_positive_duration),
     "shell": check_shell,
     "env_file": optional(check_env_file),

@@ -58,6 +58,11 @@ class TriggerSpec:
     value: Any
 
 
+#: Keys added after state files existed: left out of the hash while unset, so that
+#: upgrading schedctl does not count every stored job as changed.
+_NEWER_KEYS = ("stdin",)
+
+
 @dataclass(frozen=True, kw_only=True, repr=False)
 class JobSpec:
     """One job of a jobfile, defaults applied. Unset options keep the defaults below.
@@ -91,6 +96,7 @@ class JobSpec:
     paused: bool = False
     env: dict[str, str] = field(default_factory=dict)
     cwd: str | None = None
+    stdin: str | None = None
     timeout: float | None = None
     shell: str = _COMMAND_DEFAULTS["shell"]
     env_file: str | None = None
@@ -149,7 +155,8 @@ class JobSpec:
 
         Stable across runs and Python versions; sync compares it with the stored one.
         """
-        return _sha256({name: value for name, value in _fields(self).items() if name != "line"})
+        return _sha256({name: value for name, value in _fields(self).items()
+                        if name != "line" and not (name in _NEWER_KEYS and value is None)})
 
     def trigger_hash(self) -> str:
         """sha256 of the fields that decide fire times, so sync can tell a changed

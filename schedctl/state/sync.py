@@ -21,7 +21,7 @@ from schedctl.jobstores.base import BaseJobStore
 from schedctl.triggers.boot import BootTrigger
 
 #: JobSpec fields handed to the command runner and to the retry loop, as they are.
-_COMMAND_OPTIONS = ("shell", "env_file", "kill_grace", "output", "output_limit")
+_COMMAND_OPTIONS = ("shell", "env_file", "kill_grace", "output", "output_limit", "stdin")
 _RETRY_OPTIONS = ("retries", "retry_delay", "backoff")
 
 #: The job function of every ``command:`` job.
