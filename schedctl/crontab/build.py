@@ -70,7 +70,7 @@ def load_any(
         return load_jobfile(path, check_imports=check_imports)
     try:
         source = read_source(path)
-    except Exception:  # noqa: BLE001 - the jobfile loader says why in its own words
+    except Exception:
         if crontab:
             raise
         return load_jobfile(path, check_imports=check_imports)

@@ -15,7 +15,6 @@ comment, and the caller reports it as ``file:line:column: reason``.
 
 from __future__ import annotations
 
-import os
 import pwd
 import re
 import shutil
@@ -26,7 +25,10 @@ from typing import Any
 from schedctl.crontab.lines import Assignment, BadLine, Comment, Crontab, Entry, Line
 from schedctl.crontab.names import program_name, unique_ids
 from schedctl.crontab.parse import CrontabParser
-from schedctl.jobfile.keys import JOB_KEYS, Bad, check_shell, check_timezone
+from schedctl.jobfile.commandkeys import check_shell
+from schedctl.jobfile.keys import JOB_KEYS
+from schedctl.jobfile.triggerkeys import check_timezone
+from schedctl.jobfile.values import Bad
 from schedctl.jobfile.yamlmarks import Node, Problem
 
 REBOOT = "@reboot"
@@ -205,6 +207,8 @@ class _FileConverter:
     def _entry_problem(self, entry: Entry) -> tuple[str, int] | None:
         if "\0" in entry.command or "\0" in (entry.stdin or ""):
             return "the command holds a NUL character", 1
+        if not entry.command.strip():
+            return "the command holds only blanks and control characters", 1
         if entry.schedule.lower() != REBOOT:
             reason = _schedule_problem(entry.schedule, self.settings.get("timezone"))
             if reason:
@@ -212,9 +216,10 @@ class _FileConverter:
         if not self.crontab.system:
             user = _leading_user(entry.command, self.settings.get("env.PATH"))
             if user:
-                return (f"{user!r} looks like the user column of /etc/crontab or /etc/cron.d, but "
-                        f"{entry.filename} is read as a user crontab: pass --system, or remove "
-                        f"{user!r} from the line", entry.text.find(user) + 1)
+                message = (f"{user!r} looks like the user column of /etc/crontab or /etc/cron.d, "
+                           f"but {entry.filename} is read as a user crontab: pass --system, or "
+                           f"remove {user!r} from the line")
+                return message, entry.text.find(user) + 1
         return None
 
     def _description(self) -> str | None:
@@ -265,13 +270,19 @@ def _is_prose(line: Comment) -> bool:
 
 
 def _leading_user(command: str, path: Setting | None) -> str | None:
-    """The command's first word when it names a user of this machine and no program."""
-    word = command.split(None, 1)[0] if command.split() else ""
-    if not word or "/" in word or word in _BUILTINS:
+    """The command's first word when it names a user of this machine and no program, and
+    the next word is a program (``root cd / && ...``, ``www-data /usr/bin/php ...``)."""
+    words = command.split(None, 2)
+    if len(words) < 2 or "/" in words[0] or words[0] in _BUILTINS:
         return None
+    search = path.value if path else None
     try:
-        pwd.getpwnam(word)
+        pwd.getpwnam(words[0])
     except KeyError:
         return None
-    search = path.value if path else os.environ.get("PATH", os.defpath)
-    return None if shutil.which(word, path=search) else word
+    if shutil.which(words[0], path=search):
+        return None
+    follower = words[1]
+    if follower.startswith("/") or follower in _BUILTINS or shutil.which(follower, path=search):
+        return words[0]
+    return None

@@ -110,8 +110,8 @@ def _name_in(words: list[str]) -> str | None:
         return _clean(_base(targets[-1])) if targets else "run-parts"
     if _INTERPRETERS.fullmatch(program):
         script = _script(rest)
-        if script:
-            return _clean(_base(script))
+        # Inline code (``perl -e 'sleep 5'``) names nothing: look further along the line.
+        return _clean(_base(script)) if script else None
     return _clean(program)
 
 

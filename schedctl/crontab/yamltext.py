@@ -8,14 +8,13 @@ double-quoted with escapes; a multi-line value as a ``|`` block when possible.
 
 from __future__ import annotations
 
-import json
 import re
 
 import yaml
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 #: Characters YAML reads as line breaks, or refuses raw: they need an escape.
-_NEEDS_ESCAPE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff]")
+_NEEDS_ESCAPE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
 _SIMPLE_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 
@@ -31,8 +30,16 @@ def scalar(value: str) -> str:
 
 
 def double_quoted(value: str) -> str:
-    """``"..."`` with JSON's escapes, which YAML's double quotes read the same way."""
-    return json.dumps(value, ensure_ascii=True)
+    """``"..."`` with an escape for ``\\``, ``"`` and each character YAML would not keep."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + _NEEDS_ESCAPE.sub(lambda match: _escape(match.group()), escaped) + '"'
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    if 0xD800 <= code <= 0xDFFF:  # a lone surrogate (from undecodable bytes) has no escape
+        return "\\uFFFD"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def key(name: str) -> str:
@@ -46,7 +53,7 @@ def block(value: str, indent: str) -> str:
     # lines that follow the block in the file.
     if "\n" in value and not value.endswith("\n\n") and _fits_block(value):
         chomp = "" if value.endswith("\n") else "-"
-        body = value[:-1] if value.endswith("\n") else value
+        body = value.removesuffix("\n")
         lines = [f"{indent}{line}" if line else "" for line in body.split("\n")]
         text = f"|{chomp}\n" + "\n".join(lines)
         if _reads_back(text, value, as_block=True):
@@ -56,7 +63,7 @@ def block(value: str, indent: str) -> str:
 
 def comment(text: str) -> str:
     """``text`` safe inside a ``#`` comment: control characters shown as escapes."""
-    return _NEEDS_ESCAPE.sub(lambda match: json.dumps(match.group())[1:-1], text)
+    return _NEEDS_ESCAPE.sub(lambda match: _escape(match.group()), text)
 
 
 def _fits_block(value: str) -> bool:
@@ -72,7 +79,7 @@ def _fits_block(value: str) -> bool:
 def _reads_back(text: str, value: str, *, as_block: bool = False) -> bool:
     document = f"k: {text}\n"
     try:
-        loaded = yaml.load(document, Loader=_Loader)  # noqa: S506 - a safe loader
+        loaded = yaml.load(document, Loader=_Loader)
     except yaml.YAMLError:
         return False
     return isinstance(loaded, dict) and loaded.get("k") == value
