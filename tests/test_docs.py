@@ -31,6 +31,7 @@ from schedctl.jobfile.check import TOP_KEYS
 from schedctl.jobfile.commandkeys import OUTPUT_MODES
 from schedctl.jobfile.keys import EXECUTOR_KEYS, EXECUTOR_TYPES, JOB_KEYS, OVERLAP_POLICIES
 from schedctl.jobfile.loader import load_jobfile, parse_jobfile
+from schedctl.jobfile.pingkeys import PING_KEYS
 from schedctl.jobfile.triggerkeys import CRON_FIELDS, INTERVAL_UNITS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,6 +47,7 @@ KEY_TABLES: dict[str, tuple[str, ...]] = {
     "EXECUTORS": tuple(EXECUTOR_KEYS),
     "JOBS": tuple(JOB_KEYS),
     "ALERTS": tuple(dict.fromkeys((*ALERT_KINDS, "timeout", *WEBHOOK_KEYS, *EMAIL_KEYS))),
+    "PINGS": PING_KEYS,
 }
 #: The sections of KEY_TABLES whose every key jobs.example.yaml must use (the example
 #: shows each kind of alert; the settings of a webhook or an email are reference matter).

@@ -22,7 +22,7 @@ from schedctl.alerts.spec import (
     failure_reason,
 )
 
-__all__ = ["WebhookAlert", "safe_url", "url_problem"]
+__all__ = ["WebhookAlert", "no_redirects", "safe_url", "url_problem"]
 
 
 @dataclass(frozen=True, repr=False)
@@ -60,7 +60,7 @@ class WebhookAlert(AlertSpec):
         request = urllib.request.Request(
             self.url, data=body, headers={**headers, **self.headers}, method="POST"
         )
-        opener = urllib.request.build_opener(_no_redirects())
+        opener = urllib.request.build_opener(no_redirects())
         label = self.describe()
         try:
             with opener.open(request, timeout=self.timeout):
@@ -77,7 +77,7 @@ class WebhookAlert(AlertSpec):
             raise AlertError(f"{label}: {failure_reason(exc, self.timeout)}") from None
 
 
-def _no_redirects() -> Any:
+def no_redirects() -> Any:
     """A handler that turns a redirect into its HTTP error: urllib would resend the POST
     as a GET without the body, and report success."""
     import urllib.request

@@ -30,6 +30,11 @@ from schedctl.jobstores.leases import CLAIMS, Claim
 AttemptListener = Callable[[str, "datetime | None", CommandResult, float], None]
 ATTEMPT_LISTENERS: list[AttemptListener] = []
 
+#: Called in the worker thread just before a retry starts: ``(job_id, scheduled_for, attempt)``.
+#: ``schedctl run`` sends the attempt's start ping.
+RetryListener = Callable[[str, "datetime | None", int], None]
+RETRY_LISTENERS: list[RetryListener] = []
+
 #: Set when the scheduler stops: waits between attempts end at once, and no new attempt starts.
 STOP_RETRIES = threading.Event()
 
@@ -46,12 +51,16 @@ def run_command_job(
     env = {"SCHEDCTL_SCHEDULED_FOR": scheduled_for.isoformat() if scheduled_for else ""}
     claim = _claim(job_id, scheduled_for)
     attempt = claim.attempt if claim else 1  # a rerun after an orphaned attempt goes on counting
+    first = attempt
     while True:
         env["SCHEDCTL_ATTEMPT"] = str(attempt)
         env["SCHEDCTL_RUN_ID"] = str(claim.run_id) if claim else ""
         lease = claim if claim is not None and claim.leased else None
         if lease is not None and lease.fenced:
             raise CommandFailedError(job_id, _fenced_result(attempt))
+        if attempt > first:
+            for retry_listener in RETRY_LISTENERS:
+                retry_listener(job_id, scheduled_for, attempt)
         result = run_command(command, job_id=job_id, extra_env=env, registry=DEFAULT_REGISTRY,
                              lease=lease)
         if attempt > 1:  # results say attempt 1 by default; copy only when it is not

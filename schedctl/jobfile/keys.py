@@ -26,6 +26,7 @@ from schedctl.jobfile.commandkeys import (
     check_shell,
     check_stdin,
 )
+from schedctl.jobfile.pingkeys import check_ping
 from schedctl.jobfile.specs import OrphanPolicy, OverlapPolicy
 from schedctl.jobfile.triggerkeys import (
     check_cron,
@@ -111,4 +112,5 @@ JOB_KEYS: dict[str, Check] = {
     "on_orphan": choice("orphan policy", ORPHAN_POLICIES),
     "on_failure": check_alerts,
     "on_recovery": check_alerts,
+    "ping": check_ping,
 }

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields
 from datetime import date, datetime, tzinfo
 from typing import TYPE_CHECKING, Any, Literal
 
+from schedctl.alerts.ping import PingSpec
 from schedctl.alerts.spec import AlertSpec
 from schedctl.commands.spec import CommandSpec, OutputMode
 from schedctl.schedulers.config import DEFAULT_JOB_OPTIONS
@@ -111,6 +112,7 @@ class JobSpec:
     on_orphan: OrphanPolicy = "fail"
     on_failure: tuple[AlertSpec, ...] = ()
     on_recovery: tuple[AlertSpec, ...] = ()
+    ping: PingSpec | None = None
 
     def __repr__(self) -> str:
         shown = _fields(self)
@@ -213,7 +215,7 @@ def _sha256(data: dict[str, Any]) -> str:
 def _json_default(value: Any) -> Any:
     if isinstance(value, TriggerSpec):
         return {"kind": value.kind, "value": value.value}
-    if isinstance(value, AlertSpec):
+    if isinstance(value, AlertSpec | PingSpec):
         return value.to_dict()
     if isinstance(value, (datetime, date)):
         return value.isoformat()

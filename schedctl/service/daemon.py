@@ -20,12 +20,13 @@ from typing import TYPE_CHECKING
 
 from schedctl.alerts.dispatcher import AlertDispatcher
 from schedctl.clock import Clock, SystemClock
-from schedctl.commands.jobrunner import ATTEMPT_LISTENERS, STOP_RETRIES
+from schedctl.commands.jobrunner import ATTEMPT_LISTENERS, RETRY_LISTENERS, STOP_RETRIES
 from schedctl.commands.processes import DEFAULT_REGISTRY
 from schedctl.commands.reaper import split_init
 from schedctl.errors import JobLookupError, StoreError
 from schedctl.events import (
     EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_SUBMITTED,
     EVENT_SCHEDULER_START,
     JobSubmissionEvent,
     SchedulerEvent,
@@ -34,12 +35,13 @@ from schedctl.jobfile.specs import Jobfile
 from schedctl.jobstores._sqlstore import SQLJobStore
 from schedctl.schedulers.blocking import BlockingScheduler
 from schedctl.service.alertrules import AlertRules
+from schedctl.service.pingrules import PingRules
 from schedctl.service.reload import Reloading
 from schedctl.service.runlog import RUN_EVENTS, RunLog
 from schedctl.service.signals import ControlLoop
 from schedctl.service.startup import ServeOptions, StartupSteps, build_executors, opened_store
 from schedctl.service.systemd import Notifier
-from schedctl.state.history import RunHistory
+from schedctl.state.history import RunHistory, RunOutcome
 
 if TYPE_CHECKING:
     from schedctl.cluster.node import ClusterNode
@@ -91,9 +93,11 @@ class Service(ControlLoop, Reloading, StartupSteps):
         )
         self.alerts = AlertDispatcher()
         self.alert_rules = AlertRules(store, self.history, self.alerts)
+        self.pings = PingRules(store, self.alerts)
         self.runlog = RunLog(self.history, clock, self.owner, self.scheduler.timezone,
-                             replacing=self._replaces, after_run=self.alert_rules.after_run)
+                             replacing=self._replaces, after_run=self._after_run)
         self.scheduler.add_listener(self.runlog, RUN_EVENTS)
+        self.scheduler.add_listener(self._started, EVENT_JOB_SUBMITTED)
         self.scheduler.add_listener(self._replace_running, EVENT_JOB_MAX_INSTANCES)
         self._signals: queue.SimpleQueue[int] = queue.SimpleQueue()
         self._stopped = threading.Event()
@@ -106,6 +110,7 @@ class Service(ControlLoop, Reloading, StartupSteps):
         now = self.clock.now()
         report = self._sync_at_start(now)
         self.alert_rules.refresh()
+        self.pings.refresh()
         self._catch_up(now)
         self._run_boot_jobs(now)
         if (node := self.node) is not None:
@@ -121,12 +126,16 @@ class Service(ControlLoop, Reloading, StartupSteps):
         where = self.store.location + (f" as node {self.node.node_id}" if self.node else "")
         _logger.info("schedctl started on %s: %s", where, self._start_note or report.summary())
         STOP_RETRIES.clear()
-        ATTEMPT_LISTENERS.append(self.runlog.attempt_failed)
+        attempt_listeners = (self.runlog.attempt_failed, self.pings.attempt_failed)
+        ATTEMPT_LISTENERS.extend(attempt_listeners)
+        RETRY_LISTENERS.append(self.pings.retry_started)
         try:
             self.scheduler.start()  # blocks until the control thread shuts it down
             self._stopped.wait()
         finally:
-            ATTEMPT_LISTENERS.remove(self.runlog.attempt_failed)
+            for listener in attempt_listeners:
+                ATTEMPT_LISTENERS.remove(listener)
+            RETRY_LISTENERS.remove(self.pings.retry_started)
         if self.node is not None:
             self.node.leave()
         else:
@@ -136,6 +145,16 @@ class Service(ControlLoop, Reloading, StartupSteps):
                 _logger.warning("Could not note the stop in the state file: %s", exc)
         _logger.info("schedctl stopped")
         return 0
+
+    def _started(self, event: SchedulerEvent) -> None:
+        if isinstance(event, JobSubmissionEvent) and event.job_id:
+            for run_time in event.scheduled_run_times:
+                self.pings.started(event.job_id, run_time)
+
+    def _after_run(self, job_id: str, scheduled_for: datetime, outcome: RunOutcome) -> None:
+        """A run's outcome is recorded: its end ping, then the alerts it calls for."""
+        self.pings.ended(job_id, scheduled_for, outcome)
+        self.alert_rules.after_run(job_id, scheduled_for, outcome)
 
     def _start_rerun(self, rerun: Rerun) -> None:
         """A run orphaned on a dead node, whose next attempt this node claimed. It is late by

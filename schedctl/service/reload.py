@@ -16,6 +16,7 @@ from schedctl.jobfile.specs import Jobfile
 from schedctl.jobstores._sqlstore import SQLJobStore
 from schedctl.schedulers.blocking import BlockingScheduler
 from schedctl.service.alertrules import AlertRules
+from schedctl.service.pingrules import PingRules
 from schedctl.service.startup import build_executors, open_jobfile
 from schedctl.service.systemd import Notifier
 from schedctl.state.sync import SyncReport, sync_jobs
@@ -38,6 +39,7 @@ class Reloading:
     notifier: Notifier
     scheduler: BlockingScheduler
     alert_rules: AlertRules
+    pings: PingRules
 
     if TYPE_CHECKING:
 
@@ -59,6 +61,7 @@ class Reloading:
                 else:
                     report = sync_jobs(jobfile, self.store, self.clock.now())
                 self.alert_rules.refresh()
+                self.pings.refresh()
                 self._add_new_executors(jobfile)
         except StoreError as exc:  # raised here, it would end the control thread
             _logger.error("Reload failed; still running the previous jobs: %s", exc)
