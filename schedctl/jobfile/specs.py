@@ -61,7 +61,7 @@ class TriggerSpec:
 
 #: Keys added after state files existed: left out of the hash while unset, so that
 #: upgrading schedctl does not count every stored job as changed.
-_NEWER_KEYS = ("stdin",)
+_NEWER_KEYS = ("stdin", "ping")
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)
