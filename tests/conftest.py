@@ -3,10 +3,15 @@ and a throwaway PostgreSQL server with a fresh database per test."""
 
 from __future__ import annotations
 
+import grp
+import os
+import pwd
 import re
+import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
@@ -96,6 +101,43 @@ def record(*args, **kwargs) -> str:
 
 def fail() -> None:
     raise RuntimeError("boom")
+
+
+# -- a real second user ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UnixUser:
+    """A local account made by ``useradd`` for the session: its home exists, and besides
+    its own group it belongs to ``extra_gid`` (which initgroups must give its commands)."""
+
+    name: str
+    uid: int
+    gid: int
+    home: str
+    shell: str
+    extra_gid: int
+
+
+@pytest.fixture(scope="session")
+def unix_user() -> Iterator[UnixUser]:
+    """A user that ``user:`` jobs run as; skips only when the suite does not run as root."""
+    if os.geteuid() != 0:
+        pytest.skip("making a user (and switching to it) needs root")
+    tag = f"{os.getpid() % 100000}"
+    name, group = f"sct-runas{tag}", f"sct-extra{tag}"
+    subprocess.run(["groupadd", group], check=True, capture_output=True)
+    try:
+        subprocess.run(["useradd", "--create-home", "--user-group", "--shell", "/bin/bash",
+                        "--groups", group, name], check=True, capture_output=True)
+        try:
+            entry = pwd.getpwnam(name)
+            yield UnixUser(name, entry.pw_uid, entry.pw_gid, entry.pw_dir, entry.pw_shell,
+                           grp.getgrnam(group).gr_gid)
+        finally:
+            subprocess.run(["userdel", "--remove", name], check=False, capture_output=True)
+    finally:
+        subprocess.run(["groupdel", group], check=False, capture_output=True)
 
 
 # -- PostgreSQL ------------------------------------------------------------------------------

@@ -70,7 +70,8 @@ def validate(jobfile: str, count: int, as_json: bool) -> None:
 
     \b
     Every problem is reported at once as FILE:LINE:COL: KEY: MESSAGE, with exit
-    code 2. A valid file prints each job's schedule in words and its next runs.
+    code 2. A valid file prints each job's schedule in words, the user it runs
+    as, and its next runs.
     \b
     Example:
       schedctl validate jobs.yaml
@@ -89,7 +90,8 @@ def validate(jobfile: str, count: int, as_json: bool) -> None:
     if as_json:
         output.print_json({"jobfile": jobfile, "valid": True, "jobs": [
             {"id": spec.id, "schedule": job.trigger.describe(), "trigger": str(job.trigger),
-             "paused": spec.paused, "next_runs": [t.isoformat() for t in times]}
+             "paused": spec.paused, "user": spec.user,
+             "next_runs": [t.isoformat() for t in times]}
             for spec, job, times in plan
         ]})
         return
@@ -103,6 +105,8 @@ def validate(jobfile: str, count: int, as_json: bool) -> None:
         zone = getattr(job.trigger, "timezone", None)
         for when in times:
             out.print(f"  {output.local(when, zone)}  ({output.relative(when, now)})")
+        out.print(f"  runs as {escape(spec.user)}" if spec.user else
+                  "  runs as the scheduler's user")
 
 
 @main.command("systemd-unit")

@@ -36,6 +36,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 
 from schedctl.clock import Clock, SystemClock
@@ -43,6 +44,7 @@ from schedctl.commands.capture import OutputCapture, OutputPipe
 from schedctl.commands.leaselink import LeaseLink, ShimChannel
 from schedctl.commands.outcome import StopReason, outcome_of, signals_sent, with_error
 from schedctl.commands.processes import _DRAIN_MAX
+from schedctl.commands.runas import UserSwitchError, run_as
 from schedctl.commands.spawn import (
     _has_exited,
     _input_fd,
@@ -131,19 +133,23 @@ class RunningCommand:
         clock = clock or SystemClock()
         started_mono = time.monotonic()
         try:
-            env = build_env(spec, job_id, extra_env)
-        except EnvFileError as exc:
+            runas = run_as(spec.user)
+            env = build_env(spec, job_id, extra_env, runas.env() if runas else None)
+        except (EnvFileError, UserSwitchError) as exc:
             raise CommandStartError(_not_started(str(exc), started_mono, clock)) from None
+        if runas is not None:
+            spec = replace(spec, cwd=runas.workdir(spec.cwd))
         argv = spec.argv()
         if lease is not None:
-            argv, env = _shim_argv(spec, lease.first_deadline()), _shim_env(env)
+            argv, env = _shim_argv(spec, lease.first_deadline(), runas), _shim_env(env)
         read_fd, write_fd = os.pipe() if spec.output == "log" else (None, None)
         shim_fd, channel = ShimChannel.open() if lease is not None else (None, None)
         started_at = clock.now()
         input_fd = None
         try:
             input_fd = _input_fd(spec)
-            proc = _popen(spec, env, write_fd, argv=argv, stdin=shim_fd, input_fd=input_fd)
+            proc = _popen(spec, env, write_fd, argv=argv, stdin=shim_fd, input_fd=input_fd,
+                          runas=runas if lease is None else None)
         except (OSError, ValueError) as exc:
             if read_fd is not None:
                 os.close(read_fd)

@@ -1,8 +1,9 @@
 """Run one command under a lease: kill it before the database can give the lease to another node.
 
-``python -I -S shim.py DEADLINE -- ARGV...``: DEADLINE is an absolute CLOCK_MONOTONIC
-time in seconds (a clock all processes of a host share); each line on stdin replaces
-it. When it passes (the node froze, or lost the database) or stdin ends (the node
+``python -I -S shim.py DEADLINE [--as UID:GID:GROUPS] -- ARGV...``: DEADLINE is an
+absolute CLOCK_MONOTONIC time in seconds (a clock all processes of a host share); each
+line on stdin replaces it. With ``--as`` the command runs with those credentials (groups
+comma-separated) while the shim stays root, so the command cannot kill its guard. When it passes (the node froze, or lost the database) or stdin ends (the node
 died), the shim SIGKILLs its process group, itself and the command included.
 
 Stdlib only, no site: it starts fast and cannot be broken by schedctl's imports. The
@@ -87,6 +88,39 @@ def spawn(argv: list[str]) -> int:
     )
 
 
+def spawn_as(argv: list[str], credentials: tuple[int, int, list[int]]) -> int:
+    """Start the command as another user: fork, then in the child take the stdin that
+    :func:`stdin_actions` would give it, set groups, gid and uid (in that order: after
+    setuid the others are no longer allowed) and exec."""
+    uid, gid, groups = credentials
+    env = command_env()
+    child = os.fork()
+    if child:
+        return child
+    try:  # the child: from here on, never return into the shim's code
+        inherited = dict(os.environ).get("_SCHEDCTL_SHIM_STDIN_FD", "")
+        source = int(inherited) if inherited.isdigit() else os.open(os.devnull, os.O_RDONLY)
+        os.dup2(source, 0)
+        os.close(source)
+        os.setgroups(groups)
+        os.setgid(gid)
+        os.setuid(uid)
+        for signum in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGTERM, signal.SIGINT,
+                       signal.SIGHUP):
+            signal.signal(signum, signal.SIG_DFL)
+        os.execvpe(argv[0], argv, env)
+    except OSError as exc:
+        os.write(2, f"schedctl: cannot start {argv[0]!r}: {exc.strerror}\n".encode())
+        os._exit(127 if isinstance(exc, FileNotFoundError) else 126)
+    os._exit(126)  # not reached: exec either replaced this process or raised
+
+
+def parse_credentials(text: str) -> tuple[int, int, list[int]]:
+    """``UID:GID:G1,G2`` -> (uid, gid, [g1, g2]); ValueError when malformed."""
+    uid, gid, groups = text.split(":")
+    return int(uid), int(gid), [int(group) for group in groups.split(",") if group]
+
+
 def watch(child: int, pidfd: int, deadline: float) -> int:
     """Wait for the child's exit, new deadlines or the end of stdin; return the returncode."""
     poller = select.poll()
@@ -122,14 +156,20 @@ def relay(returncode: int) -> NoReturn:
 
 def main(args: list[str]) -> NoReturn:
     deadline = parse_deadline(args[0]) if args else None
+    credentials = None
+    try:
+        if len(args) > 2 and args[1] == "--as":
+            credentials, args = parse_credentials(args[2]), [args[0], *args[3:]]
+    except ValueError:
+        deadline = None
     if deadline is None or len(args) < 3 or args[1] != "--":
-        sys.exit("usage: shim.py DEADLINE -- COMMAND [ARG...]")
+        sys.exit("usage: shim.py DEADLINE [--as UID:GID:GROUPS] -- COMMAND [ARG...]")
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, lambda number, frame: None)
     if deadline <= time.monotonic():
         kill_group(LEASE_LOST)  # never start a command whose lease is already gone
     try:
-        child = spawn(args[2:])
+        child = spawn(args[2:]) if credentials is None else spawn_as(args[2:], credentials)
     except OSError as exc:
         os.write(2, f"schedctl: cannot start {args[2]!r}: {exc.strerror}\n".encode())
         sys.exit(127 if isinstance(exc, FileNotFoundError) else 126)  # as a shell does

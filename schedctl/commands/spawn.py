@@ -17,6 +17,7 @@ import sys
 import time
 
 from schedctl.clock import Clock
+from schedctl.commands.runas import RunAs
 from schedctl.commands.spec import CommandResult, CommandSpec
 
 # Same logger as the rest of the command runner: the start line belongs with the run's others.
@@ -120,9 +121,12 @@ def _popen(
     argv: list[str],
     stdin: int | None,
     input_fd: int | None = None,
+    runas: RunAs | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start ``argv``; its stdin is ``input_fd`` (the job's ``stdin``) or /dev/null. Under the
-    lease shim, ``stdin`` is the shim's channel: the shim hands ``input_fd`` to the command."""
+    """Start ``argv`` in a new session; its stdin is ``input_fd`` (the job's ``stdin``) or
+    /dev/null. Under the lease shim, ``stdin`` is the shim's channel: the shim hands
+    ``input_fd`` to the command. With ``runas``, the child takes that user's credentials
+    between fork and exec, so no other thread sees them."""
     target: int | None = out_fd
     if spec.output == "discard":
         target = subprocess.DEVNULL
@@ -132,6 +136,7 @@ def _popen(
     elif input_fd is not None:
         env = {**env, SHIM_STDIN_FD: str(input_fd)}
         pass_fds = (input_fd,)
+    switch = runas is not None and runas.switches
     return subprocess.Popen(
         argv,
         pass_fds=pass_fds,
@@ -142,12 +147,17 @@ def _popen(
         env=env,
         start_new_session=True,
         close_fds=True,
+        user=runas.uid if switch and runas else None,
+        group=runas.gid if switch and runas else None,
+        extra_groups=list(runas.groups) if switch and runas else None,
     )
 
 
-def _shim_argv(spec: CommandSpec, deadline: float) -> list[str]:
+def _shim_argv(spec: CommandSpec, deadline: float, runas: RunAs | None = None) -> list[str]:
+    """The shim stays root (the command cannot kill its guard); it switches the command."""
     # -S skips site-packages: their .pth files cost more than the rest of the start-up.
-    return [sys.executable, "-I", "-S", _SHIM, f"{deadline:.6f}", "--", *spec.argv()]
+    switch = ["--as", runas.shim_arg()] if runas is not None and runas.switches else []
+    return [sys.executable, "-I", "-S", _SHIM, f"{deadline:.6f}", *switch, "--", *spec.argv()]
 
 
 def _shim_env(env: dict[str, str]) -> dict[str, str]:

@@ -61,6 +61,7 @@ class CommandSpec:
     output: OutputMode = "log"
     output_limit: int = 65536
     stdin: str | None = None  # the command's standard input; None: /dev/null
+    user: str | None = None  # run as this user (root only); see schedctl.commands.runas
 
     def __post_init__(self) -> None:
         if isinstance(self.command, list):
@@ -122,6 +123,9 @@ def _spec_problems(spec: CommandSpec) -> Iterator[str]:
         and spec.output_limit >= 0
     ):
         yield f"output_limit: must be a number of bytes >= 0, got {spec.output_limit!r}"
+    if spec.user is not None and not (isinstance(spec.user, str) and spec.user.strip()
+                                      and "\0" not in spec.user):
+        yield f"user: must be a user name, got {spec.user!r}"
     # Names only: values may be secrets and must never reach a message.
     for name, value in spec.env.items():
         if not isinstance(name, str) or not _ENV_NAME.fullmatch(name):
@@ -247,13 +251,19 @@ def _parse_env_line(line: str) -> tuple[str, str] | None:
 
 
 def build_env(
-    spec: CommandSpec, job_id: str, extra_env: Mapping[str, str] | None = None
+    spec: CommandSpec, job_id: str, extra_env: Mapping[str, str] | None = None,
+    user_env: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """Inherited environment < env_file < env < extra_env < SCHEDCTL_JOB_ID."""
+    """Inherited environment < ``user_env`` (HOME, SHELL from the password entry) < env_file
+    < env < extra_env < SCHEDCTL_JOB_ID; USER and LOGNAME of ``user_env`` last, as cron
+    lets a crontab change HOME and SHELL but never who the job runs as."""
     env = dict(os.environ)
+    env.update(user_env or {})
     if spec.env_file is not None:
         env.update(parse_env_file(spec.env_file))
     env.update(spec.env)
     env.update(extra_env or {})
+    env.update({key: value for key, value in (user_env or {}).items()
+                if key in ("USER", "LOGNAME")})
     env["SCHEDCTL_JOB_ID"] = job_id
     return env

@@ -3,7 +3,9 @@ environment, output and retries."""
 
 from __future__ import annotations
 
+import difflib
 import math
+import pwd
 import re
 from typing import Any, get_args
 
@@ -148,3 +150,17 @@ def check_shell(node: Node) -> str:
 def check_env_file(node: Node) -> str:
     """Kept as written: the file is read at each run, so it need not exist yet."""
     return nonempty_text(node, "the path of a file of KEY=VALUE lines")
+
+
+def check_user(node: Node) -> str:
+    """A user in this machine's password database: the command runs as that user."""
+    name = nonempty_text(node, "a user name, such as www-data").strip()
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        known = [entry.pw_name for entry in pwd.getpwall()]
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"did you mean {close[0]!r}, or " if close else ""
+        raise Bad(f"no user {name!r} on this machine; {hint}create it first (useradd {name})"
+                  ) from None
+    return name

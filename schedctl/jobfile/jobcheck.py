@@ -28,6 +28,7 @@ _ONLY_FOR_CALL = ("args", "kwargs")
 _ONLY_FOR_COMMAND = (
     *("env", "cwd", "stdin", "timeout", "shell", "env_file", "kill_grace", "output"),
     "output_limit",
+    "user",
     *("retries", "retry_delay", "backoff"),
 )
 _NOT_FOR_DATE = ("start_date", "end_date", "jitter")
@@ -216,6 +217,9 @@ class _Shape:
         """Why ``key: value`` means nothing to this job, or None."""
         if key in _ONLY_FOR_CALL and self.action == "command":
             return f"{key} is only for call: jobs (a command takes its arguments in the command)"
+        if key == "user" and self.action == "call":
+            return ("user applies only to command: jobs (a call: job runs inside the "
+                    "scheduler, as the scheduler's user)")
         if key in _ONLY_FOR_COMMAND and self.action == "call":
             return f"{key} applies only to command: jobs"
         if key == "overlap" and value == "replace" and self.action == "call":

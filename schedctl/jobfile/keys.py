@@ -25,6 +25,7 @@ from schedctl.jobfile.commandkeys import (
     check_output_limit,
     check_shell,
     check_stdin,
+    check_user,
 )
 from schedctl.jobfile.pingkeys import check_ping
 from schedctl.jobfile.specs import OrphanPolicy, OverlapPolicy
@@ -101,6 +102,7 @@ JOB_KEYS: dict[str, Check] = {
     "timeout": optional(check_positive_duration),
     "shell": check_shell,
     "env_file": optional(check_env_file),
+    "user": optional(check_user),
     "kill_grace": check_duration,
     "output": choice("output mode", OUTPUT_MODES),
     "output_limit": check_output_limit,

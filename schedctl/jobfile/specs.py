@@ -61,7 +61,7 @@ class TriggerSpec:
 
 #: Keys added after state files existed: left out of the hash while unset, so that
 #: upgrading schedctl does not count every stored job as changed.
-_NEWER_KEYS = ("stdin", "ping")
+_NEWER_KEYS = ("stdin", "ping", "user")
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)
@@ -104,6 +104,7 @@ class JobSpec:
     kill_grace: float = _COMMAND_DEFAULTS["kill_grace"]
     output: OutputMode = _COMMAND_DEFAULTS["output"]
     output_limit: int = _COMMAND_DEFAULTS["output_limit"]
+    user: str | None = None
     overlap: OverlapPolicy = "skip"
     retries: int = 0
     retry_delay: float = 10.0

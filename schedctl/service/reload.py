@@ -17,6 +17,7 @@ from schedctl.jobstores._sqlstore import SQLJobStore
 from schedctl.schedulers.blocking import BlockingScheduler
 from schedctl.service.alertrules import AlertRules
 from schedctl.service.pingrules import PingRules
+from schedctl.service.safety import RunAsRefusedError, check_run_as
 from schedctl.service.startup import build_executors, open_jobfile
 from schedctl.service.systemd import Notifier
 from schedctl.state.sync import SyncReport, sync_jobs
@@ -50,7 +51,8 @@ class Reloading:
         self.notifier.reloading()
         try:
             jobfile = open_jobfile(self.options.jobfile)
-        except JobfileError as exc:
+            check_run_as(jobfile)
+        except (JobfileError, RunAsRefusedError) as exc:
             _logger.error("Reload failed; still running the previous jobs:\n%s", exc)
             self.notifier.notify("READY=1", "STATUS=Reload failed; running the previous jobfile")
             return None

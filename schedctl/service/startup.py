@@ -24,7 +24,7 @@ from schedctl.jobfile.loader import load_jobfile, resolve_state
 from schedctl.jobfile.specs import Jobfile
 from schedctl.jobstores._sqlstore import SQLJobStore
 from schedctl.jobstores.sqlite import SQLiteJobStore
-from schedctl.service.safety import check_jobfile_safety
+from schedctl.service.safety import check_jobfile_safety, check_run_as
 from schedctl.state.history import RunHistory, RunOutcome
 from schedctl.state.runlock import RunLock
 from schedctl.state.sync import SyncReport, sync_jobs
@@ -77,6 +77,7 @@ def opened_store(
     as one node of several, or a SQLite file held under its run lock until the end."""
     check_jobfile_safety(options.jobfile, insecure=options.insecure)
     jobfile = open_jobfile(options.jobfile)
+    check_run_as(jobfile)
     location = resolve_state(options.state, jobfile)
     if isinstance(location, str):  # a PostgreSQL store: one node of several
         from schedctl.cluster.node import ClusterNode, check_guardable

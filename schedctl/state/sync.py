@@ -21,7 +21,8 @@ from schedctl.jobstores.base import BaseJobStore
 from schedctl.triggers.boot import BootTrigger
 
 #: JobSpec fields handed to the command runner and to the retry loop, as they are.
-_COMMAND_OPTIONS = ("shell", "env_file", "kill_grace", "output", "output_limit", "stdin")
+_COMMAND_OPTIONS = ("shell", "env_file", "kill_grace", "output", "output_limit", "stdin",
+                    "user")
 _RETRY_OPTIONS = ("retries", "retry_delay", "backoff")
 
 #: The job function of every ``command:`` job.
@@ -75,6 +76,7 @@ def _meta(spec: JobSpec) -> dict[str, Any]:
         "action": list(action) if isinstance(action, tuple) else action,
         "kind": "call" if spec.call is not None else "command",
         "env_names": sorted(spec.env),
+        "user": spec.user,
         "line": spec.line,
         "overlap": spec.overlap,
         "catch_up": spec.catch_up,
