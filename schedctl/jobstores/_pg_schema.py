@@ -84,6 +84,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             value text NOT NULL
         )""",
     ),
+    (
+        "ALTER TABLE runs ADD COLUMN missed_runs integer",
+        """CREATE TABLE run_totals (
+            job_id    text NOT NULL,
+            node      text NOT NULL,
+            outcome   text NOT NULL,
+            runs      bigint NOT NULL,
+            missed    bigint NOT NULL,
+            last_at   bigint,
+            durations text NOT NULL,
+            lateness  text NOT NULL,
+            PRIMARY KEY (job_id, node, outcome)
+        )""",
+    ),
 )
 
 

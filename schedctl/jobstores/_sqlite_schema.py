@@ -84,6 +84,22 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # The job's definition, kept with a run that outlives the job's row.
         "ALTER TABLE runs ADD COLUMN job_state TEXT",
     ),
+    (
+        # How many scheduled runs a 'missed' row stands for (NULL: not known).
+        "ALTER TABLE runs ADD COLUMN missed_runs INTEGER",
+        # What pruning took out of ``runs``, tallied, so counts over all time survive it.
+        """CREATE TABLE run_totals (
+            job_id    TEXT NOT NULL,
+            node      TEXT NOT NULL,     -- the owner's name before its '/'
+            outcome   TEXT NOT NULL,
+            runs      INTEGER NOT NULL,
+            missed    INTEGER NOT NULL,  -- scheduled runs the 'missed' rows stood for
+            last_at   INTEGER,           -- the newest finished_at, UTC epoch ms
+            durations TEXT NOT NULL,     -- histograms as JSON: count, sum, cumulative buckets
+            lateness  TEXT NOT NULL,
+            PRIMARY KEY (job_id, node, outcome)
+        )""",
+    ),
 )
 
 BUSY_TIMEOUT_MS = 10_000

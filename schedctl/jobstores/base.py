@@ -64,6 +64,8 @@ class BaseJobStore(ABC):
     shared: bool = False
 
     def __init__(self) -> None:
+        #: StoreErrors raised since the store was made (``schedctl_store_errors_total``).
+        self.errors = 0
         self._scheduler: BaseScheduler | None = None
         self._alias: str | None = None
         self._logger = logging.getLogger("schedctl.jobstores")

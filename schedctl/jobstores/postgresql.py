@@ -277,6 +277,7 @@ class PostgreSQLJobStore(SQLJobStore, LeaseSQL):
             self._conn = None
 
     def _error(self, exc: Exception) -> StoreError:
+        self.errors += 1
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return StoreError(f"{self.location}: {detail}")
 

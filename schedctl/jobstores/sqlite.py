@@ -126,6 +126,7 @@ class SQLiteJobStore(SQLJobStore):
                     self._conn = connect(self.path)
                 yield self._conn
             except sqlite3.Error as exc:
+                self.errors += 1
                 raise store_error(self.path, exc) from None
 
     @contextmanager

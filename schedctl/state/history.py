@@ -7,14 +7,16 @@ missed run or skipped run) and who is running the file (pid, heartbeat), so
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from schedctl.clock import lease_monotonic
 from schedctl.jobstores._sqlrows import Connection
 from schedctl.jobstores._sqlstore import SQLJobStore
 from schedctl.jobstores.leases import Claim
+from schedctl.state.totals import fold_runs
 from schedctl.timeutil import from_epoch_ms, to_epoch_ms
 
 #: Outcomes that count as failures in ``history --failed`` and ``status``.
@@ -74,6 +76,18 @@ class RunOutcome:
     error: str | None = None
     output: str | None = None
     attempt: int = 1
+    missed_runs: int | None = None  # a 'missed' row: how many scheduled runs it stands for
+
+
+class HistoryObserver(Protocol):
+    """Told of each start and each outcome once it is committed (the live counters of
+    ``schedctl run --metrics``), so it counts exactly what the history holds."""
+
+    def run_started(self, job_id: str, scheduled_for: datetime, *, at: datetime, attempt: int,
+                    owner: str) -> None: ...
+
+    def run_finished(self, job_id: str, scheduled_for: datetime, outcome: RunOutcome, *,
+                     owner: str, written: bool) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -92,6 +106,7 @@ class RunHistory:
 
     def __init__(self, store: SQLJobStore) -> None:
         self._store = store
+        self.observer: HistoryObserver | None = None
 
     # -- writing, from the running scheduler ---------------------------------------------------
 
@@ -118,6 +133,7 @@ class RunHistory:
                 )
         if claim is not None:  # only once committed
             self._store.claims.add(claim)
+        self._tell("run_started", job_id, scheduled_for, at=at, attempt=attempt, owner=owner)
         return claim
 
     def finished(
@@ -132,7 +148,7 @@ class RunHistory:
         key = (job_id, to_epoch_ms(scheduled_for), reason, outcome.attempt)
         ended = (
             outcome.state, to_epoch_ms(outcome.finished_at), outcome.duration, outcome.exit_code,
-            outcome.signal, outcome.error, outcome.output,
+            outcome.signal, outcome.error, outcome.output, outcome.missed_runs,
         )
         try:
             with self._store._writing(notify=False) as conn:
@@ -150,7 +166,17 @@ class RunHistory:
         finally:
             # Released only now: while the write waits on the database, the lease is renewed.
             self._store.claims.release(job_id, scheduled_for)
+        self._tell("run_finished", job_id, scheduled_for, outcome, owner=owner, written=written)
         return written
+
+    def _tell(self, what: str, *args: Any, **kwargs: Any) -> None:
+        """Pass a committed change to the observer, which must never break the recording."""
+        if self.observer is None:
+            return
+        try:
+            getattr(self.observer, what)(*args, **kwargs)
+        except Exception:  # counting is worth less than the history
+            logging.getLogger("schedctl.metrics").exception("Could not count a run")
 
     @staticmethod
     def _write_outcome(
@@ -164,7 +190,7 @@ class RunHistory:
             "UPDATE runs SET state = ?, finished_at = ?,"
             " duration = CASE WHEN ? THEN NULL ELSE coalesce(?, (? - started_at) / 1000.0) END,"
             " started_at = CASE WHEN ? THEN NULL ELSE started_at END,"
-            " exit_code = ?, signal = ?, error = ?, output = ?"
+            " exit_code = ?, signal = ?, error = ?, output = ?, missed_runs = ?"
             " WHERE job_id = ? AND scheduled_for = ? AND reason = ? AND attempt = ?"
             " AND (lease_expires_at IS NULL"
             " OR (owner = ? AND state = 'running' AND lease_expires_at > now_ms()))",
@@ -179,8 +205,8 @@ class RunHistory:
             return False  # fenced: the row is someone else's now
         conn.execute(
             "INSERT INTO runs (job_id, scheduled_for, reason, attempt, owner, state,"
-            " finished_at, duration, exit_code, signal, error, output)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " finished_at, duration, exit_code, signal, error, output, missed_runs)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (*key, owner, *ended),
         )
         return True
@@ -317,11 +343,17 @@ def _filters(job_id: str | None, failed_only: bool) -> tuple[str, tuple[Any, ...
 
 
 def _prune(conn: Connection, job_id: str) -> None:
-    conn.execute(
-        "DELETE FROM runs WHERE job_id = ? AND state <> 'running' AND run_id <= (SELECT run_id"
-        " FROM runs WHERE job_id = ? ORDER BY run_id DESC LIMIT 1 OFFSET ?)",
-        (job_id, job_id, KEEP_RUNS_PER_JOB),
-    )
+    """Delete the runs of ``job_id`` beyond the newest ``KEEP_RUNS_PER_JOB``, once
+    tallied: counts over all time never go down."""
+    row = conn.execute(
+        "SELECT run_id FROM runs WHERE job_id = ? ORDER BY run_id DESC LIMIT 1 OFFSET ?",
+        (job_id, KEEP_RUNS_PER_JOB),
+    ).fetchone()
+    if row is None:
+        return
+    old = ("state <> 'running' AND run_id <= ?", (row[0],))
+    fold_runs(conn, job_id, *old)
+    conn.execute(f"DELETE FROM runs WHERE job_id = ? AND {old[0]}", (job_id, *old[1]))
 
 
 def _dt(value: int | None) -> datetime | None:

@@ -6,6 +6,7 @@ module nor the engine knows how.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,6 +16,7 @@ from schedctl.job import Job
 from schedctl.jobstores._sqlstore import SQLJobStore
 from schedctl.state.runlock import holder_pid
 from schedctl.state.stores import is_shared
+from schedctl.timeutil import from_epoch_ms
 from schedctl.triggers.base import BaseTrigger
 
 
@@ -124,6 +126,37 @@ def _job_view(job: Job, running: set[str], last: RunRecord | None, shared: bool 
         env_names=list(job.meta.get("env_names", [])), executor=job.executor,
         node=last.owner.split("/")[0] if shared and last and last.owner else None,
     )
+
+
+@dataclass(frozen=True)
+class ScheduleEntry:
+    """A job as the index has it: no job is decoded, so reading a thousand is cheap."""
+
+    id: str
+    next_run_time: datetime | None  # None: paused, or started at boot only
+    paused: bool
+
+
+def schedule_index(store: SQLJobStore) -> list[ScheduleEntry]:
+    """Every job's next run time and whether it is paused, in id order. Only a job without
+    a next run time is looked into, to tell a paused job from an ``@reboot`` one."""
+    with store._reading() as conn:
+        rows = conn.execute(
+            "SELECT id, next_run_time, CASE WHEN next_run_time IS NULL THEN state END"
+            " FROM jobs ORDER BY id"
+        ).fetchall()
+    return [
+        ScheduleEntry(str(job_id), from_epoch_ms(int(when)), False) if when is not None
+        else ScheduleEntry(str(job_id), None, not _at_boot(state))
+        for job_id, when, state in rows
+    ]
+
+
+def _at_boot(state: str) -> bool:
+    try:
+        return json.loads(state)["trigger"]["type"] == "boot"
+    except (ValueError, KeyError, TypeError):
+        return False
 
 
 def status_view(store: SQLJobStore, history: RunHistory, now: datetime) -> StatusView:

@@ -1,0 +1,102 @@
+"""What ``schedctl run --metrics`` serves: ``/metrics`` and ``/healthz``.
+
+Nothing runs between scrapes. The run counters live in memory (:class:`LiveRuns`, fed
+by the history); a scrape adds the store's index (next run times, paused jobs; no job
+decoded), the runs the executors hold, and the alert and store error counts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+
+from schedctl import __version__
+from schedctl.errors import StoreError
+from schedctl.jobfile.addresses import ListenAddress
+from schedctl.jobstores._sqlstore import SQLJobStore
+from schedctl.metrics.exposition import CONTENT_TYPE, ProcessCollector, render
+from schedctl.metrics.health import LoopWatch, StoreProbe, store_check
+from schedctl.metrics.live import LiveRuns
+from schedctl.metrics.server import MetricsServer, Response
+from schedctl.metrics.text import JobSnapshot
+from schedctl.state.history import RunHistory
+from schedctl.state.totals import read_totals
+from schedctl.state.views import ScheduleEntry, schedule_index
+
+_log = logging.getLogger("schedctl.metrics")
+_TEXT = "text/plain; charset=utf-8"
+
+
+class MetricsExporter:
+    """Counts the runs ``history`` records from now on (on top of those already stored),
+    and serves them on ``address`` once started.
+
+    ``node`` is this node's name on a shared store: its runs carry it as a label.
+    ``running`` gives the runs going on now by job id; ``alerts`` the alert counts
+    by (kind, result).
+    """
+
+    def __init__(
+        self, address: ListenAddress, store: SQLJobStore, history: RunHistory, *,
+        watch: LoopWatch, running: Callable[[], Mapping[str, int]],
+        alerts: Callable[[], Mapping[tuple[str, str], int]] | None = None,
+        node: str | None = None,
+    ) -> None:
+        self.store = store
+        self.watch = watch
+        self.node = node
+        self._running = running
+        self._alerts = alerts or dict
+        self.live = LiveRuns(read_totals(store))
+        history.observer = self.live
+        self._probe = StoreProbe(store_check(store))
+        self._schedule: list[ScheduleEntry] = []  # the last one read, for a store that fails
+        self.server = MetricsServer(address, {
+            "/metrics": self.metrics, "/healthz": self.healthz, "/": self.index,
+        })
+
+    def start(self) -> None:
+        self.server.start()
+        _log.info("Serving metrics on %s", self.url)
+
+    def close(self) -> None:
+        self.server.close()
+
+    @property
+    def url(self) -> str:
+        where = self.server.where
+        return f"unix:{where}" if self.server.address.is_unix else f"http://{where}/metrics"
+
+    # -- the routes ------------------------------------------------------------------------
+
+    def metrics(self) -> Response:
+        return 200, CONTENT_TYPE, self.exposition()
+
+    def healthz(self) -> Response:
+        problem = self.watch.problem() or self._probe.problem()
+        if problem is None:
+            return 200, _TEXT, b"ok\n"
+        return 503, _TEXT, f"unhealthy: {problem}\n".encode()
+
+    def index(self) -> Response:
+        return 200, _TEXT, f"schedctl {__version__}: /metrics, /healthz\n".encode()
+
+    # -- one scrape ------------------------------------------------------------------------
+
+    def exposition(self) -> bytes:
+        schedule = self._read_schedule()
+        node = self.node or ""
+        running = {(job_id, node): count for job_id, count in self._running().items() if count}
+        process = ProcessCollector(alerts=dict(self._alerts()),
+                                   store_errors=getattr(self.store, "errors", 0))
+        with self.live.reading() as totals:
+            snapshot = JobSnapshot(totals, schedule, running, by_node=self.node is not None,
+                                   only_node=self.node)
+            return render(snapshot, process)
+
+    def _read_schedule(self) -> list[ScheduleEntry]:
+        try:
+            self._schedule = schedule_index(self.store)
+        except StoreError as exc:  # counted in schedctl_store_errors_total; /healthz says why
+            _log.debug("Metrics show the last schedule read: %s", exc)
+        return self._schedule

@@ -1,0 +1,94 @@
+"""The whole exposition: the process-wide families through prometheus_client, then the
+job families (``text.py``). One function for ``schedctl run --metrics`` and one for
+``schedctl metrics``, so both print the same names, labels and help.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import Collector
+
+from schedctl import __version__
+from schedctl.jobstores._sqlstore import SQLJobStore
+from schedctl.metrics.text import JobSnapshot, render_jobs
+from schedctl.state.stores import is_shared
+from schedctl.state.totals import read_totals, running_now
+from schedctl.state.views import schedule_index, scheduler_running
+
+#: The text format written: the classic one every Prometheus reads (prometheus_client's
+#: newest "latest" is a later version, with UTF-8 names).
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+#: Alert kinds and results shown from the start, at 0.
+ALERT_KINDS = ("failure", "recovery")
+ALERT_RESULTS = ("sent", "failed", "dropped")
+
+
+class ProcessCollector(Collector):
+    """Build information always; alerts and store errors when a running scheduler counts them."""
+
+    def __init__(self, alerts: Mapping[tuple[str, str], int] | None = None,
+                 store_errors: int | None = None) -> None:
+        self._alerts = alerts
+        self._store_errors = store_errors
+
+    def collect(self) -> Iterator[Metric]:
+        build = GaugeMetricFamily("schedctl_build_info", "The running schedctl's version.",
+                                  labels=["version"])
+        build.add_metric([__version__], 1)
+        yield build
+        if self._alerts is not None:
+            alerts = CounterMetricFamily(
+                "schedctl_alerts", "Alerts handed to the alert thread, by kind and result "
+                "(sent, failed, or dropped when too many were waiting).", labels=["kind", "result"])
+            counts = {(kind, result): 0 for kind in ALERT_KINDS for result in ALERT_RESULTS}
+            counts.update(self._alerts)
+            for (kind, result), count in sorted(counts.items()):
+                alerts.add_metric([kind, result], count)
+            yield alerts
+        if self._store_errors is not None:
+            yield CounterMetricFamily(
+                "schedctl_store_errors", "Operations on the state store that failed.",
+                value=self._store_errors)
+
+
+def render(snapshot: JobSnapshot, process: ProcessCollector) -> bytes:
+    """The exposition text of one scrape."""
+    return generate_latest(process) + render_jobs(snapshot).encode()
+
+
+def store_exposition(store: SQLJobStore) -> bytes:
+    """What a state store says over all time, read the way ``schedctl list`` reads it: for a
+    PostgreSQL store, every node's runs with a ``node`` label (the cluster's view)."""
+    alive = scheduler_running(store)
+    snapshot = JobSnapshot(
+        totals=read_totals(store), schedule=schedule_index(store),
+        # A state file's 'running' rows are live only while its scheduler is.
+        in_progress=running_now(store) if alive else {}, by_node=is_shared(store),
+    )
+    return render(snapshot, ProcessCollector())
+
+
+def write_atomically(path: str, data: bytes) -> None:
+    """Replace ``path`` whole, so a reader (node_exporter's textfile collector) never sees
+    half a file: written beside it under a new name, then renamed over it. World-readable
+    (0644) from its creation: the collector runs as another user, and job ids and counts
+    are no secret."""
+    directory = os.path.dirname(os.path.abspath(path))
+    temporary = os.path.join(directory, f".{Path(path).name}.{secrets.token_hex(6)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise

@@ -1,0 +1,233 @@
+"""The HTTP listener of ``--metrics``: a few routes on a TCP address or a unix socket.
+
+One thread blocks in ``select`` until a request comes: no polling, so an idle scheduler
+stays idle (``serve_forever`` would wake twice a second). Each request then gets a
+thread of its own, so a slow client never holds up a health check.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import selectors
+import socket
+import socketserver
+import stat
+import threading
+from collections.abc import Callable, Mapping
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+from urllib.parse import urlsplit
+
+from schedctl import __version__
+from schedctl.errors import SchedctlError
+from schedctl.jobfile.addresses import ListenAddress
+
+#: A route's answer: HTTP status, content type, body.
+Response = tuple[int, str, bytes]
+Routes = Mapping[str, Callable[[], Response]]
+
+#: A client that sends nothing for this long is dropped.
+CLIENT_TIMEOUT_SECONDS = 30.0
+#: Who may connect to a unix socket: the owner and its group (a scraping proxy's).
+SOCKET_MODE = 0o660
+
+_log = logging.getLogger("schedctl.metrics")
+_TEXT = "text/plain; charset=utf-8"
+
+
+class MetricsListenError(SchedctlError):
+    """The metrics address cannot be listened on (in use, not allowed, not a socket...)."""
+
+    def __init__(self, address: ListenAddress, why: str) -> None:
+        super().__init__(f"cannot serve metrics on {address}: {why}")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = f"schedctl/{__version__}"
+    timeout = CLIENT_TIMEOUT_SECONDS
+
+    def do_GET(self) -> None:
+        self._answer(with_body=True)
+
+    def do_HEAD(self) -> None:
+        self._answer(with_body=False)
+
+    def _answer(self, with_body: bool) -> None:
+        routes: Routes = getattr(self.server, "routes", {})
+        route = routes.get(urlsplit(self.path).path)
+        if route is None:
+            status, kind, body = 404, _TEXT, f"not found; try {', '.join(routes)}\n".encode()
+        else:
+            try:
+                status, kind, body = route()
+            except Exception:  # noqa: BLE001 - one bad answer, not a dead listener
+                _log.exception("Could not answer %s", self.path)
+                status, kind, body = 500, _TEXT, b"internal error; see the log of schedctl run\n"
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if with_body:
+            self.wfile.write(body)
+
+    def address_string(self) -> str:
+        address = self.client_address
+        return str(address[0]) if isinstance(address, tuple) and address else "unix socket"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        _log.debug("%s: %s", self.address_string(), format % args)
+
+
+class _TCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+    timeout = 0  # handle_request() after select() said a client is waiting
+
+
+class _DualStackServer(_TCPServer):
+    """Every interface, IPv6 and IPv4 alike."""
+
+    address_family = socket.AF_INET6
+
+    def server_bind(self) -> None:
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+
+
+class _IPv6Server(_TCPServer):
+    address_family = socket.AF_INET6
+
+
+class _UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+    timeout = 0
+
+
+class MetricsServer:
+    """Serves ``routes`` on ``address`` from :meth:`start` until :meth:`close`."""
+
+    def __init__(self, address: ListenAddress, routes: Routes) -> None:
+        self.address = address
+        self.routes = routes
+        self._server: socketserver.TCPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._wake_r, self._wake_w = -1, -1
+        self._socket_id: tuple[int, int] | None = None
+
+    @property
+    def where(self) -> str:
+        """The address listened on, with the port the system chose for port 0."""
+        port = self.port
+        if port is None:
+            return str(self.address)
+        return str(ListenAddress(host=self.address.host, port=port))
+
+    @property
+    def port(self) -> int | None:
+        if self.address.is_unix or self._server is None:
+            return None
+        return int(self._server.socket.getsockname()[1])
+
+    def start(self) -> None:
+        """Listen (MetricsListenError if that is not possible) and start serving."""
+        server = self._bind()
+        server.routes = self.routes  # type: ignore[attr-defined]
+        self._server = server
+        self._wake_r, self._wake_w = os.pipe()
+        self._thread = threading.Thread(target=self._serve, name="schedctl-metrics", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop listening; a unix socket file is removed if it is still this server's."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        os.write(self._wake_w, b"x")
+        if self._thread is not None:
+            self._thread.join(5)
+        server.server_close()
+        for fd in (self._wake_r, self._wake_w):
+            os.close(fd)
+        if self.address.path is not None and self._socket_id == _identity(self.address.path):
+            with contextlib.suppress(OSError):
+                os.unlink(self.address.path)
+
+    def _serve(self) -> None:
+        server = self._server
+        assert server is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(server.fileno(), selectors.EVENT_READ, "client")
+            selector.register(self._wake_r, selectors.EVENT_READ, "stop")
+            while True:
+                for key, _ in selector.select():
+                    if key.data == "stop":
+                        return
+                    server.handle_request()
+
+    def _bind(self) -> socketserver.TCPServer:
+        try:
+            if self.address.path is not None:
+                return self._bind_unix(self.address.path)
+            return _bind_tcp(self.address)
+        except OSError as exc:
+            raise MetricsListenError(self.address, exc.strerror or str(exc)) from None
+
+    def _bind_unix(self, path: str) -> socketserver.TCPServer:
+        _clear_stale_socket(self.address, path)
+        server = _UnixServer(path, _Handler, bind_and_activate=False)
+        try:
+            # On Linux the socket file takes its mode from the socket, less the umask: never
+            # wider than SOCKET_MODE from the start, then exactly it (a group may connect).
+            os.fchmod(server.socket.fileno(), SOCKET_MODE)
+            server.server_bind()
+            os.chmod(path, SOCKET_MODE)
+            server.server_activate()
+        except BaseException:
+            server.server_close()
+            raise
+        self._socket_id = _identity(path)
+        return server
+
+
+def _bind_tcp(address: ListenAddress) -> socketserver.TCPServer:
+    if not address.host:
+        try:
+            return _DualStackServer(("::", address.port), _Handler)
+        except OSError as exc:  # no IPv6 here: IPv4 alone
+            if exc.errno not in (errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL, errno.EPROTONOSUPPORT):
+                raise
+            return _TCPServer(("0.0.0.0", address.port), _Handler)
+    infos = socket.getaddrinfo(address.host, address.port, type=socket.SOCK_STREAM)
+    family, _, _, _, sockaddr = infos[0]
+    server_class = _IPv6Server if family == socket.AF_INET6 else _TCPServer
+    return server_class((str(sockaddr[0]), int(sockaddr[1])), _Handler)
+
+
+def _clear_stale_socket(address: ListenAddress, path: str) -> None:
+    """Remove a socket left by a process that died; refuse anything else in the way."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise MetricsListenError(address, "the path exists and is not a socket")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+    except ConnectionRefusedError:
+        os.unlink(path)  # nobody listens: left over
+        return
+    finally:
+        probe.close()
+    raise MetricsListenError(address, "another process listens on it")
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino

@@ -1,0 +1,189 @@
+"""The metrics listener on real sockets (TCP on loopback, unix), the addresses it takes,
+and the two health checks behind ``/healthz``."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import socket
+import stat
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from schedctl.clock import FakeClock
+from schedctl.errors import StoreError
+from schedctl.jobfile.addresses import ListenAddress, parse_listen_address
+from schedctl.metrics.health import LoopWatch, StoreProbe
+from schedctl.metrics.server import MetricsListenError, MetricsServer
+
+ROUTES = {
+    "/metrics": lambda: (200, "text/plain; version=0.0.4; charset=utf-8", b"up 1\n"),
+    "/healthz": lambda: (503, "text/plain; charset=utf-8", b"unhealthy: test\n"),
+    "/boom": lambda: 1 / 0,
+}
+
+
+class UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str) -> None:
+        super().__init__("localhost", timeout=5)
+        self.path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(self.path)
+
+
+def get(conn: http.client.HTTPConnection, path: str, method: str = "GET") -> tuple[int, str, bytes]:
+    conn.request(method, path)
+    response = conn.getresponse()
+    body = response.read()
+    conn.close()
+    return response.status, response.getheader("Content-Type") or "", body
+
+
+@pytest.fixture
+def serving() -> Iterator[list[MetricsServer]]:
+    servers: list[MetricsServer] = []
+    yield servers
+    for server in servers:
+        server.close()
+
+
+def start(servers: list[MetricsServer], address: ListenAddress) -> MetricsServer:
+    server = MetricsServer(address, ROUTES)
+    server.start()
+    servers.append(server)
+    return server
+
+
+# -- addresses ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("127.0.0.1:9746", ListenAddress("127.0.0.1", 9746)),
+    (":9746", ListenAddress("", 9746)),
+    ("[::1]:80", ListenAddress("::1", 80)),
+    ("localhost:0", ListenAddress("localhost", 0)),
+    ("/run/schedctl/metrics.sock", ListenAddress(path="/run/schedctl/metrics.sock")),
+], ids=["ipv4", "every-interface", "ipv6", "any-port", "unix"])
+def test_addresses_that_parse(text: str, expected: ListenAddress) -> None:
+    assert parse_listen_address(text) == expected
+    assert str(expected) == text
+
+
+@pytest.mark.parametrize("text, words", [
+    ("9746", "try :9746"), ("localhost", "not an address"), ("::1:80", "brackets"),
+    (":99999", "0 to 65535"), (":http", "0 to 65535"), ("", "expected an address"),
+    ("/" + "x" * 120, "too long"),
+], ids=["bare-port", "no-port", "ipv6-unbracketed", "port-too-big", "port-name", "empty",
+        "long-path"])
+def test_addresses_refused_say_why(text: str, words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        parse_listen_address(text)
+
+
+def test_a_relative_socket_path_is_taken_from_the_base() -> None:
+    assert parse_listen_address("run/m.sock", base="/etc/schedctl").path == "/etc/schedctl/run/m.sock"
+
+
+# -- the listener -----------------------------------------------------------------------------
+
+
+def test_tcp_routes_answer_and_the_rest_is_404(serving: list[MetricsServer]) -> None:
+    server = start(serving, ListenAddress("127.0.0.1", 0))
+    assert server.port and server.where == f"127.0.0.1:{server.port}"
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    assert get(conn, "/metrics?x=1") == (200, "text/plain; version=0.0.4; charset=utf-8", b"up 1\n")
+    assert get(conn, "/healthz")[0::2] == (503, b"unhealthy: test\n")
+    assert get(conn, "/metrics", "HEAD")[0::2] == (200, b"")
+    status, _, body = get(conn, "/nothing")
+    assert status == 404 and b"/metrics" in body
+    assert get(conn, "/boom")[0] == 500
+    assert get(conn, "/metrics")[0] == 200  # still serving after the error
+
+
+def test_a_slow_client_does_not_hold_up_others(serving: list[MetricsServer]) -> None:
+    server = start(serving, ListenAddress("127.0.0.1", 0))
+    idle = socket.create_connection(("127.0.0.1", server.port))  # connects, sends nothing
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        assert get(conn, "/metrics")[0] == 200
+    finally:
+        idle.close()
+
+
+def test_a_taken_port_is_one_clear_error(serving: list[MetricsServer]) -> None:
+    server = start(serving, ListenAddress("127.0.0.1", 0))
+    with pytest.raises(MetricsListenError, match=rf"127.0.0.1:{server.port}: .*in use"):
+        start(serving, ListenAddress("127.0.0.1", server.port or 0))
+
+
+def test_a_unix_socket_is_private_to_owner_and_group_and_removed_at_close(
+    tmp_path: Path, serving: list[MetricsServer]
+) -> None:
+    path = str(tmp_path / "metrics.sock")
+    server = start(serving, ListenAddress(path=path))
+    assert stat.S_IMODE(os.lstat(path).st_mode) == 0o660
+    assert get(UnixConnection(path), "/metrics")[2] == b"up 1\n"
+    server.close()
+    assert not os.path.exists(path)
+
+
+def test_a_stale_socket_is_replaced_but_a_live_one_or_a_file_is_not(
+    tmp_path: Path, serving: list[MetricsServer]
+) -> None:
+    path = str(tmp_path / "metrics.sock")
+    left = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    left.bind(path)
+    left.close()  # the file stays, nobody listens: what a killed scheduler leaves
+    start(serving, ListenAddress(path=path))
+    with pytest.raises(MetricsListenError, match="another process listens"):
+        start(serving, ListenAddress(path=path))
+    plain = tmp_path / "plain"
+    plain.write_text("keep me")
+    with pytest.raises(MetricsListenError, match="not a socket"):
+        start(serving, ListenAddress(path=str(plain)))
+    assert plain.read_text() == "keep me"
+
+
+# -- health -------------------------------------------------------------------------------------
+
+
+def test_the_loop_watch_says_when_the_loop_is_overdue() -> None:
+    clock = FakeClock()
+    watch = LoopWatch(clock, allowance=30)
+    wake = threading.Event()
+    watch.wait(clock.now() + timedelta(seconds=60), wake)  # the fake clock jumps to it
+    assert watch.problem() is None  # a pass begins: it has 30 s
+    clock.advance(29)
+    assert watch.problem() is None
+    clock.advance(2)
+    assert "not come round" in (watch.problem() or "")
+    wake.set()
+    watch.wait(clock.now() + timedelta(seconds=600), wake)  # woken at once; the pass ends in time
+    assert watch.problem() is None
+    assert watch.now() == clock.now()
+
+
+def test_the_store_probe_turns_a_hang_into_an_answer() -> None:
+    release = threading.Event()
+
+    def hangs() -> str | None:
+        release.wait(10)
+        return None
+
+    probe = StoreProbe(hangs, timeout=0.2)
+    assert "did not answer within 0.2 s" in (probe.problem() or "")
+    release.set()
+    assert probe.problem() is None
+
+
+def test_the_store_probe_says_what_the_store_said() -> None:
+    def fails() -> str | None:
+        raise StoreError("/var/lib/schedctl/jobs.db is damaged")
+
+    assert StoreProbe(fails).problem() == "the state store fails: /var/lib/schedctl/jobs.db is damaged"
