@@ -76,7 +76,7 @@ def test_addresses_that_parse(text: str, expected: ListenAddress) -> None:
 
 
 @pytest.mark.parametrize("text, words", [
-    ("9746", "try :9746"), ("localhost", "not an address"), ("::1:80", "brackets"),
+    ("9746", "write :9746"), ("localhost", "not an address"), ("::1:80", "brackets"),
     (":99999", "0 to 65535"), (":http", "0 to 65535"), ("", "expected an address"),
     ("/" + "x" * 120, "too long"),
 ], ids=["bare-port", "no-port", "ipv6-unbracketed", "port-too-big", "port-name", "empty",

@@ -49,8 +49,9 @@ _SIZES = {
     "smoke": (50, 2, 1, 0.5),
 }
 #: Variables that would change what the command does (another state file, systemd, journald).
-_SCRUBBED = ("SCHEDCTL_STATE", "SCHEDCTL_JOBFILE", "NOTIFY_SOCKET", "WATCHDOG_USEC",
-             "WATCHDOG_PID", "JOURNAL_STREAM", "INVOCATION_ID", "LISTEN_FDS", "LISTEN_PID")
+_SCRUBBED = ("SCHEDCTL_STATE", "SCHEDCTL_JOBFILE", "SCHEDCTL_METRICS", "NOTIFY_SOCKET",
+             "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM", "INVOCATION_ID", "LISTEN_FDS",
+             "LISTEN_PID")
 _APS_IMPORT = "import apscheduler.schedulers.blocking"
 
 

@@ -101,6 +101,22 @@ def _state_of_jobfile(jobfile: str) -> Path | str:
     return resolve_state(None, Jobfile(path=jobfile, state=state or None))
 
 
+class ListenAddressType(click.ParamType):
+    """``127.0.0.1:9746``, ``:9746`` or a unix socket path."""
+
+    name = "address"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from schedctl.jobfile.addresses import ListenAddress, parse_listen_address
+
+        if isinstance(value, ListenAddress):
+            return value
+        try:
+            return parse_listen_address(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
 class Duration(click.ParamType):
     """``90s``, ``5m``, ``1h30m``, or seconds."""
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from schedctl.cli.group import main
-from schedctl.cli.common import Duration, json_option
+from schedctl.cli.common import Duration, ListenAddressType, json_option
 from schedctl.clock import SystemClock
+
+if TYPE_CHECKING:
+    from schedctl.jobfile.addresses import ListenAddress
 
 
 def _check_node(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -36,8 +40,12 @@ def _check_node(ctx: click.Context, param: click.Parameter, value: str | None) -
               help="On SIGTERM, how long running jobs may finish before they are terminated.")
 @click.option("--insecure", is_flag=True,
               help="Run as root even if the jobfile is not owned by root or is writable by others.")
+@click.option("--metrics", type=ListenAddressType(), metavar="ADDRESS", envvar="SCHEDCTL_METRICS",
+              help="Serve Prometheus metrics (/metrics) and a health check (/healthz) on "
+                   "ADDRESS: 127.0.0.1:9746, :9746 (every interface) or a unix socket path; "
+                   "overrides the jobfile's 'metrics: listen:'. [env: SCHEDCTL_METRICS]")
 def run(jobfile: str, state: str | None, node: str | None, log_format: str | None,
-        shutdown_timeout: float, insecure: bool) -> None:
+        shutdown_timeout: float, insecure: bool, metrics: ListenAddress | None) -> None:
     """Run the jobs of JOBFILE in the foreground until SIGTERM or SIGINT.
 
     \b
@@ -51,13 +59,14 @@ def run(jobfile: str, state: str | None, node: str | None, log_format: str | Non
       schedctl run jobs.yaml
       schedctl run --log-format json --state /var/lib/schedctl/jobs.db jobs.yaml
       schedctl run --state postgresql://schedctl@db/schedctl --node web-1 jobs.yaml
+      schedctl run --metrics 127.0.0.1:9746 jobs.yaml
     """
     from schedctl.service.daemon import ServeOptions, serve
     from schedctl.service.logfmt import setup_logging
 
     setup_logging(log_format)
     code = serve(ServeOptions(jobfile=jobfile, state=state, shutdown_timeout=shutdown_timeout,
-                              insecure=insecure, node=node))
+                              insecure=insecure, node=node, metrics=metrics))
     raise SystemExit(code)
 
 

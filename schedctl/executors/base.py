@@ -112,6 +112,11 @@ class BaseExecutor(ABC):
         with self._lock:
             return sum(self._instances.values())
 
+    def running_jobs(self) -> dict[str, int]:
+        """How many instances of each job run here now (jobs with none left out)."""
+        with self._lock:
+            return dict(self._instances)
+
     def free_slots(self) -> int | None:
         """How many more runs could start now without waiting; None for no limit."""
         return None

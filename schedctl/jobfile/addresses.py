@@ -48,7 +48,8 @@ def parse_listen_address(text: str, base: str | None = None) -> ListenAddress:
         return ListenAddress(path=path)
     host, sep, port_text = text.rpartition(":")
     if not sep:
-        raise ValueError(f"{text!r} has no port (try :{text} or 127.0.0.1:{text})"
+        raise ValueError(f"{text!r} is a port alone: write :{text} (every interface) or "
+                         f"127.0.0.1:{text}"
                          if text.isdigit() else f"{text!r} is not an address: try {EXAMPLES}")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]

@@ -6,13 +6,15 @@ Problems are collected, never raised, so one run reports all of them.
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from typing import Any
 
+from schedctl.jobfile.addresses import EXAMPLES, ListenAddress, parse_listen_address
 from schedctl.jobfile.collect import INVALID, Collector, Entry
 from schedctl.jobfile.jobcheck import JobContext
 from schedctl.jobfile.keys import EXECUTOR_KEYS, JOB_KEYS
-from schedctl.jobfile.specs import ClusterSpec, ExecutorSpec, node_name_problem
+from schedctl.jobfile.specs import ClusterSpec, ExecutorSpec, MetricsSpec, node_name_problem
 from schedctl.jobfile.triggerkeys import check_timezone
 from schedctl.jobfile.values import (
     Bad,
@@ -24,7 +26,7 @@ from schedctl.jobfile.values import (
 )
 from schedctl.jobfile.yamlmarks import Field, Node, Problem, describe
 
-TOP_KEYS = ("timezone", "state", "cluster", "defaults", "executors", "jobs")
+TOP_KEYS = ("timezone", "state", "cluster", "metrics", "defaults", "executors", "jobs")
 
 
 def assemble(
@@ -50,6 +52,8 @@ def assemble(
     }
     if "cluster" in top:
         values["cluster"] = _cluster(collector, top["cluster"])
+    if "metrics" in top:
+        values["metrics"] = _metrics(collector, top["metrics"])
     file_zone = values["timezone"] if values["timezone"] is not INVALID else None
     defaults = _defaults(collector, top.get("defaults"))
     pools = top.get("executors")  # every name given counts, even one with a bad pool
@@ -101,6 +105,30 @@ def _cluster(collector: Collector, field: Field) -> ClusterSpec:
     if INVALID in options.values():
         return ClusterSpec()
     return ClusterSpec(**options)
+
+
+def _listen(base: str) -> Check:
+    def check(node: Node) -> ListenAddress:
+        try:
+            return parse_listen_address(nonempty_text(node, f"an address such as {EXAMPLES}"), base)
+        except ValueError as exc:
+            raise Bad(str(exc)) from None
+
+    return check
+
+
+def _metrics(collector: Collector, field: Field) -> MetricsSpec | None:
+    """``metrics: {listen: ADDRESS}``; a relative socket path is the jobfile's directory's."""
+    if not collector.section(field, "a mapping such as {listen: 127.0.0.1:9746}"):
+        return None
+    base = os.path.dirname(os.path.abspath(collector.filename))
+    entries = collector.keys(field.node, "metrics", {"listen": _listen(base)})
+    if "listen" not in entries:
+        collector.add(field.node, "metrics", "no 'listen' address: add one, such as "
+                      "listen: 127.0.0.1:9746")
+        return None
+    listen = entries["listen"].value
+    return None if listen is INVALID else MetricsSpec(listen)
 
 
 def _executors(collector: Collector, field: Field | None) -> dict[str, ExecutorSpec]:

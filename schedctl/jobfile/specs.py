@@ -18,6 +18,7 @@ from schedctl.commands.spec import CommandSpec, OutputMode
 from schedctl.schedulers.config import DEFAULT_JOB_OPTIONS
 
 if TYPE_CHECKING:
+    from schedctl.jobfile.addresses import ListenAddress
     from schedctl.triggers.base import BaseTrigger
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "ExecutorSpec",
     "JobSpec",
     "Jobfile",
+    "MetricsSpec",
     "OrphanPolicy",
     "OverlapPolicy",
     "TriggerSpec",
@@ -193,6 +195,13 @@ class ClusterSpec:
 
 
 @dataclass(frozen=True)
+class MetricsSpec:
+    """The ``metrics:`` section: where ``schedctl run`` serves /metrics and /healthz."""
+
+    listen: ListenAddress
+
+
+@dataclass(frozen=True)
 class Jobfile:
     """A valid jobfile. ``jobs`` keeps the order of the file."""
 
@@ -200,6 +209,7 @@ class Jobfile:
     timezone: str | None = None
     state: str | None = None
     cluster: ClusterSpec = field(default_factory=ClusterSpec)
+    metrics: MetricsSpec | None = None  # None: nothing listens
     executors: dict[str, ExecutorSpec] = field(default_factory=dict)
     jobs: dict[str, JobSpec] = field(default_factory=dict)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from datetime import datetime
 
 from schedctl import __version__
 from schedctl.errors import StoreError
@@ -33,13 +34,15 @@ class MetricsExporter:
 
     ``node`` is this node's name on a shared store: its runs carry it as a label.
     ``running`` gives the runs going on now by job id; ``alerts`` the alert counts
-    by (kind, result).
+    by (kind, result); ``failing_since`` when the scheduler began to run from memory
+    because the store fails (None while it works).
     """
 
     def __init__(
         self, address: ListenAddress, store: SQLJobStore, history: RunHistory, *,
         watch: LoopWatch, running: Callable[[], Mapping[str, int]],
         alerts: Callable[[], Mapping[tuple[str, str], int]] | None = None,
+        failing_since: Callable[[], datetime | None] | None = None,
         node: str | None = None,
     ) -> None:
         self.store = store
@@ -47,6 +50,7 @@ class MetricsExporter:
         self.node = node
         self._running = running
         self._alerts = alerts or dict
+        self._failing_since = failing_since or (lambda: None)
         self.live = LiveRuns(read_totals(store))
         history.observer = self.live
         self._probe = StoreProbe(store_check(store))
@@ -73,10 +77,17 @@ class MetricsExporter:
         return 200, CONTENT_TYPE, self.exposition()
 
     def healthz(self) -> Response:
-        problem = self.watch.problem() or self._probe.problem()
+        problem = self.watch.problem() or self._store_failing() or self._probe.problem()
         if problem is None:
             return 200, _TEXT, b"ok\n"
         return 503, _TEXT, f"unhealthy: {problem}\n".encode()
+
+    def _store_failing(self) -> str | None:
+        since = self._failing_since()
+        if since is None:
+            return None
+        return (f"the state store fails since {since.isoformat(timespec='seconds')}; jobs run "
+                "from the schedule kept in memory")
 
     def index(self) -> Response:
         return 200, _TEXT, f"schedctl {__version__}: /metrics, /healthz\n".encode()

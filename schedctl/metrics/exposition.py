@@ -27,7 +27,7 @@ from schedctl.state.views import schedule_index, scheduler_running
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 #: Alert kinds and results shown from the start, at 0.
-ALERT_KINDS = ("failure", "recovery")
+ALERT_KINDS = ("failure", "recovery", "ping")
 ALERT_RESULTS = ("sent", "failed", "dropped")
 
 

@@ -61,6 +61,11 @@ class RunLoop:
         def _lookup_job(self, job_id: str, jobstore: str | None) -> tuple[Job, str | None]: ...
         def _store(self, alias: str) -> BaseJobStore: ...
 
+    def failing_stores(self) -> dict[str, datetime]:
+        """The stores run from memory because they fail, each with when it began."""
+        return {alias: memory.failing_since for alias, memory in list(self._memories.items())
+                if memory.failing_since is not None}
+
     def tick(self, now: datetime | None = None) -> datetime | None:
         """Start every run due at ``now`` and return when the next one is due (None: nothing is).
 

@@ -33,6 +33,8 @@ from schedctl.events import (
 )
 from schedctl.jobfile.specs import Jobfile
 from schedctl.jobstores._sqlstore import SQLJobStore
+from schedctl.metrics.health import LoopWatch
+from schedctl.metrics.server import MetricsListenError
 from schedctl.schedulers.blocking import BlockingScheduler
 from schedctl.service.alertrules import AlertRules
 from schedctl.service.pingrules import PingRules
@@ -46,6 +48,7 @@ from schedctl.state.history import RunHistory, RunOutcome
 if TYPE_CHECKING:
     from schedctl.cluster.node import ClusterNode
     from schedctl.jobstores._pg_leases import Rerun
+    from schedctl.metrics.exporter import MetricsExporter
 
 __all__ = ["ServeOptions", "Service", "serve"]
 
@@ -87,9 +90,12 @@ class Service(ControlLoop, Reloading, StartupSteps):
             self.clock = clock = node.time
         self.owner = node.owner if node else f"{socket.gethostname()}/{os.getpid()}"
         store.runs_owner = self.owner  # claims insert their run rows (and leases, with a node)
+        listen = options.metrics or (jobfile.metrics.listen if jobfile.metrics else None)
+        # With metrics, the loop's clock notes when the loop is due back, for /healthz.
+        self.loop_watch = LoopWatch(clock) if listen is not None else None
         self.scheduler = BlockingScheduler(
             jobstores={"default": store}, executors=build_executors(jobfile),
-            timezone=jobfile.timezone, clock=clock,
+            timezone=jobfile.timezone, clock=self.loop_watch or clock,
         )
         self.alerts = AlertDispatcher()
         self.alert_rules = AlertRules(store, self.history, self.alerts)
@@ -102,6 +108,8 @@ class Service(ControlLoop, Reloading, StartupSteps):
         self._signals: queue.SimpleQueue[int] = queue.SimpleQueue()
         self._stopped = threading.Event()
         self._start_note: str | None = None
+        self.exporter: MetricsExporter | None = None
+        self._listen = listen
         if node is not None:
             node.start_rerun = self._start_rerun
             node.name_lost = lambda: self._signals.put(signal.SIGTERM)
@@ -111,6 +119,7 @@ class Service(ControlLoop, Reloading, StartupSteps):
         report = self._sync_at_start(now)
         self.alert_rules.refresh()
         self.pings.refresh()
+        self._start_metrics()  # counting from here: the catch-up's missed runs count too
         self._catch_up(now)
         self._run_boot_jobs(now)
         if (node := self.node) is not None:
@@ -136,6 +145,8 @@ class Service(ControlLoop, Reloading, StartupSteps):
             for listener in attempt_listeners:
                 ATTEMPT_LISTENERS.remove(listener)
             RETRY_LISTENERS.remove(self.pings.retry_started)
+        if self.exporter is not None:
+            self.exporter.close()
         if self.node is not None:
             self.node.leave()
         else:
@@ -155,6 +166,32 @@ class Service(ControlLoop, Reloading, StartupSteps):
         """A run's outcome is recorded: its end ping, then the alerts it calls for."""
         self.pings.ended(job_id, scheduled_for, outcome)
         self.alert_rules.after_run(job_id, scheduled_for, outcome)
+
+    def _start_metrics(self) -> None:
+        """Serve /metrics and /healthz when asked to; nothing listens otherwise."""
+        if self._listen is None or self.loop_watch is None:
+            return
+        from schedctl.metrics.exporter import MetricsExporter  # prometheus_client: only if asked
+
+        self.exporter = MetricsExporter(
+            self._listen, self.store, self.history, watch=self.loop_watch,
+            running=self._running_now, alerts=self.alerts.counts.snapshot,
+            failing_since=lambda: min(self.scheduler.failing_stores().values(), default=None),
+            node=self.node.node_id if self.node else None,
+        )
+        try:
+            self.exporter.start()
+        except MetricsListenError:
+            if self.node is not None:
+                self.node.leave()  # it joined: the other nodes need not wait for its lease
+            raise
+
+    def _running_now(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for executor in list(self.scheduler._executors.values()):
+            for job_id, count in executor.running_jobs().items():
+                counts[job_id] = counts.get(job_id, 0) + count
+        return counts
 
     def _start_rerun(self, rerun: Rerun) -> None:
         """A run orphaned on a dead node, whose next attempt this node claimed. It is late by

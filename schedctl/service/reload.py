@@ -69,6 +69,8 @@ class Reloading:
             _logger.error("Reload failed; still running the previous jobs: %s", exc)
             self.notifier.notify("READY=1", "STATUS=Reload failed: the state file cannot be written")
             return None
+        if jobfile.metrics != self.jobfile.metrics and self.options.metrics is None:
+            _logger.warning("metrics: the new listen address takes effect when schedctl restarts")
         self.jobfile = jobfile
         self.scheduler.wakeup()
         _logger.info("Reloaded %s: %s", jobfile.path, report.summary())

@@ -96,7 +96,8 @@ class RunLog:
         count = "an unknown number of" if event.missed_runs is None else str(event.missed_runs)
         error = f"missed {count} run(s), the first scheduled for {self._show(event.scheduled_run_time)}"
         self._record(event.job_id or "", event.scheduled_run_time,
-                     RunOutcome("missed", self._clock.now(), error=error))
+                     RunOutcome("missed", self._clock.now(), error=error,
+                                missed_runs=event.missed_runs))
         self._log(logging.WARNING, event.job_id or "", "missed", error, outcome="missed")
 
     def _finished(self, event: JobExecutionEvent) -> None:

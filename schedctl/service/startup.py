@@ -20,6 +20,7 @@ from schedctl.errors import JobLookupError, StaleJobError
 from schedctl.executors.base import BaseExecutor
 from schedctl.executors.pool import ProcessPoolExecutor, ThreadPoolExecutor
 from schedctl.job import Job
+from schedctl.jobfile.addresses import ListenAddress
 from schedctl.jobfile.loader import load_jobfile, resolve_state
 from schedctl.jobfile.specs import Jobfile
 from schedctl.jobstores._sqlstore import SQLJobStore
@@ -43,6 +44,7 @@ class ServeOptions:
     shutdown_timeout: float = 30.0
     insecure: bool = False
     node: str | None = None  # this node's name in a PostgreSQL store (default: cluster.node)
+    metrics: ListenAddress | None = None  # overrides the jobfile's metrics: listen:
 
 
 def add_import_path(directory: str) -> None:

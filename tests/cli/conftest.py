@@ -16,8 +16,9 @@ import pytest
 from tests.cli.helpers import Daemon
 
 #: Variables that would change what the CLI does (a state file, journald, systemd).
-_SCRUBBED = ("SCHEDCTL_STATE", "SCHEDCTL_JOBFILE", "NOTIFY_SOCKET", "WATCHDOG_USEC",
-             "WATCHDOG_PID", "JOURNAL_STREAM", "INVOCATION_ID", "LISTEN_FDS", "LISTEN_PID")
+_SCRUBBED = ("SCHEDCTL_STATE", "SCHEDCTL_JOBFILE", "SCHEDCTL_METRICS", "NOTIFY_SOCKET",
+             "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM", "INVOCATION_ID", "LISTEN_FDS",
+             "LISTEN_PID")
 
 
 def _executable() -> str:
