@@ -255,7 +255,8 @@ def store_error(path: str, exc: sqlite3.Error) -> StoreError:
             f"{path} is damaged ({detail}); move it aside and restore it from a backup"
         )
     if name.startswith("SQLITE_READONLY") or "readonly" in detail:
-        return StoreError(f"{path} cannot be written: it is read-only ({detail})")
+        trouble = disk_trouble(path) or "it is read-only"
+        return StoreError(f"{path} cannot be written: {trouble} ({detail})")
     if name == "SQLITE_FULL" or "disk is full" in detail:
         return StoreError(f"{path} cannot be written: the disk is full ({detail})")
     if name.startswith("SQLITE_CANTOPEN"):

@@ -142,6 +142,12 @@ class WakeListener:
             os.unlink(self._path)  # left behind by a process that died
         except FileNotFoundError:
             pass
+        except OSError as exc:  # a directory made read-only since: polling still works
+            self._logger.warning(
+                "Cannot remove the stale %s (%s); relying on polling", self._path,
+                exc.strerror or exc,
+            )
+            return False
         return True
 
     def _is_ours(self) -> bool:
