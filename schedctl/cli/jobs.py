@@ -110,6 +110,8 @@ def run_now(job_id: str, state: str | None, jobfile: str | None) -> None:
     outcome = run_here(store, history, job_id)
     summary = outcome.state if outcome.exit_code is None else f"{outcome.state} (exit {outcome.exit_code})"
     click.echo(f"{job_id}: {summary}" + (f": {outcome.error}" if outcome.error else ""))
+    if outcome.state == "interrupted" and outcome.signal:
+        raise SystemExit(128 + outcome.signal)  # as a shell reports a command a signal ended
     raise SystemExit(0 if outcome.state == "success" else 1)
 
 

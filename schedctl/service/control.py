@@ -13,11 +13,10 @@ from datetime import datetime
 
 from schedctl.clock import Clock, SystemClock
 from schedctl.errors import JobLookupError, StaleJobError
-from schedctl.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
-from schedctl.executors.base import RunContext, running_as
 from schedctl.state.history import RunHistory, RunOutcome
 from schedctl.commands.jobrunner import ATTEMPT_LISTENERS
 from schedctl.jobstores.base import BaseJobStore
+from schedctl.service.foreground import foreground_signals, interrupted, run_in_foreground
 from schedctl.service.runlog import RunLog, outcome_of
 from schedctl.timeutil import from_epoch_ms, to_epoch_ms
 
@@ -55,29 +54,32 @@ def set_paused(store: BaseJobStore, job_id: str, paused: bool, now: datetime) ->
 def run_here(
     store: BaseJobStore, history: RunHistory, job_id: str, clock: Clock | None = None
 ) -> RunOutcome:
-    """Run a job once in this process (no scheduler is running) and record it in the history."""
+    """Run a job once in this process (no scheduler is running) and record it in the history.
+
+    A SIGINT, SIGTERM or SIGHUP meanwhile stops it and records it as interrupted, with
+    the signal (``foreground``)."""
     clock = clock or SystemClock()
     job = store.lookup_job(job_id)
     if job is None:
         raise JobLookupError(job_id, known_ids(store))
     owner = f"{socket.gethostname()}/{os.getpid()}"
     started = from_epoch_ms(to_epoch_ms(clock.now()))  # as precise as the history keeps it
-    history.started(job_id, started, at=started, owner=owner, reason="run-now")
-    # As under a scheduler: the command sees its scheduled time, and each retry gets its row.
-    runlog = RunLog(history, clock, owner, reason="run-now")
-    ATTEMPT_LISTENERS.append(runlog.attempt_failed)
-    try:
-        with running_as(RunContext(job_id, None, started)):
-            retval = job.func(*job.args, **job.kwargs)
-    except Exception as exc:
-        logging.getLogger("schedctl.run").debug("Job %s failed", job_id, exc_info=True)
-        event = JobExecutionEvent(code=EVENT_JOB_ERROR, job_id=job_id, scheduled_run_time=started,
-                                  exception=exc)
-    else:
-        event = JobExecutionEvent(code=EVENT_JOB_EXECUTED, job_id=job_id, scheduled_run_time=started,
-                                  retval=retval)
-    finally:
-        ATTEMPT_LISTENERS.remove(runlog.attempt_failed)
-    outcome = outcome_of(event, clock.now())
-    history.finished(job_id, started, outcome, owner=owner, reason="run-now")
+    with foreground_signals() as gate:
+        history.started(job_id, started, at=started, owner=owner, reason="run-now")
+        # As under a scheduler: the command sees its scheduled time, and each retry gets its row.
+        runlog = RunLog(history, clock, owner, reason="run-now")
+        ATTEMPT_LISTENERS.append(runlog.attempt_failed)
+        try:
+            event = run_in_foreground(job, started, gate)
+        finally:
+            ATTEMPT_LISTENERS.remove(runlog.attempt_failed)
+        if gate.first is not None:
+            outcome = interrupted(event, gate.first, started, clock.now())
+        else:
+            assert event is not None
+            if event.exception is not None:
+                logging.getLogger("schedctl.run").debug(
+                    "Job %s failed", job_id, exc_info=event.exception)
+            outcome = outcome_of(event, clock.now())
+        history.finished(job_id, started, outcome, owner=owner, reason="run-now")
     return outcome
