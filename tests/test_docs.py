@@ -26,7 +26,7 @@ from click.testing import CliRunner
 
 import schedctl
 from schedctl.cli import main
-from schedctl.jobfile.alertkeys import ALERT_KINDS, EMAIL_KEYS, WEBHOOK_KEYS
+from schedctl.jobfile.alertkeys import ALERT_KINDS, EMAIL_KEYS, SENDMAIL_KEYS, WEBHOOK_KEYS
 from schedctl.jobfile.check import TOP_KEYS
 from schedctl.jobfile.commandkeys import OUTPUT_MODES
 from schedctl.jobfile.keys import EXECUTOR_KEYS, EXECUTOR_TYPES, JOB_KEYS, OVERLAP_POLICIES
@@ -46,7 +46,8 @@ KEY_TABLES: dict[str, tuple[str, ...]] = {
     "TOP-LEVEL KEYS": tuple(TOP_KEYS),
     "EXECUTORS": tuple(EXECUTOR_KEYS),
     "JOBS": tuple(JOB_KEYS),
-    "ALERTS": tuple(dict.fromkeys((*ALERT_KINDS, "timeout", *WEBHOOK_KEYS, *EMAIL_KEYS))),
+    "ALERTS": tuple(dict.fromkeys((*ALERT_KINDS, "timeout", *WEBHOOK_KEYS, *EMAIL_KEYS,
+                                   *SENDMAIL_KEYS))),
     "PINGS": PING_KEYS,
 }
 #: The sections of KEY_TABLES whose every key jobs.example.yaml must use (the example
@@ -360,7 +361,7 @@ def _example_keys() -> dict[str, set[str]]:
     nested_comments = set(re.findall(r"^[ \t]+# ?([a-z_]+): ", text, flags=re.MULTILINE))
     pools = (data.get("executors") or {}).values()
     jobs = [*(data.get("jobs") or {}).values(), data.get("defaults") or {}]
-    alerts = [alert for job in jobs for key in ("on_failure", "on_recovery")
+    alerts = [alert for job in jobs for key in ("on_failure", "on_recovery", "on_output")
               for alert in job.get(key) or []]
     return {
         "TOP-LEVEL KEYS": set(data) | top_comments,

@@ -23,7 +23,7 @@ from schedctl.alerts.context import AlertContext
 from schedctl.alerts.spec import AlertError, AlertSpec, AlertSpecError, check_timeout
 from schedctl.commands.spec import signal_name
 
-__all__ = ["CommandAlert"]
+__all__ = ["CommandAlert", "exit_text", "kill_group", "last_line"]
 
 _REAP_SECONDS = 2.0  # after SIGKILL, how long an escaped process may hold on to its output file
 
@@ -74,12 +74,12 @@ class CommandAlert(AlertSpec):
                     context.output_tail.encode("utf-8", "replace"), timeout=self.timeout
                 )
             except subprocess.TimeoutExpired:
-                _kill_group(process)
+                kill_group(process)
                 raise AlertError(
                     f"{label} timed out after {self.timeout:g}s; its process group was killed"
                 ) from None
             if process.returncode != 0:
-                raise AlertError(f"{label} {_exit_text(process.returncode)}{_last_line(output)}")
+                raise AlertError(f"{label} {exit_text(process.returncode)}{last_line(output)}")
 
 
 def _argv_of(command: object) -> tuple[Any, ...]:
@@ -88,7 +88,8 @@ def _argv_of(command: object) -> tuple[Any, ...]:
     return command if isinstance(command, tuple) else ()
 
 
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
+def kill_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the process group of a program that ran past its timeout, and reap it."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
@@ -96,14 +97,15 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
     process.wait()
 
 
-def _exit_text(returncode: int) -> str:
+def exit_text(returncode: int) -> str:
+    """``exited with status 3``, ``was killed by SIGKILL``."""
     if returncode < 0:
         return f"was killed by {signal_name(-returncode)}"
     return f"exited with status {returncode}"
 
 
-def _last_line(output: Any) -> str:
-    """``: <the command's last line of output>``, to say why it failed."""
+def last_line(output: Any) -> str:
+    """``: <the program's last line of output>``, to say why it failed."""
     size = output.seek(0, os.SEEK_END)
     output.seek(max(0, size - 400))
     lines = output.read().decode("utf-8", "replace").strip().splitlines()

@@ -1,11 +1,12 @@
 """What an alert says about a run: the webhook's JSON body, a command's environment, a subject.
 
-A recovery is the first success after a failure. A webhook POSTs this JSON body
+A recovery is the first success after a failure; ``output`` is a run that printed
+something (``on_output``, cron's MAILTO). A webhook POSTs this JSON body
 (``Content-Type: application/json``, ``User-Agent: schedctl/<version>``)::
 
     {
       "schedctl": 1,                    # version of this body; fields are only ever added
-      "kind": "failure",                # or "recovery"
+      "kind": "failure",                # or "recovery", or "output"
       "job_id": "backup",
       "outcome": "failed",              # failed, timeout, killed, not_started, interrupted,
                                         # error (a call: job raised), success (recovery)
@@ -39,14 +40,19 @@ if TYPE_CHECKING:
 
 __all__ = ["TAIL_CHARS", "AlertContext", "AlertKind"]
 
-AlertKind = Literal["failure", "recovery"]
+AlertKind = Literal["failure", "recovery", "output"]
 #: Characters of output an alert carries: the end of the output, where the error usually is.
 TAIL_CHARS = 4096
 
 
 @dataclass(frozen=True, kw_only=True)
 class AlertContext:
-    """What an alert says about a run. ``duration`` is None when the job never started."""
+    """What an alert says about a run. ``duration`` is None when the job never started.
+
+    ``command`` (the command line) and ``user`` (whom it ran as, None for the scheduler's
+    user) make the subject of cron's mail; they stay out of the webhook body and the
+    environment, as a command line may hold a token.
+    """
 
     kind: AlertKind
     job_id: str
@@ -60,6 +66,8 @@ class AlertContext:
     output_tail: str = ""
     hostname: str = field(default_factory=socket.gethostname)
     description: str | None = None
+    command: str | None = None
+    user: str | None = None
 
     @classmethod
     def from_result(
@@ -116,9 +124,11 @@ class AlertContext:
         return env
 
     def summary(self) -> str:
-        """``backup failed on db1 (exit 3)``: the email subject, less its ``[schedctl]``."""
+        """``backup failed on db1 (exit 3)``: a failure email's subject, less its ``[schedctl]``."""
         if self.kind == "recovery":
             return f"{self.job_id} recovered on {self.hostname}"
+        if self.kind == "output":
+            return f"output of {self.job_id} on {self.hostname}"
         verb = _VERBS.get(self.outcome, self.outcome)
         detail = ""
         if self.exit_code not in (None, 0):

@@ -1,12 +1,18 @@
-"""The ``email:`` alert: a plain-text message through an SMTP server.
+"""The ``email:`` alert: a plain-text message through an SMTP server; and every alert's mail.
 
 It goes through ``smtplib`` (optionally STARTTLS and login), with a subject like
 ``[schedctl] backup failed on db1 (exit 3)`` and the fields of the webhook body, then the
-output tail, in a plain-text body. The password is never logged nor shown in a repr.
+output tail, in a plain-text body. The mail about a run's output (``on_output``) is
+cron's instead: ``Subject: Cron <user@host> command`` and the output as the body.
+:func:`email_message` builds both, for this transport and for ``sendmail:``.
+The password is never logged nor shown in a repr.
 """
 
 from __future__ import annotations
 
+import os
+import pwd
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
@@ -22,7 +28,7 @@ from schedctl.alerts.spec import (
 if TYPE_CHECKING:
     from email.message import EmailMessage
 
-__all__ = ["EmailAlert", "email_message", "is_port"]
+__all__ = ["EmailAlert", "cron_subject", "email_message", "is_port", "scheduler_user"]
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,7 @@ class EmailAlert(AlertSpec):
                     smtp.starttls(context=ssl.create_default_context())
                 if self.username is not None:
                     smtp.login(self.username, self.password or "")
-                smtp.send_message(email_message(self, context))
+                smtp.send_message(email_message(context, from_addr=self.from_addr, to=self.to))
         except smtplib.SMTPException as exc:
             raise AlertError(f"{label}: {_smtp_reason(exc)}") from None
         except (OSError, ValueError) as exc:  # ValueError: a header the email package refuses
@@ -83,22 +89,42 @@ def _smtp_reason(exc: Exception) -> str:
     return str(exc) or type(exc).__name__
 
 
-def email_message(spec: EmailAlert, context: AlertContext) -> EmailMessage:
-    """The email of one alert: the summary as subject, the fields and the output tail as body."""
+def email_message(context: AlertContext, *, from_addr: str, to: Sequence[str]) -> EmailMessage:
+    """The email of one alert: for a failure or a recovery, the summary as subject and the
+    fields and the output tail as body; for a run's output, cron's subject and the output."""
     from email.message import EmailMessage
     from email.utils import format_datetime, make_msgid
 
     message = EmailMessage()
-    message["Subject"] = f"[schedctl] {context.summary()}"
-    message["From"] = spec.from_addr
-    message["To"] = ", ".join(spec.to)
+    if context.kind == "output":
+        message["Subject"] = cron_subject(context)
+    else:
+        message["Subject"] = f"[schedctl] {context.summary()}"
+    message["From"] = from_addr
+    message["To"] = ", ".join(to)
     message["Date"] = format_datetime(context.finished_at)
     message["Message-ID"] = make_msgid(
         "schedctl", domain=context.hostname
     )  # getfqdn() could block on DNS
     message["X-Schedctl-Job"] = context.job_id
-    message.set_content(_email_body(context))
+    body = context.output_tail if context.kind == "output" else _email_body(context)
+    message.set_content(body)
     return message
+
+
+def cron_subject(context: AlertContext) -> str:
+    """``Cron <root@db1> /usr/local/bin/backup --all``, as cron names the mail of a job's
+    output; a command written on several lines is shown on one."""
+    command = " ".join((context.command or context.job_id).split())
+    return f"Cron <{context.user or scheduler_user()}@{context.hostname}> {command}"
+
+
+def scheduler_user() -> str:
+    """The name of the user this process runs as (its uid when the name is unknown)."""
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return str(os.geteuid())
 
 
 def _email_body(context: AlertContext) -> str:

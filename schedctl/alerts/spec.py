@@ -1,9 +1,9 @@
 """What an alert is: the base class of the transports, their errors, and reading one from a dict.
 
 An alert spec is a frozen dataclass that says where to send (a command, a URL, a mail
-server) and knows how: each transport is one subclass in a module of its own
-(:mod:`schedctl.alerts.command`, :mod:`~schedctl.alerts.webhook`,
-:mod:`~schedctl.alerts.email`), registered under its ``kind`` when that module is
+server, the local sendmail) and knows how: each transport is one subclass in a module of
+its own (:mod:`schedctl.alerts.command`, :mod:`~schedctl.alerts.webhook`,
+:mod:`~schedctl.alerts.email`, :mod:`~schedctl.alerts.sendmail`), registered under its ``kind`` when that module is
 imported, which the package does. Passwords and header values are never logged, and
 webhook URLs are shown without their path, which often holds a token.
 """

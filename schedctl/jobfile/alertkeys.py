@@ -1,5 +1,5 @@
-"""The checks of ``on_failure`` and ``on_recovery``: a list of command, webhook and
-email alerts. Messages never quote a URL, header value or password: they often
+"""The checks of ``on_failure``, ``on_recovery`` and ``on_output``: a list of command,
+webhook, email and sendmail alerts. Messages never quote a URL, header value or password: they often
 carry a credential."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from typing import Any
 
 from schedctl.alerts.command import CommandAlert
 from schedctl.alerts.email import EmailAlert, is_port
+from schedctl.alerts.sendmail import SendmailAlert
 from schedctl.alerts.spec import AlertSpec, AlertSpecError
 from schedctl.alerts.webhook import WebhookAlert, url_problem
 from schedctl.jobfile.commandkeys import check_command
@@ -27,12 +28,15 @@ from schedctl.jobfile.values import (
 )
 from schedctl.jobfile.yamlmarks import Field, Node, describe
 
-ALERT_KINDS = ("command", "webhook", "email")
+ALERT_KINDS = ("command", "webhook", "email", "sendmail")
 _ALERT_ITEM_KEYS = (*ALERT_KINDS, "timeout")
 WEBHOOK_KEYS = ("url", "timeout", "headers")
 EMAIL_KEYS = ("host", "port", "starttls", "username", "password", "from", "to", "timeout")
+SENDMAIL_KEYS = ("to", "from", "path", "timeout")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _EMAIL_ADDRESS = re.compile(r"[^@\s<>,;]+@[^@\s<>,;]+")
+#: A local user, as cron's MAILTO may name one: the MTA delivers to its mailbox.
+_LOCAL_USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 
 def check_alerts(node: Node) -> tuple[AlertSpec, ...]:
@@ -64,6 +68,8 @@ def _alert(node: Node) -> AlertSpec:
             return CommandAlert(**_options(fields, _COMMAND_ALERT_CHECKS))
         if kind == "webhook":
             return inside(".webhook", fields["webhook"].node, _webhook)
+        if kind == "sendmail":
+            return inside(".sendmail", fields["sendmail"].node, _sendmail)
         return inside(".email", fields["email"].node, _email)
     except AlertSpecError as exc:  # the alert's own checks; the ones here should catch all first
         raise Bad(str(exc)) from None
@@ -109,6 +115,47 @@ def _email(node: Node) -> EmailAlert:
         raise Bad("give both username and password, or neither", fields[given], f".{given}")
     options["from_addr"] = options.pop("from")
     return EmailAlert(**options)
+
+
+def _sendmail(node: Node) -> SendmailAlert:
+    """``sendmail: ops@example.com``, a list of recipients, or a mapping of SENDMAIL_KEYS;
+    ``sendmail: {}`` mails the user the job ran as."""
+    if node.value is None:
+        return SendmailAlert()
+    if not node.is_mapping:
+        return SendmailAlert(to=check_recipients(node))
+    fields: dict[str, Field] = node.value
+    _known_keys(fields, SENDMAIL_KEYS)
+    options = _options(fields, _SENDMAIL_CHECKS)
+    if "from" in options:
+        options["from_addr"] = options.pop("from")
+    return SendmailAlert(**options)
+
+
+def check_recipient(node: Node) -> str:
+    """An email address, or a local user whose mailbox the MTA knows (``root``)."""
+    text_value = nonempty_text(node, "an email address or a local user").strip()
+    if "@" in text_value or "<" in text_value:
+        return check_address(node)
+    if not _LOCAL_USER.fullmatch(text_value):
+        raise Bad(f"{text_value!r} is neither an email address nor a user name "
+                  "(give one recipient per item: to: [ops@example.com, root])")
+    return text_value
+
+
+def check_recipients(node: Node) -> tuple[str, ...]:
+    """One recipient, or a list of them."""
+    if not node.is_list:
+        return (check_recipient(node),)
+    if not node.value:
+        raise Bad("the list of recipients is empty; to mail nobody, remove the alert")
+    return tuple(
+        inside(f"[{index}]", item, check_recipient) for index, item in enumerate(node.value)
+    )
+
+
+def check_program(node: Node) -> str:
+    return nonempty_text(node, "the path of a sendmail program, such as /usr/sbin/sendmail")
 
 
 def check_url(node: Node) -> str:
@@ -187,5 +234,11 @@ _EMAIL_CHECKS: dict[str, Check] = {
     "password": text,
     "from": check_address,
     "to": check_addresses,
+    "timeout": check_positive_duration,
+}
+_SENDMAIL_CHECKS: dict[str, Check] = {
+    "to": check_recipients,
+    "from": check_recipient,
+    "path": check_program,
     "timeout": check_positive_duration,
 }

@@ -29,7 +29,7 @@ _ONLY_FOR_COMMAND = (
     *("env", "cwd", "stdin", "timeout", "shell", "env_file", "kill_grace", "output"),
     "output_limit",
     "user",
-    *("retries", "retry_delay", "backoff"),
+    *("retries", "retry_delay", "backoff", "on_output"),
 )
 _NOT_FOR_DATE = ("start_date", "end_date", "jitter")
 _NOT_FOR_REBOOT = ("start_date", "end_date", "jitter", "catch_up")
@@ -140,6 +140,19 @@ class JobContext:
             if problem:
                 self.collector.add(call.field.node, call.key_path, problem)
         self._check_retry_waits(merged)
+        self._check_output_captured(merged)
+
+    def _check_output_captured(self, merged: dict[str, Entry]) -> None:
+        """``on_output`` sends what was captured: with ``output: inherit`` or ``discard``,
+        nothing is, and the alert could never fire."""
+        alerts, output = merged.get("on_output"), merged.get("output")
+        if not alerts or alerts.value in (INVALID, ()) or not output or output.value in (
+                INVALID, "log"):
+            return
+        entry = output if alerts.from_defaults and not output.from_defaults else alerts
+        self.collector.add(entry.field.node, entry.key_path,
+                           f"on_output needs output: log (with output: {output.value} nothing "
+                           "is captured, so there is never anything to send)")
 
     def _check_retry_waits(self, merged: dict[str, Entry]) -> None:
         """The last retry's wait must stay a sane duration (and within what a wait accepts)."""
@@ -220,6 +233,9 @@ class _Shape:
         if key == "user" and self.action == "call":
             return ("user applies only to command: jobs (a call: job runs inside the "
                     "scheduler, as the scheduler's user)")
+        if key == "on_output" and self.action == "call":
+            return ("on_output applies only to command: jobs (what a call: job prints is not "
+                    "captured); use on_failure")
         if key in _ONLY_FOR_COMMAND and self.action == "call":
             return f"{key} applies only to command: jobs"
         if key == "overlap" and value == "replace" and self.action == "call":

@@ -114,5 +114,6 @@ JOB_KEYS: dict[str, Check] = {
     "on_orphan": choice("orphan policy", ORPHAN_POLICIES),
     "on_failure": check_alerts,
     "on_recovery": check_alerts,
+    "on_output": check_alerts,
     "ping": check_ping,
 }

@@ -31,7 +31,7 @@ Reading rules worth knowing:
   each ``call:`` target (see ``check_imports``). A ``date:`` in the past is fine.
 * Null means "not set" for optional keys (``timezone:``, ``cwd:``); for
   ``misfire_grace_time`` null (or ``none``) means "no limit".
-* ``on_failure`` and ``on_recovery`` in ``defaults`` apply to every job; a job's
+* ``on_failure``, ``on_recovery`` and ``on_output`` in ``defaults`` apply to every job; a job's
   own list replaces the default one (``on_failure: []`` turns it off).
 * ``cron: "@reboot"`` is not a cron trigger but its own kind, ``reboot``: the job
   runs once after each boot of the machine, and has no fire times.

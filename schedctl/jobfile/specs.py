@@ -63,7 +63,7 @@ class TriggerSpec:
 
 #: Keys added after state files existed: left out of the hash while unset, so that
 #: upgrading schedctl does not count every stored job as changed.
-_NEWER_KEYS = ("stdin", "ping", "user")
+_NEWER_KEYS = ("stdin", "ping", "user", "on_output")
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)
@@ -115,6 +115,7 @@ class JobSpec:
     on_orphan: OrphanPolicy = "fail"
     on_failure: tuple[AlertSpec, ...] = ()
     on_recovery: tuple[AlertSpec, ...] = ()
+    on_output: tuple[AlertSpec, ...] = ()
     ping: PingSpec | None = None
 
     def __repr__(self) -> str:
@@ -161,7 +162,7 @@ class JobSpec:
         Stable across runs and Python versions; sync compares it with the stored one.
         """
         return _sha256({name: value for name, value in _fields(self).items()
-                        if name != "line" and not (name in _NEWER_KEYS and value is None)})
+                        if name != "line" and not (name in _NEWER_KEYS and value in (None, ()))})
 
     def trigger_hash(self) -> str:
         """sha256 of the fields that decide fire times, so sync can tell a changed

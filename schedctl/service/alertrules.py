@@ -1,4 +1,5 @@
-"""When to alert: after a run that failed, and after the first success that follows a failure.
+"""When to alert: after a run that failed, after the first success that follows a failure,
+and after a run that printed something (``on_output``, as cron mails any output).
 
 The previous outcome of each job comes from the history at start-up, so a job
 that was failing before a restart still sends its recovery alert.
@@ -6,6 +7,7 @@ that was failing before a restart still sends its recovery alert.
 
 from __future__ import annotations
 
+import shlex
 from datetime import datetime
 from typing import Any
 
@@ -45,6 +47,8 @@ class AlertRules:
     def after_run(self, job_id: str, scheduled_for: datetime, outcome: RunOutcome) -> None:
         if outcome.state in _NEUTRAL:
             return
+        if outcome.output:  # any output at all, as cron mails it, whatever the outcome
+            self._send("output", "on_output", job_id, scheduled_for, outcome)
         failed = outcome.state != "success"
         was_failing = self._failing.get(job_id, False)
         self._failing[job_id] = failed
@@ -62,12 +66,22 @@ class AlertRules:
         if not meta.get(key):
             return
         specs = [alert_from_dict(item) for item in meta[key]]
+        # cron mails all the output a run kept; the other alerts carry the end of it.
+        kept = None if kind == "output" else ALERT_OUTPUT_CHARS
         context = AlertContext(
             kind=kind,  # type: ignore[arg-type]
             job_id=job_id, outcome=outcome.state, scheduled_for=scheduled_for,
             finished_at=outcome.finished_at, exit_code=outcome.exit_code, signal=outcome.signal,
             duration=outcome.duration, error=outcome.error,
-            output_tail=(outcome.output or "")[-ALERT_OUTPUT_CHARS:],
-            description=meta.get("description"),
+            output_tail=(outcome.output or "")[-kept:] if kept else outcome.output or "",
+            description=meta.get("description"), command=_command_line(meta.get("action")),
+            user=meta.get("user"),
         )
         self._dispatcher.dispatch(specs, context)
+
+
+def _command_line(action: Any) -> str | None:
+    """The command as one line, for cron's mail subject; None for a ``call:`` job."""
+    if isinstance(action, list):
+        return shlex.join(action)
+    return action if isinstance(action, str) else None

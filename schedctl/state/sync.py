@@ -87,6 +87,7 @@ def _meta(spec: JobSpec) -> dict[str, Any]:
         # Kept in the state file (0600) for the running scheduler; list and history never show them.
         "on_failure": [alert.to_dict() for alert in spec.on_failure],
         "on_recovery": [alert.to_dict() for alert in spec.on_recovery],
+        "on_output": [alert.to_dict() for alert in spec.on_output],
         "ping": spec.ping.to_dict() if spec.ping is not None else None,
     }
 
