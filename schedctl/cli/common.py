@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -115,6 +116,34 @@ class ListenAddressType(click.ParamType):
             return parse_listen_address(value)
         except ValueError as exc:
             self.fail(str(exc), param, ctx)
+
+
+class TimeBound(click.ParamType):
+    """A point in time: a duration back from now (``7d``, ``12h``), or a date and time
+    (``2026-03-01``, ``'2026-03-01 14:00'``, ISO 8601), in the machine's zone unless it
+    carries an offset."""
+
+    name = "when"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        from schedctl.clock import SystemClock
+        from schedctl.timeutil import convert_to_datetime, get_localzone
+
+        text = str(value).strip()
+        try:
+            return SystemClock().now() - timedelta(seconds=parse_duration(text))
+        except (ValueError, OverflowError):
+            pass
+        try:
+            when = convert_to_datetime(text, get_localzone(), "when")
+        except (ValueError, TypeError, OverflowError):
+            when = None
+        if when is None:
+            self.fail(f"{text!r} is neither a duration back from now (7d, 12h) nor a date and "
+                      "time (2026-03-01, '2026-03-01 14:00')", param, ctx)
+        return when
 
 
 class Duration(click.ParamType):

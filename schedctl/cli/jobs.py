@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import TYPE_CHECKING
+
 import click
 
 from schedctl.cli.group import main
-from schedctl.cli.common import UsageError, json_option, open_state, state_options
+from schedctl.cli.common import TimeBound, UsageError, json_option, open_state, state_options
 from schedctl.clock import SystemClock
 from schedctl.errors import JobLookupError
+
+if TYPE_CHECKING:
+    from schedctl.jobstores._sqlstore import SQLJobStore
 
 
 @main.command("list")
 @state_options
 @json_option
 def list_jobs(state: str | None, jobfile: str | None, as_json: bool) -> None:
-    """Show every job: schedule, next run, state and last run.
+    """Show every job: schedule, next run, state, last run and the latest outcomes.
+
+    The RECENT column shows the latest runs, newest right: ✔ success, ✘ failure,
+    ⏭ missed or skipped, … running (+ x - * without UTF-8, or with NO_COLOR). The
+    table fits the terminal's width (COLUMNS), dropping detail on narrow ones. With
+    no scheduler running, a warning says so and past next runs show as overdue.
 
     \b
     Examples:
@@ -22,14 +33,21 @@ def list_jobs(state: str | None, jobfile: str | None, as_json: bool) -> None:
       schedctl list --state /var/lib/schedctl/jobs.db --json
     """
     from schedctl.cli import output
-    from schedctl.state.views import job_views
+    from schedctl.cli.jobtable import jobs_table
+    from schedctl.state.stores import is_shared
+    from schedctl.state.views import job_views, last_heartbeat, scheduler_running
 
     store, history = open_state(state, jobfile)
     views = job_views(store, history)
     if as_json:
         output.print_json([view.to_json() for view in views])
-    else:
-        output.jobs_table(views, SystemClock().now())
+        return
+    now = SystemClock().now()
+    running = scheduler_running(store)
+    if not running and views:
+        click.echo(output.not_running_note(last_heartbeat(store, history), now,
+                                           shared=is_shared(store)), err=True)
+    jobs_table(views, now, scheduler_running=running)
 
 
 @main.command()
@@ -168,9 +186,20 @@ def next_runs(job_id: str | None, expr: str | None, zone: str | None, count: int
               help="How many runs to show.")
 @click.option("--failed", is_flag=True, help="Only failed, interrupted or timed-out runs.")
 @click.option("--output", "show_output", is_flag=True, help="Show the captured output tail of each run.")
+@click.option("--since", type=TimeBound(),
+              help="Only runs scheduled at or after this time: a duration back from now (7d, "
+                   "12h) or a date and time (2026-03-01, '2026-03-01 14:00'; local time unless "
+                   "it has an offset).")
+@click.option("--until", type=TimeBound(),
+              help="Only runs scheduled before this time; written as for --since.")
+@click.option("--stats", is_flag=True,
+              help="Sum up each job's runs instead: runs, success rate, missed and skipped "
+                   "counts, p50/p95/max duration, a sparkline of the latest durations, and "
+                   "the last failure with its reason.")
 @state_options
 @json_option
 def history(job_id: str | None, limit: int, failed: bool, show_output: bool,
+            since: datetime | None, until: datetime | None, stats: bool,
             state: str | None, jobfile: str | None, as_json: bool) -> None:
     """Show the run history, newest first: scheduled time, start, duration, outcome.
 
@@ -178,22 +207,46 @@ def history(job_id: str | None, limit: int, failed: bool, show_output: bool,
     Outcomes: success, failed (non-zero exit), timeout, killed (by a signal),
     not_started, error (a Python job raised), interrupted (schedctl stopped
     during the run), missed (too late to run), skipped (previous run still going).
+    With --stats, every attempt counts as a run; missed and skipped runs are
+    counted apart.
     \b
     Examples:
       schedctl history -f jobs.yaml backup -n 5 --output
-      schedctl history -f jobs.yaml --failed --json
+      schedctl history -f jobs.yaml --failed --json --since 2026-03-01 --until 2026-03-02
+      schedctl history -f jobs.yaml --stats --since 7d
     """
     from schedctl.cli import output
     from schedctl.service.control import known_ids
 
+    if stats and (failed or show_output):
+        raise UsageError("--stats sums up every run: --failed and --output do not apply to it")
     store, run_history = open_state(state, jobfile)
     if job_id is not None and store.lookup_job(job_id) is None and not run_history.runs(job_id, limit=1):
         raise JobLookupError(job_id, known_ids(store))
-    records = run_history.runs(job_id, limit=limit, failed_only=failed)
+    if stats:
+        _history_stats(store, job_id, since, until, as_json)
+        return
+    records = run_history.runs(job_id, limit=limit, failed_only=failed, since=since, until=until)
     if as_json:
         output.print_json([record.to_json() for record in records])
     else:
         output.history_table(records, SystemClock().now(), show_output=show_output)
+
+
+def _history_stats(store: SQLJobStore, job_id: str | None, since: datetime | None,
+                   until: datetime | None, as_json: bool) -> None:
+    from schedctl.cli import output
+    from schedctl.cli.stats import stats_blocks
+    from schedctl.state.recent import stat_rows
+    from schedctl.state.stats import job_stats
+
+    rows = stat_rows(store, job_id, since=since, until=until)
+    known = [job_id] if job_id is not None else [job.id for job in store.get_all_jobs()]
+    summaries = job_stats(rows, known)
+    if as_json:
+        output.print_json([summary.to_json() for summary in summaries])
+    else:
+        stats_blocks(summaries, SystemClock().now())
 
 
 @main.command()

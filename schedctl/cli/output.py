@@ -14,11 +14,10 @@ from rich.table import Table
 from rich.text import Text
 
 from schedctl.commands.spec import format_seconds
-from schedctl.service.logfmt import wants_colour
 from schedctl.state.history import RunRecord
-from schedctl.state.views import JOB_STATES, JobView, StatusView
+from schedctl.state.views import JOB_STATES, StatusView
 
-_STATE_STYLES = {
+STATE_STYLES = {
     "scheduled": "green", "paused": "yellow", "running": "cyan", "success": "green",
     "failed": "red", "error": "red", "timeout": "red", "killed": "red", "not_started": "red",
     "interrupted": "magenta", "missed": "yellow", "skipped": "yellow", "orphaned": "magenta",
@@ -36,8 +35,8 @@ def print_json(data: Any, stream: IO[str] | None = None) -> None:
     (stream or sys.stdout).write(json.dumps(data, indent=2, default=str) + "\n")
 
 
-def relative(when: datetime | None, now: datetime) -> str:
-    """``in 3h 12m`` / ``5m ago``: how far ``when`` is from ``now``, to two units."""
+def relative(when: datetime | None, now: datetime, units: int = 2) -> str:
+    """``in 3h 12m`` / ``5m ago``: how far ``when`` is from ``now``, to two ``units``."""
     if when is None:
         return ""
     delta = (when - now).total_seconds()
@@ -48,7 +47,7 @@ def relative(when: datetime | None, now: datetime) -> str:
         if seconds >= size or (unit == "s" and not parts):
             parts.append(f"{seconds // size}{unit}")
             seconds %= size
-        if len(parts) == 2:
+        if len(parts) == units:
             break
     text = " ".join(parts)
     return f"in {text}" if future else f"{text} ago"
@@ -60,7 +59,7 @@ def local(when: datetime | None, zone: tzinfo | None = None) -> str:
     return when.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
-def _zone(name: str | None) -> tzinfo | None:
+def zone_of(name: str | None) -> tzinfo | None:
     """The job's own zone for showing its times; the machine's when it has none we can load."""
     if not name:
         return None
@@ -71,77 +70,18 @@ def _zone(name: str | None) -> tzinfo | None:
 
 
 def _state(text: str) -> Text:
-    return Text(text, style=_STATE_STYLES.get(text, ""))
+    return Text(text, style=STATE_STYLES.get(text, ""))
 
 
-def _last_run(record: RunRecord | None, now: datetime) -> Text:
-    if record is None:
-        return Text("never", style="dim")
+def last_run_text(
+    record: RunRecord, now: datetime, *, durations: bool = True, units: int = 2
+) -> str:
+    """``success 5m ago (1.2s)``: how and when a job's last run ended."""
     when = record.finished_at or record.started_at or record.scheduled_for
-    text = _state(record.state)
-    text.append(f" {relative(when, now)}")
-    if record.duration is not None:
-        text.append(f" ({format_seconds(record.duration)})")
+    text = f"{record.state} {relative(when, now, units)}"
+    if durations and record.duration is not None:
+        text += f" ({format_seconds(record.duration)})"
     return text
-
-
-def jobs_table(views: Sequence[JobView], now: datetime, stream: IO[str] | None = None) -> None:
-    """``schedctl list``: one row per job."""
-    stream = stream or sys.stdout
-    if not views:
-        stream.write("No jobs in this state file. Run 'schedctl run JOBFILE' to load some.\n")
-        return
-    rows = [_job_row(view, now) for view in views]
-    headers = ["ID", "SCHEDULE", "NEXT RUN", "STATE", "LAST RUN"]
-    if any(view.node for view in views):  # a shared store: which node ran it
-        headers.append("NODE")
-        for row, view in zip(rows, views):
-            row.append([(view.node or "-", "")])
-    _grid(headers, rows, stream)
-
-
-#: A table cell: its lines, each with a style name ('' for none).
-Cell = list[tuple[str, str]]
-
-_ANSI = {"green": "32", "yellow": "33", "red": "31", "cyan": "36", "magenta": "35", "dim": "2",
-         "bold": "1"}
-
-
-def _job_row(view: JobView, now: datetime) -> list[Cell]:
-    schedule: Cell = [(view.schedule, "")]
-    if view.schedule != view.trigger:
-        schedule.append((view.trigger, "dim"))
-    next_run: Cell = [("-", "")] if view.next_run_time is None else [
-        (local(view.next_run_time, _zone(view.timezone)), ""),
-        (relative(view.next_run_time, now), ""),
-    ]
-    last = _last_run(view.last_run, now)
-    last_style = "dim" if view.last_run is None else _STATE_STYLES.get(view.last_run.state, "")
-    return [[(view.id, "")], schedule, next_run, [(view.state, _STATE_STYLES.get(view.state, ""))],
-            [(last.plain, last_style)]]
-
-
-def _grid(headers: Sequence[str], rows: Sequence[Sequence[Cell]], stream: IO[str]) -> None:
-    """Columns padded to their widest line. rich's Table costs about 0.4 ms a row, which
-    made ``list`` over 1,000 jobs take 600 ms; this layout needs no measuring pass."""
-    colour = wants_colour(stream)
-    widths = [
-        max([len(header), *(len(line) for row in rows for line, _ in row[index])])
-        for index, header in enumerate(headers)
-    ]
-
-    def paint(text: str, style: str, width: int) -> str:
-        padded = text.ljust(width)
-        return f"\033[{_ANSI[style]}m{padded}\033[0m" if colour and style in _ANSI else padded
-
-    lines = ["  ".join(paint(h, "bold", w) for h, w in zip(headers, widths)).rstrip()]
-    for row in rows:
-        for k in range(max(len(cell) for cell in row)):
-            parts = [paint(*(cell[k] if k < len(cell) else ("", "")), width)
-                     for cell, width in zip(row, widths)]
-            lines.append("  ".join(parts).rstrip())
-    stream.write("\n".join(lines) + "\n")
-
 
 
 def history_table(records: Iterable[RunRecord], now: datetime, *, show_output: bool,
@@ -219,6 +159,13 @@ def _nodes_table(out: Console, view: StatusView, now: datetime) -> None:
                       relative(node.heartbeat_at, now) or "-", jobfile)
     out.print("nodes:")
     out.print(table)
+
+
+def not_running_note(heartbeat: datetime | None, now: datetime, *, shared: bool) -> str:
+    """The warning above a list of jobs that nothing runs."""
+    who = "no node is running this store" if shared else "no scheduler is running on this state file"
+    since = f" (last heartbeat {relative(heartbeat, now)})" if heartbeat else ""
+    return f"schedctl: warning: {who}{since}; no job runs until 'schedctl run' starts"
 
 
 def times_list(times: Sequence[datetime], now: datetime, zone: tzinfo | None = None,

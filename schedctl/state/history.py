@@ -16,6 +16,7 @@ from schedctl.clock import lease_monotonic
 from schedctl.jobstores._sqlrows import Connection
 from schedctl.jobstores._sqlstore import SQLJobStore
 from schedctl.jobstores.leases import Claim
+from schedctl.state.recent import time_filter
 from schedctl.state.totals import fold_runs
 from schedctl.timeutil import from_epoch_ms, to_epoch_ms
 
@@ -292,10 +293,11 @@ class RunHistory:
     # -- reading --------------------------------------------------------------------------------
 
     def runs(
-        self, job_id: str | None = None, *, limit: int = 20, failed_only: bool = False
+        self, job_id: str | None = None, *, limit: int = 20, failed_only: bool = False,
+        since: datetime | None = None, until: datetime | None = None,
     ) -> list[RunRecord]:
-        """The newest ``limit`` runs, newest first."""
-        where, params = _filters(job_id, failed_only)
+        """The newest ``limit`` runs scheduled within ``[since, until)``, newest first."""
+        where, params = _filters(job_id, failed_only, since, until)
         with self._store._reading() as conn:
             rows = conn.execute(
                 f"SELECT {_RUN_COLUMNS} FROM runs{where} ORDER BY run_id DESC LIMIT ?",
@@ -330,9 +332,12 @@ class RunHistory:
         return int(count)
 
 
-def _filters(job_id: str | None, failed_only: bool) -> tuple[str, tuple[Any, ...]]:
-    clauses: list[str] = []
-    params: list[Any] = []
+def _filters(
+    job_id: str | None, failed_only: bool, since: datetime | None = None,
+    until: datetime | None = None,
+) -> tuple[str, tuple[Any, ...]]:
+    clauses, bounds = time_filter(since, until)
+    params: list[Any] = list(bounds)
     if job_id is not None:
         clauses.append("job_id = ?")
         params.append(job_id)

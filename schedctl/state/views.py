@@ -7,11 +7,12 @@ module nor the engine knows how.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from schedctl.state.history import RunHistory, RunRecord
+from schedctl.state.recent import recent_outcomes
 from schedctl.job import Job
 from schedctl.jobstores._sqlstore import SQLJobStore
 from schedctl.state.runlock import holder_pid
@@ -35,6 +36,7 @@ class JobView:
     env_names: list[str]
     executor: str
     node: str | None = None  # on a shared store: the node of the last (or current) run
+    recent: list[str] = field(default_factory=list)  # the latest outcomes, oldest first
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -45,6 +47,7 @@ class JobView:
             "state": self.state, "kind": self.kind, "action": self.action,
             "env": self.env_names, "executor": self.executor,
             "last_run": self.last_run.to_json() if self.last_run else None,
+            "recent": self.recent,
         }
 
 
@@ -97,18 +100,28 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def job_views(store: SQLJobStore, history: RunHistory) -> list[JobView]:
-    """Every job with its state and last run, in next-run order (paused last)."""
+#: Outcomes a job view carries in ``recent``.
+RECENT_RUNS = 10
+
+
+def job_views(store: SQLJobStore, history: RunHistory, *, recent: int = RECENT_RUNS) -> list[JobView]:
+    """Every job with its state, last run and ``recent`` latest outcomes, in next-run order
+    (paused last)."""
     shared = is_shared(store)
     # A state file's 'running' rows mean something only while its scheduler is alive; a
     # shared store's are live while their leases hold.
     alive = shared or holder_pid(store.location) is not None
     running = history.running_jobs() if alive else set()
     last = history.last_runs()
-    return [_job_view(job, running, last.get(job.id), shared) for job in store.get_all_jobs()]
+    jobs = store.get_all_jobs()
+    outcomes = recent_outcomes(store, [job.id for job in jobs], recent, with_running=alive) if recent else {}
+    return [_job_view(job, running, last.get(job.id), shared, outcomes.get(job.id, [])) for job in jobs]
 
 
-def _job_view(job: Job, running: set[str], last: RunRecord | None, shared: bool = False) -> JobView:
+def _job_view(
+    job: Job, running: set[str], last: RunRecord | None, shared: bool = False,
+    recent: list[str] | None = None,
+) -> JobView:
     state = (
         "running" if job.id in running
         else "at boot" if job.trigger.alias == "boot"
@@ -125,6 +138,7 @@ def _job_view(job: Job, running: set[str], last: RunRecord | None, shared: bool 
         action=job.meta.get("action", job.func_ref), kind=job.meta.get("kind", "call"),
         env_names=list(job.meta.get("env_names", [])), executor=job.executor,
         node=last.owner.split("/")[0] if shared and last and last.owner else None,
+        recent=recent or [],
     )
 
 
@@ -164,7 +178,7 @@ def status_view(store: SQLJobStore, history: RunHistory, now: datetime) -> Statu
         return _cluster_status(store, history, now)
     pid = holder_pid(store.location)
     presence = history.presence()
-    counts = _counts(job_views(store, history))
+    counts = _counts(job_views(store, history, recent=0))
     return StatusView(
         state_path=store.location, running=pid is not None,
         pid=(pid if pid > 0 else presence.pid if presence else None) if pid is not None else None,
@@ -187,6 +201,16 @@ def scheduler_running(store: SQLJobStore) -> bool:
 JOB_STATES = ("scheduled", "paused", "running", "at boot")
 
 
+def last_heartbeat(store: SQLJobStore, history: RunHistory) -> datetime | None:
+    """When a scheduler of this store last showed that it was alive: the state file's
+    heartbeat, or the latest of a shared store's nodes."""
+    if is_shared(store):
+        beats = [row.heartbeat_at for row in store.nodes() if row.heartbeat_at]  # type: ignore[attr-defined]
+        return max(beats, default=None)
+    presence = history.presence()
+    return presence.heartbeat_at if presence else None
+
+
 def _counts(views: list[JobView]) -> dict[str, int]:
     counts = {"total": len(views)}
     for name in JOB_STATES:
@@ -207,7 +231,7 @@ def _cluster_status(store: Any, history: RunHistory, now: datetime) -> StatusVie
     return StatusView(
         state_path=store.location, running=any(node.alive for node in nodes), pid=None,
         hostname=None, started_at=None, heartbeat_at=max(beats, default=None),
-        jobfile=store.get_setting("jobfile_path"), jobs=_counts(job_views(store, history)),
+        jobfile=store.get_setting("jobfile_path"), jobs=_counts(job_views(store, history, recent=0)),
         failures_24h=history.failures_since(now - timedelta(hours=24)), nodes=nodes,
     )
 

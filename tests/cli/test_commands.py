@@ -99,7 +99,7 @@ def test_list_json_has_every_job_with_its_state_and_last_run(seeded):
     assert sorted(jobs) == ["backup", "cleanup", "report"]
     assert set(jobs["backup"]) == {
         "id", "description", "trigger", "schedule", "timezone", "next_run_time", "state", "kind",
-        "action", "env", "executor", "last_run", "node",
+        "action", "env", "executor", "last_run", "node", "recent",
     }
     assert jobs["backup"]["node"] is None  # a state file has one scheduler: no node column
     backup = jobs["backup"]
@@ -108,6 +108,7 @@ def test_list_json_has_every_job_with_its_state_and_last_run(seeded):
     assert (backup["schedule"], backup["trigger"]) == ("at 02:30 every day", "cron[30 2 * * *]")
     assert backup["description"] == "nightly backup"
     assert backup["last_run"]["state"] == "timeout"
+    assert backup["recent"] == ["success", "failed", "timeout"]  # oldest first
     assert (jobs["cleanup"]["state"], jobs["cleanup"]["next_run_time"]) == ("paused", None)
     assert jobs["cleanup"]["last_run"] is None
     assert datetime.fromisoformat(jobs["report"]["next_run_time"]) > NOW
@@ -118,7 +119,7 @@ def test_list_table_shows_one_row_per_job(seeded):
 
     assert result.exit_code == 0, result.output
     header, *rows = result.stdout.splitlines()
-    assert header.split() == ["ID", "SCHEDULE", "NEXT", "RUN", "STATE", "LAST", "RUN"]
+    assert header.split() == ["ID", "SCHEDULE", "NEXT", "RUN", "STATE", "LAST", "RUN", "RECENT"]
     firsts = [row.split()[0] for row in rows if row and not row.startswith(" ")]
     assert sorted(firsts[:2]) == ["backup", "report"] and firsts[2] == "cleanup"  # paused last
     assert "timeout" in result.stdout and "paused" in result.stdout

@@ -1,0 +1,93 @@
+"""``history --stats``: each job's runs summed up — counts, success rate, duration
+percentiles, its latest durations, and its last failure. Plain data; ``cli/`` renders it.
+
+Every attempt counts as a run, as in the history and the metrics: a run retried twice
+before it succeeded is two failures and a success. Missed and skipped runs never
+started: they are counted apart, and are neither successes nor failures.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from schedctl.state.history import FAILURES, NEVER_STARTED
+from schedctl.state.recent import StatRow
+
+#: How many of the latest durations the sparkline shows.
+SPARK_RUNS = 20
+
+
+@dataclass
+class JobStats:
+    """One job's summary over the runs read."""
+
+    job_id: str
+    runs: int = 0
+    successes: int = 0
+    failures: int = 0
+    missed: int = 0
+    skipped: int = 0
+    durations: list[float] = field(default_factory=list)  # oldest first
+    last_failure: StatRow | None = None
+
+    @property
+    def success_rate(self) -> float | None:
+        """Successes over runs, 0 to 1; None without runs."""
+        return self.successes / self.runs if self.runs else None
+
+    def percentile(self, share: float) -> float | None:
+        """The nearest-rank percentile of the durations (``share`` 0.5 is the median)."""
+        if not self.durations:
+            return None
+        ordered = sorted(self.durations)
+        return ordered[max(math.ceil(share * len(ordered)) - 1, 0)]
+
+    @property
+    def latest_durations(self) -> list[float]:
+        return self.durations[-SPARK_RUNS:]
+
+    def to_json(self) -> dict[str, Any]:
+        last = self.last_failure
+        return {
+            "job_id": self.job_id, "runs": self.runs, "successes": self.successes,
+            "failures": self.failures, "success_rate": self.success_rate,
+            "missed": self.missed, "skipped": self.skipped,
+            "duration": {"p50": self.percentile(0.5), "p95": self.percentile(0.95),
+                         "max": max(self.durations, default=None)},
+            "latest_durations": self.latest_durations,
+            "last_failure": None if last is None else {
+                "run_id": last.run_id, "outcome": last.state,
+                "scheduled_for": last.scheduled_for.isoformat(),
+                "finished_at": last.finished_at.isoformat() if last.finished_at else None,
+                "exit_code": last.exit_code, "signal": last.signal, "error": last.error,
+            },
+        }
+
+
+def job_stats(rows: Iterable[StatRow], job_ids: Sequence[str] = ()) -> list[JobStats]:
+    """One summary per job of ``rows`` (oldest first), plus one for each of ``job_ids``
+    without runs; in job id order."""
+    stats = {job_id: JobStats(job_id) for job_id in job_ids}
+    for row in rows:
+        _add(stats.setdefault(row.job_id, JobStats(row.job_id)), row)
+    return [stats[job_id] for job_id in sorted(stats)]
+
+
+def _add(stats: JobStats, row: StatRow) -> None:
+    if row.state == "missed":
+        stats.missed += 1
+    elif row.state == "skipped":
+        stats.skipped += 1
+    if row.state in NEVER_STARTED:
+        return
+    stats.runs += 1
+    if row.state == "success":
+        stats.successes += 1
+    elif row.state in FAILURES:
+        stats.failures += 1
+        stats.last_failure = row
+    if row.duration is not None:
+        stats.durations.append(row.duration)
