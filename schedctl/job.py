@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 from schedctl.refs import callable_name, obj_to_ref, ref_to_obj
-from schedctl.timeutil import datetime_repr, to_utc
+from schedctl.timeutil import UTC, convert_to_datetime, datetime_repr, get_localzone
 from schedctl.triggers.base import BaseTrigger, trigger_from_json, trigger_to_json
 
 if TYPE_CHECKING:
@@ -51,6 +51,7 @@ class Job:
     __slots__ = (
         "_func",
         "_jobstore_alias",
+        "_next_run_unset",
         "_scheduler",
         "args",
         "coalesce",
@@ -83,6 +84,8 @@ class Job:
         self.coalesce = True
         self.max_instances = 1
         self.next_run_time: datetime | None = None
+        # Until a next run time is given or computed (when the scheduler starts): "pending".
+        self._next_run_unset = "next_run_time" not in kwargs
         self.meta: dict[str, Any] = {}
         self.version = 0
         self._modify(id=self.id, **kwargs)
@@ -162,12 +165,22 @@ class Job:
         if "max_instances" in changes:
             self.max_instances = _check_max_instances(changes["max_instances"])
         if "next_run_time" in changes:
-            value = changes["next_run_time"]
-            self.next_run_time = None if value is None else to_utc(value)
+            self.next_run_time = self._door_datetime(changes["next_run_time"], "next_run_time")
+            self._next_run_unset = False
         if "meta" in changes:
             if not isinstance(changes["meta"], Mapping):
                 raise TypeError(f"meta: must be a mapping, got {changes['meta']!r}")
             self.meta = dict(changes["meta"])
+
+    def _door_datetime(self, value: Any, argname: str) -> datetime | None:
+        """An instant given through the API, in UTC. A naive datetime or an ISO text is read
+        in the scheduler's zone (the machine's without one), as in APScheduler 3."""
+        if value is None:
+            return None
+        if isinstance(value, datetime) and value.utcoffset() is not None:
+            return convert_to_datetime(value, UTC, argname).astimezone(UTC)  # type: ignore[union-attr]
+        tz = getattr(self._scheduler, "timezone", None) or get_localzone()
+        return convert_to_datetime(value, tz, argname).astimezone(UTC)  # type: ignore[union-attr]
 
     def _set_id(self, value: Any) -> None:
         if not isinstance(value, str) or not value:
@@ -259,7 +272,21 @@ class Job:
         job.coalesce, job.max_instances = state["coalesce"], state["max_instances"]
         job.meta = dict(state.get("meta") or {})
         job.next_run_time, job.version = next_run_time, version
+        job._next_run_unset = False
         return job
+
+    def __getstate__(self) -> dict[str, Any]:
+        """``to_state()`` plus the next run time and version, for a store that pickles
+        jobs the way APScheduler 3's stores do (``pickle.dumps(job.__getstate__())``)."""
+        return {**self.to_state(), "next_run_time": self.next_run_time, "_version": self.version}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Inverse of ``__getstate__``; the store attaches the scheduler afterwards."""
+        state = dict(state)
+        next_run_time, version = state.pop("next_run_time"), state.pop("_version", 0)
+        job = Job.from_state(state, next_run_time=next_run_time, version=version)
+        for slot in Job.__slots__:
+            setattr(self, slot, getattr(job, slot))
 
     def copy(self) -> Job:
         """A shallow copy, so a store's own object is never changed behind its back."""
@@ -281,7 +308,9 @@ class Job:
         return f"<Job (id={self.id} name={self.name})>"
 
     def __str__(self) -> str:
-        if self.next_run_time is None:
+        if self._next_run_unset:
+            status = "pending"
+        elif self.next_run_time is None:
             status = "paused"
         else:
             tz = getattr(self.trigger, "timezone", None)

@@ -39,10 +39,13 @@ def get_localzone() -> tzinfo:
 def astimezone(value: str | tzinfo | None, argname: str = "timezone") -> tzinfo | None:
     """Turn a zone name or tzinfo into a tzinfo; None stays None.
 
-    Raises ValueError naming ``argname`` for an unknown zone name and TypeError for
+    A pytz zone becomes its zoneinfo twin (see :func:`zoneinfo_twin`). Raises
+    ValueError naming ``argname`` for an unknown zone name and TypeError for
     anything that is not a zone.
     """
     if value is None or isinstance(value, tzinfo) and not isinstance(value, str):
+        if value is not None and is_pytz(value):
+            return zoneinfo_twin(value, argname)
         if value is not None and value.utcoffset(datetime(2000, 1, 1)) is None:
             raise ValueError(f"{argname}: {value!r} is not a usable time zone")
         return value
@@ -54,6 +57,52 @@ def astimezone(value: str | tzinfo | None, argname: str = "timezone") -> tzinfo 
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"{argname}: unknown timezone {value!r}") from None
     raise TypeError(f"{argname}: expected a time zone name or tzinfo, got {type(value).__name__}")
+
+
+def is_pytz(tz: tzinfo) -> bool:
+    """Whether ``tz`` comes from pytz (told by its class's module, so pytz need not be installed)."""
+    return type(tz).__module__.partition(".")[0] == "pytz"
+
+
+def zoneinfo_twin(tz: tzinfo, argname: str = "timezone") -> tzinfo:
+    """The zoneinfo zone of the same name as a pytz zone, or the same fixed offset.
+
+    pytz zones give right answers only through their own ``localize``/``normalize``;
+    used as a plain tzinfo (``datetime(..., tzinfo=zone)``, ``astimezone``, arithmetic)
+    a named zone sits at its first offset, the local mean time of the 19th century
+    (Europe/Berlin +00:53). So schedctl never computes with one.
+    """
+    name = getattr(tz, "zone", None)
+    if name:
+        if name == "UTC":
+            return UTC
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{argname}: the pytz zone {name!r} has no zoneinfo zone of that name; "
+                "pass a zone name such as 'Europe/Berlin' instead"
+            ) from None
+    offset = tz.utcoffset(None)  # pytz.FixedOffset: no name, one offset
+    if offset is None:
+        raise ValueError(f"{argname}: {tz!r} is not a usable time zone")
+    return timezone(offset)
+
+
+def from_pytz(value: datetime, argname: str) -> datetime:
+    """An aware datetime whose tzinfo is a pytz zone, in that zone's zoneinfo twin.
+
+    A datetime made with ``zone.localize()`` keeps its instant (and so its fold); one
+    made with ``tzinfo=zone`` carries the zone's local mean time, which nobody means:
+    its wall time is read in the twin instead.
+    """
+    twin = zoneinfo_twin(value.tzinfo, argname)  # type: ignore[arg-type]
+    wall, offset = value.replace(tzinfo=None), value.utcoffset()
+    for fold in (0, 1):
+        candidate = wall.replace(tzinfo=twin, fold=fold)
+        if candidate.utcoffset() == offset:
+            return candidate
+    return localize(wall, twin)
 
 
 def zone_name(tz: tzinfo) -> str:
@@ -85,20 +134,24 @@ def convert_to_datetime(
 ) -> datetime | None:
     """Accept a datetime, a date or an ISO-like string and return an aware datetime.
 
-    Naive values are read in ``tz``. Raises ValueError naming ``argname`` for
-    strings that are not dates.
+    Naive values are read in ``tz``; a pytz-aware value moves to the pytz zone's
+    zoneinfo twin. Raises ValueError naming ``argname`` for strings that are not
+    dates and TypeError for other types.
     """
     if value is None:
         return None
     if isinstance(value, datetime):
         result = value
+        if value.tzinfo is not None and is_pytz(value.tzinfo):
+            return from_pytz(value, argname)
     elif isinstance(value, date):
         result = datetime(value.year, value.month, value.day)
     elif isinstance(value, str):
         result = _parse_datetime_string(value, argname)
     else:
         raise TypeError(
-            f"{argname}: expected a datetime or a string, got {type(value).__name__} {value!r}"
+            f"{argname}: expected a datetime, a date or an ISO date/time string, "
+            f"got {type(value).__name__} {value!r}"
         )
     if result.tzinfo is None or result.utcoffset() is None:
         return localize(result.replace(tzinfo=None), tz)

@@ -196,17 +196,13 @@ BAD_ARGUMENTS = [
     ("kw-empty", cron(hour=""), ValueError, "hour: '' is empty"),
     ("kw-week", cron(week=54), ValueError, "week: '54' is out of range 1-53"),
     ("kw-year", cron(year=1969), ValueError, "year: '1969' is out of range 1970-9999"),
-    ("kw-impossible", cron(month=2, day=30), ValueError,
-     "cron\\[month='2', day='30'\\] never fires: February has no 30th"),
-    ("kw-impossible-year", cron(year=2009, month=2, day=29), ValueError, "never fires"),
-    ("kw-impossible-week", cron(month=6, week=1), ValueError, "never fires"),
     ("kw-float", cron(hour=1.5), TypeError, "hour: expected an int or a string, got 1.5"),
     ("kw-unknown", lambda: CronTrigger(minutes=5), TypeError, "minutes"),  # type: ignore[call-arg]
-    ("kw-bounds", cron(hour=2, start_date="2024-02-01", end_date="2024-01-01"), ValueError,
-     "end_date \\(2024-01-01 00:00:00 CET\\) is before start_date \\(2024-02-01 00:00:00 CET\\)"),
     ("kw-zone", cron(hour=2, timezone="Mars/Olympus"), ValueError,
      "timezone: unknown timezone 'Mars/Olympus'"),
     ("kw-jitter", cron(hour=2, jitter=-1), ValueError, "jitter: must not be negative"),
+    ("tab-bounds", crontab("0 2 * * *", start_date="2024-02-01", end_date="2024-01-01"),
+     ValueError, "end_date \\(2024-01-01 00:00:00 CET\\) is before start_date"),
     ("tab-impossible", crontab("0 0 30 2 *"), ValueError,
      "'0 0 30 2 \\*' never fires: February has no 30th"),
     ("tab-impossible-months", crontab("0 0 31 2,4,6,9,11 *"), ValueError, "never fires"),
@@ -229,9 +225,6 @@ BAD_ARGUMENTS = [
      "interval: must not be negative \\(seconds=-5\\)"),
     ("interval-type", lambda: IntervalTrigger(minutes="5"), TypeError,  # type: ignore[arg-type]
      "interval: minutes must be a number"),
-    ("interval-bounds", lambda: IntervalTrigger(seconds=1, start_date="2024-01-02",
-                                                end_date="2024-01-01", timezone=BERLIN),
-     ValueError, "end_date \\(2024-01-01 00:00:00 CET\\) is before start_date"),
     ("interval-date", lambda: IntervalTrigger(seconds=1, start_date="tomorrow"), ValueError,
      "start_date: 'tomorrow' is not a date/time"),
     ("date-text", lambda: DateTrigger("soon", timezone=BERLIN), ValueError, "run_date: 'soon'"),
@@ -256,6 +249,43 @@ BAD_ARGUMENTS = [
 def test_bad_arguments(name: str, factory: Factory, error: type[Exception], message: str) -> None:
     with pytest.raises(error, match=message):
         factory()
+
+
+# Accepted by the Python API as APScheduler 3 accepts them; the crontab form refuses them above.
+NEVER_FIRES = [
+    ("kw-impossible", cron(month=2, day=30),
+     "cron[month='2', day='30'] never fires: February has no 30th"),
+    ("kw-impossible-year", cron(year=2009, month=2, day=29), "never fires"),
+    ("kw-impossible-week", cron(month=6, week=1), "never fires"),
+    ("kw-impossible-weekday", cron(year=2009, month=1, day="6-10", day_of_week="0,6"),
+     "never fires: no date matches all its fields"),
+    ("kw-bounds", cron(hour=2, start_date="2024-02-01", end_date="2024-01-01"),
+     "end_date (2024-01-01 00:00:00 CET) is before start_date (2024-02-01 00:00:00 CET)"),
+    # Before the start as written, but after it once both are read in one zone.
+    ("kw-bounds-zones", cron(hour=2, start_date=datetime(2024, 1, 1, 10, tzinfo=UTC),
+                             end_date="2024-01-01 10:30:00"), "is before start_date"),
+    ("interval-bounds", lambda: IntervalTrigger(seconds=1, start_date="2024-01-02",
+                                                end_date="2024-01-01", timezone=BERLIN),
+     "end_date (2024-01-01 00:00:00 CET) is before start_date"),
+]
+
+
+@pytest.mark.parametrize(("name", "factory", "message"), NEVER_FIRES, ids=ids(NEVER_FIRES))
+def test_a_trigger_that_never_fires_is_accepted_and_has_no_fire_time(
+    name: str, factory: Factory, message: str
+) -> None:
+    trigger = factory()
+    reason = trigger.never_fires()
+    assert reason is not None and message in reason
+    for now in (local("2009-01-01T00:00"), local("2024-01-01T01:00"), local("2026-03-02T12:00")):
+        assert trigger.get_next_fire_time(None, now) is None
+    assert type(trigger).from_state(trigger.to_state()).never_fires() == reason
+
+
+def test_a_trigger_that_may_fire_has_no_never_fires_reason() -> None:
+    assert cron(hour=2, start_date="2024-01-01", end_date="2024-01-01 02:00:00")().never_fires() is None
+    assert IntervalTrigger(seconds=1, timezone=BERLIN).never_fires() is None
+    assert crontab("0 2 * * *")().never_fires() is None
 
 
 def test_naive_now_is_refused() -> None:

@@ -127,10 +127,21 @@ class JobSpec:
         """The engine trigger for this job; ``default_timezone`` applies when neither the
         job nor the jobfile names a zone (None: the machine's).
 
-        Raises the trigger's ValueError/TypeError; :func:`parse_jobfile` has
+        Raises the trigger's ValueError/TypeError, and ValueError for a schedule that
+        can never fire (which the Python API accepts); :func:`parse_jobfile` has
         already built every trigger once, so for a loaded jobfile it does not.
         """
-        zone = self.timezone or default_timezone
+        trigger = self._build_trigger(default_timezone)
+        reason = trigger.never_fires()
+        if reason is not None:
+            raise ValueError(reason)
+        return trigger
+
+    def _build_trigger(self, default_timezone: str | tzinfo | None) -> BaseTrigger:
+        from schedctl.timeutil import get_localzone
+
+        # Named here, so an aware start_date never lends the trigger its fixed offset.
+        zone = self.timezone or default_timezone or get_localzone()
         kind, value = self.trigger.kind, self.trigger.value
         if kind == "reboot":
             raise ValueError(

@@ -58,7 +58,7 @@ class BaseScheduler(ListenerAPI, PluginAPI, RunLoop, JobAPI, ABC):
         self._jobstores_lock = threading.RLock()
         self._listeners: list[tuple[Callable[[SchedulerEvent], Any], int]] = []
         self._listeners_lock = threading.RLock()
-        self._pending_jobs: list[tuple[Job, str, bool, bool]] = []
+        self._pending_jobs: list[tuple[Job, str, bool]] = []
         self._memories: dict[str, MemorySchedule] = {}  # stores that keep_schedule_on_error
         self._wake = threading.Event()
         self._stopped = threading.Event()  # set when shutdown() has finished its work
@@ -131,8 +131,8 @@ class BaseScheduler(ListenerAPI, PluginAPI, RunLoop, JobAPI, ABC):
             for alias, store in self._jobstores.items():
                 store.start(self, alias)
             pending, self._pending_jobs = self._pending_jobs, []
-            for job, jobstore, replace_existing, compute_next in pending:
-                self._real_add_job(job, jobstore, replace_existing, compute_next)
+            for job, jobstore, replace_existing in pending:
+                self._real_add_job(job, jobstore, replace_existing)
         self._stopped.clear()
         self.state = STATE_PAUSED if paused else STATE_RUNNING
         self._logger.info("Scheduler started")

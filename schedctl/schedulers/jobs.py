@@ -23,6 +23,7 @@ from schedctl.events import (
     SchedulerEvent,
 )
 from schedctl.job import Job
+from schedctl.timeutil import convert_to_datetime
 from schedctl.triggers.base import BaseTrigger, trigger_class
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ class JobAPI:
     _jobstores: dict[str, BaseJobStore]
     _jobstores_lock: threading.RLock
     _executors: dict[str, BaseExecutor]
-    _pending_jobs: list[tuple[Job, str, bool, bool]]
+    _pending_jobs: list[tuple[Job, str, bool]]
     _job_defaults: dict[str, Any]
     _clock: Clock
     timezone: Any
@@ -81,7 +82,9 @@ class JobAPI:
     ) -> Job:
         """Schedule ``func``. With no trigger the job runs once, now.
 
-        ``next_run_time=None`` adds the job paused; left out, it is computed from the trigger.
+        ``next_run_time=None`` adds the job paused; left out, it is computed from the trigger
+        (a trigger that can never fire leaves it None). A naive datetime or an ISO text is
+        read in the scheduler's zone.
         """
         options: dict[str, Any] = {
             "trigger": self._create_trigger(trigger, trigger_args),
@@ -112,13 +115,12 @@ class JobAPI:
         if self.state == 0 and store is not None and store.serializes_jobs:
             job.to_state()  # refuse an unstorable job now, not when the scheduler starts
             # (a running scheduler's store refuses it itself, in add_job)
-        compute_next = next_run_time is undefined
         with self._jobstores_lock:
             if self.state == 0:  # stopped: place it when the scheduler starts
                 self._check_pending_conflict(job, jobstore, replace_existing)
-                self._pending_jobs.append((job, jobstore, replace_existing, compute_next))
+                self._pending_jobs.append((job, jobstore, replace_existing))
                 return job
-            self._real_add_job(job, jobstore, replace_existing, compute_next)
+            self._real_add_job(job, jobstore, replace_existing)
         return job
 
     def scheduled_job(
@@ -159,11 +161,10 @@ class JobAPI:
 
         return decorator
 
-    def _real_add_job(
-        self, job: Job, jobstore: str, replace_existing: bool, compute_next: bool
-    ) -> None:
-        if compute_next:
+    def _real_add_job(self, job: Job, jobstore: str, replace_existing: bool) -> None:
+        if job._next_run_unset:
             job.next_run_time = job.trigger.get_next_fire_time(None, self._clock.now())
+            job._next_run_unset = False
         store = self._store(jobstore)
         try:
             store.add_job(job)
@@ -180,9 +181,15 @@ class JobAPI:
     # -- changing -----------------------------------------------------------------------------
 
     def modify_job(self, job_id: str, jobstore: str | None = None, **changes: Any) -> Job:
-        """Change options of a job (not its id). Returns the updated job."""
+        """Change options of a job (not its id). Returns the updated job.
+
+        A naive ``next_run_time`` or an ISO text is read in the scheduler's zone."""
         if "trigger" in changes and not isinstance(changes["trigger"], BaseTrigger):
             raise TypeError("trigger: use reschedule_job() to change a trigger by alias")
+        if changes.get("next_run_time") is not None:
+            changes["next_run_time"] = convert_to_datetime(
+                changes["next_run_time"], self.timezone, "next_run_time"
+            )
         return self._change_job(job_id, jobstore, lambda job: job._modify(**changes))
 
     def reschedule_job(

@@ -20,9 +20,16 @@ ONE_MICROSECOND = timedelta(microseconds=1)
 _FIXED_OFFSET = re.compile(r"UTC([+-])(\d\d):(\d\d)$")
 
 
-def resolve_zone(value: str | tzinfo | None) -> tzinfo:
-    """The trigger's zone: the one given, else the machine's."""
-    return astimezone(value) or get_localzone()
+def resolve_zone(value: str | tzinfo | None, *bounds: object) -> tzinfo:
+    """The trigger's zone: the one given, else that of the first aware datetime among
+    ``bounds`` (start_date, then end_date, as APScheduler 3 does), else the machine's."""
+    zone = astimezone(value)
+    if zone is not None:
+        return zone
+    for bound in bounds:
+        if isinstance(bound, datetime) and bound.utcoffset() is not None:
+            return astimezone(bound.tzinfo) or get_localzone()
+    return get_localzone()
 
 
 def aware(value: str | datetime | date | None, tz: tzinfo, argname: str) -> datetime | None:
@@ -31,10 +38,18 @@ def aware(value: str | datetime | date | None, tz: tzinfo, argname: str) -> date
     return None if result is None else result.astimezone(tz)
 
 
+def bounds_reason(start: Any, end: Any, show: Any = datetime_repr) -> str | None:
+    """Why ``start``..``end`` holds no instant (end before start), or None."""
+    if start is not None and end is not None and end < start:
+        return f"end_date ({show(end)}) is before start_date ({show(start)})"
+    return None
+
+
 def check_bounds(start: Any, end: Any, show: Any = datetime_repr) -> None:
     """Refuse an end before the start: such a trigger could never fire."""
-    if start is not None and end is not None and end < start:
-        raise ValueError(f"end_date ({show(end)}) is before start_date ({show(start)})")
+    reason = bounds_reason(start, end, show)
+    if reason is not None:
+        raise ValueError(reason)
 
 
 def check_jitter(jitter: float | None) -> float | None:

@@ -16,9 +16,10 @@ TRIGGER_TYPES: dict[str, type[BaseTrigger]] = {}
 class BaseTrigger(ABC):
     """Computes fire times. Triggers are immutable once built.
 
-    Subclasses set ``alias`` (the name used by ``add_job(trigger='cron')`` and in
-    stored state) and implement ``get_next_fire_time``, ``__str__``,
-    ``to_state`` and ``from_state``.
+    Subclasses implement ``get_next_fire_time``, and for persistent stores set
+    ``alias`` (the name used by ``add_job(trigger='cron')`` and in stored state) and
+    implement ``to_state`` and ``from_state``. A trigger written as for APScheduler 3,
+    with ``get_next_fire_time`` alone, works in the memory store.
     """
 
     alias: ClassVar[str] = ""
@@ -39,35 +40,56 @@ class BaseTrigger(ABC):
         result is strictly after ``now``.
         """
 
-    @abstractmethod
     def to_state(self) -> dict[str, Any]:
-        """A JSON-safe dict (with a ``version`` key) that ``from_state`` turns back into an equal trigger."""
+        """A JSON-safe dict (with a ``version`` key) that ``from_state`` turns back into an
+        equal trigger. ValueError when the trigger cannot be stored (the default)."""
+        raise ValueError(
+            f"trigger: {type(self).__name__} has no to_state() and cannot be stored; "
+            "keep its jobs in the memory store, or give it to_state and from_state"
+        )
 
     @classmethod
-    @abstractmethod
     def from_state(cls, state: dict[str, Any]) -> BaseTrigger:
         """Rebuild a trigger from ``to_state()`` output; ValueError on an unknown version."""
+        raise ValueError(f"trigger: {cls.__name__} has no from_state() and cannot be loaded")
+
+    def never_fires(self) -> str | None:
+        """Why this trigger can never fire, as a sentence, or None when it may.
+
+        The Python API accepts such a trigger as APScheduler 3 does: its job is kept
+        without a next run time. The jobfile refuses it with this message.
+        """
+        return None
 
     def describe(self) -> str:
         """The schedule in words for people; subclasses say it better than ``str()``."""
         return str(self)
 
     def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and self.to_state() == other.to_state()
+        if type(self) is not type(other):
+            return False
+        if type(self).to_state is BaseTrigger.to_state:  # nothing to compare but identity
+            return self is other
+        return self.to_state() == other.to_state()
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, str(self)))
+
+    def __str__(self) -> str:
+        return self.alias or type(self).__name__
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} ({self})>"
 
     @staticmethod
-    def _apply_jitter(fire_time: datetime | None, jitter: float | None) -> datetime | None:
+    def _apply_jitter(
+        fire_time: datetime | None, jitter: float | None, now: datetime | None = None
+    ) -> datetime | None:
         """Add a uniform 0..jitter seconds, spreading a herd of jobs due at the same instant.
 
         The delay is added in UTC (on a zoned datetime it would be wall-clock arithmetic)
         and the result keeps ``fire_time``'s zone. A slot so near the end of time that no
-        delay fits runs undelayed.
+        delay fits runs undelayed. ``now`` is unused; APScheduler 3 triggers pass it.
         """
         if fire_time is None or not jitter:
             return fire_time

@@ -10,7 +10,7 @@ from schedctl.triggers._common import (
     ONE_MICROSECOND,
     STATE_VERSION,
     aware,
-    check_bounds,
+    bounds_reason,
     check_jitter,
     check_version,
     datetime_to_state,
@@ -53,6 +53,7 @@ class CronTrigger(BaseTrigger):
     """
 
     alias = "cron"
+    _never_fires: str | None
 
     def __init__(
         self,
@@ -87,11 +88,16 @@ class CronTrigger(BaseTrigger):
         wildcard = self._resolved["minute"].startswith("*") or self._resolved["hour"].startswith(
             "*"
         )
-        self._setup(schedule.next_after, wildcard, start_date, end_date, timezone, jitter)
+        next_wall: NextWall = schedule.next_after
+        impossible = None
         if not schedule.is_possible():
+            # Accepted, as APScheduler 3 accepts it: the search would only walk to year 9999.
             days = schedule.day_numbers()
             reason = days and impossible_day_reason(days, schedule.months())
-            raise ValueError(f"{self} never fires: {reason or 'no date matches all its fields'}")
+            impossible = f"{self} never fires: {reason or 'no date matches all its fields'}"
+            next_wall = _no_wall_time
+        self._setup(next_wall, wildcard, start_date, end_date, timezone, jitter)
+        self._never_fires = impossible or self._never_fires
 
     @classmethod
     def from_crontab(
@@ -112,6 +118,8 @@ class CronTrigger(BaseTrigger):
         self._setup(
             schedule.next_after, schedule.is_wildcard, start_date, end_date, timezone, jitter
         )
+        if self._never_fires is not None:  # the crontab form refuses what cannot fire
+            raise ValueError(self._never_fires)
         return self
 
     def _setup(
@@ -123,15 +131,19 @@ class CronTrigger(BaseTrigger):
         timezone: str | tzinfo | None,
         jitter: float | None,
     ) -> None:
-        self.timezone = resolve_zone(timezone)
+        self.timezone = resolve_zone(timezone, start_date, end_date)
         self.start_date = aware(start_date, self.timezone, "start_date")
         self.end_date = aware(end_date, self.timezone, "end_date")
-        check_bounds(self.start_date, self.end_date)
+        self._never_fires = bounds_reason(self.start_date, self.end_date)
         self.jitter = check_jitter(jitter)
         self._next_wall = next_wall
         self._wildcard = wildcard
         self._start_utc = None if self.start_date is None else self.start_date.astimezone(UTC)
         self._end_utc = None if self.end_date is None else self.end_date.astimezone(UTC)
+
+    def never_fires(self) -> str | None:
+        """Why no instant matches (fields that no date satisfies, end before start), or None."""
+        return self._never_fires
 
     @property
     def is_wildcard(self) -> bool:
@@ -223,3 +235,8 @@ def _local(fire_time: datetime, zone: tzinfo) -> datetime | None:
         return fire_time.astimezone(zone)
     except OverflowError:
         return None
+
+
+def _no_wall_time(wall: datetime) -> datetime | None:
+    """The wall-time search of a schedule that no date satisfies."""
+    return None

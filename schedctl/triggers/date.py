@@ -28,7 +28,7 @@ class DateTrigger(BaseTrigger):
     FakeClock). A naive ``run_date`` is read in ``timezone``: an ambiguous wall
     time takes its first occurrence, a wall time inside a spring-forward gap moves
     forward by the gap. An aware ``run_date`` keeps its instant and is shown in
-    ``timezone``.
+    ``timezone``, or in its own zone when no ``timezone`` is given.
 
     The run date is returned whenever there is no previous fire time, even when it
     is already past (the scheduler's misfire rules decide what that means), and
@@ -40,7 +40,7 @@ class DateTrigger(BaseTrigger):
     def __init__(
         self, run_date: str | datetime | date | None = None, timezone: str | tzinfo | None = None
     ) -> None:
-        self.timezone = resolve_zone(timezone)
+        self.timezone = resolve_zone(timezone, run_date)
         if run_date is None:
             run_date = SystemClock().now()
         self.run_date: datetime = aware(run_date, self.timezone, "run_date")  # type: ignore[assignment]

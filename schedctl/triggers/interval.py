@@ -10,7 +10,7 @@ from schedctl.triggers._common import (
     ONE_MICROSECOND,
     STATE_VERSION,
     aware,
-    check_bounds,
+    bounds_reason,
     check_jitter,
     check_version,
     datetime_to_state,
@@ -70,10 +70,9 @@ class IntervalTrigger(BaseTrigger):
             _check_amount(name, value)
         self.interval = timedelta(**parts) or timedelta(seconds=1)
         self._step_us = self.interval // ONE_MICROSECOND
-        self.timezone = resolve_zone(timezone)
+        self.timezone = resolve_zone(timezone, start_date, end_date)
         self.start_date = aware(start_date, self.timezone, "start_date")
         self.end_date = aware(end_date, self.timezone, "end_date")
-        check_bounds(self.start_date, self.end_date)
         self.jitter = check_jitter(jitter)
         #: Where the grid of a jittered trigger with no start_date was pinned (UTC).
         self._pinned: datetime | None = None
@@ -82,6 +81,10 @@ class IntervalTrigger(BaseTrigger):
     def _anchor(self) -> datetime | None:
         """The instant the grid is laid from, when there is one."""
         return self.start_date if self.start_date is not None else self._pinned
+
+    def never_fires(self) -> str | None:
+        """Accepted as APScheduler 3 accepts it, an end before the start leaves no fire time."""
+        return bounds_reason(self.start_date, self.end_date)
 
     def get_next_fire_time(
         self, previous_fire_time: datetime | None, now: datetime
