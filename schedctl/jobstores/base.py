@@ -5,11 +5,15 @@ advances them in one transaction (``process_due_jobs``), and everybody else
 (the API, the CLI in another process), who add, change and remove jobs. Every
 write bumps the job's ``version``; ``update_job`` is a compare-and-set on it, so
 a change made meanwhile by someone else is never silently overwritten.
+
+The abstract methods are APScheduler 3's; everything added beyond them has a default
+built on those, so a store written for APScheduler 3 works here as it is.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -123,7 +127,6 @@ class BaseJobStore(ABC):
     @abstractmethod
     def remove_all_jobs(self) -> None: ...
 
-    @abstractmethod
     def process_due_jobs(
         self, now: datetime, plan: Callable[[Job, datetime], PlanT], limit: int = 100
     ) -> list[tuple[Job, PlanT]]:
@@ -132,20 +135,65 @@ class BaseJobStore(ABC):
         so the caller runs only what was committed.
 
         ``now`` passed to ``plan`` is the time the store judged due-ness by: the caller's
-        ``now``, or the database's clock for a store that several hosts share."""
+        ``now``, or the database's clock for a store that several hosts share.
+
+        The default is built on ``get_due_jobs``, ``update_job`` and ``remove_job``, one
+        call each: not one transaction, so such a store serves one scheduler only."""
+        claimed = []
+        for job in self.get_due_jobs(now)[:limit]:
+            decision = plan(job, now)
+            try:
+                if decision.next_run_time is None:
+                    self.remove_job(job.id)
+                else:
+                    advanced = job.copy()
+                    advanced.next_run_time = decision.next_run_time
+                    self.update_job(advanced)
+            except JobLookupError:
+                continue  # removed meanwhile: nothing to run
+            claimed.append((job, decision))
+        return claimed
 
     # -- run requests -----------------------------------------------------------------------------
 
     def request_run(self, job_id: str, when: datetime) -> None:
         """Ask the scheduler using this store to run ``job_id`` once, soon, leaving its
-        schedule (and paused state) alone. JobLookupError if there is no such job."""
-        raise NotImplementedError(f"{type(self).__name__} does not take run requests")
+        schedule (and paused state) alone. JobLookupError if there is no such job.
+
+        The default keeps requests in this process; stores that other processes write to
+        keep them where those processes can add them."""
+        if self.lookup_job(job_id) is None:
+            raise JobLookupError(job_id)
+        lock, requests = self._run_requests()
+        with lock:
+            requests.append((job_id, when))
 
     def take_run_requests(self) -> list[tuple[str, datetime]]:
         """Remove and return the pending run requests, oldest first."""
-        return []
+        lock, requests = self._run_requests()
+        if not requests:  # every pass asks: no lock for the usual answer
+            return []
+        with lock:
+            taken = list(requests)
+            requests.clear()
+        return taken
+
+    def _run_requests(self) -> tuple[threading.Lock, list[tuple[str, datetime]]]:
+        # Made on first use: a store written for APScheduler 3 may never call our __init__.
+        state = self.__dict__.get("_run_request_queue")
+        if state is None:
+            state = self.__dict__.setdefault("_run_request_queue", (threading.Lock(), []))
+        return state
 
     # -- helpers for subclasses -------------------------------------------------------------
+
+    @staticmethod
+    def _fix_paused_jobs_sorting(jobs: list[Job]) -> None:
+        """Move paused jobs (no next run time) to the end, as ``get_all_jobs`` promises; for
+        stores whose query sorts NULL first (APScheduler 3 offers the same helper)."""
+        paused = [job for job in jobs if job.next_run_time is None]
+        if paused:
+            jobs[:] = [job for job in jobs if job.next_run_time is not None] + paused
 
     def _attach(self, job: Job) -> Job:
         job._scheduler = self._scheduler

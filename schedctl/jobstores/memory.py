@@ -28,7 +28,6 @@ class MemoryJobStore(BaseJobStore):
         self._jobs: dict[str, tuple[Job, tuple[float, str]]] = {}
         self._order: list[tuple[float, str]] = []
         self._lock = threading.RLock()
-        self._requests: list[tuple[str, datetime]] = []
 
     def lookup_job(self, job_id: str) -> Job | None:
         with self._lock:
@@ -108,17 +107,6 @@ class MemoryJobStore(BaseJobStore):
                     stored.version += 1
                     self._insert(stored)
         return claimed
-
-    def request_run(self, job_id: str, when: datetime) -> None:
-        with self._lock:
-            if job_id not in self._jobs:
-                raise JobLookupError(job_id)
-            self._requests.append((job_id, when))
-
-    def take_run_requests(self) -> list[tuple[str, datetime]]:
-        with self._lock:
-            requests, self._requests = self._requests, []
-        return requests
 
     def _insert(self, job: Job) -> None:
         stored = job.copy()

@@ -1,7 +1,7 @@
 """BaseScheduler: configuration and lifecycle, with its parts mixed in.
 
-The job-facing API (add_job, pause_job, ...) lives in ``schedulers/jobs.py``, the
-loop body ``tick`` in ``loop.py``, executors and stores in ``plugins.py`` and
+The job-facing API (add_job, pause_job, ...) lives in ``schedulers/jobs.py``, job
+export and import in ``transfer.py``, the loop body ``tick`` in ``loop.py``, executors and stores in ``plugins.py`` and
 listeners in ``listeners.py``; blocking and background schedulers only decide
 which thread runs the loop.
 """
@@ -33,6 +33,7 @@ from schedctl.schedulers.loop import BUSY_RETRY, MAX_CLAIM_BATCH, MAX_WAIT, RunL
 from schedctl.schedulers.outage import MemorySchedule
 from schedctl.schedulers.plugins import PluginAPI
 from schedctl.schedulers.states import STATE_PAUSED, STATE_RUNNING, STATE_STOPPED
+from schedctl.schedulers.transfer import TransferAPI
 from schedctl.timeutil import astimezone, get_localzone
 
 __all__ = [
@@ -46,7 +47,7 @@ __all__ = [
 ]
 
 
-class BaseScheduler(ListenerAPI, PluginAPI, RunLoop, JobAPI, ABC):
+class BaseScheduler(ListenerAPI, PluginAPI, RunLoop, JobAPI, TransferAPI, ABC):
     """The scheduler's common core. Subclasses implement ``start``/``shutdown``/``wakeup``
     around a thread that repeats ``tick`` and sleeps until the deadline it returns."""
 

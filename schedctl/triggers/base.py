@@ -103,7 +103,10 @@ class BaseTrigger(ABC):
 def trigger_to_json(trigger: BaseTrigger) -> dict[str, Any]:
     """``{"type": alias, ...state}``: what stores keep."""
     if not trigger.alias:
-        raise ValueError(f"trigger: {type(trigger).__name__} has no alias and cannot be stored")
+        raise ValueError(
+            f"trigger: {type(trigger).__name__} has no alias and cannot be stored; keep its "
+            "jobs in the memory store, or give it an alias, to_state and from_state"
+        )
     return {"type": trigger.alias, **trigger.to_state()}
 
 
