@@ -26,9 +26,18 @@ from tests.conftest import START, TickOnlyScheduler
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
+STARTED: list[TickOnlyScheduler] = []
+
+
 @pytest.fixture(autouse=True)
-def _clear_calls():
+def _clean_up():
+    """Clear the calls; shut down every scheduler made here (a SQLite store's wake thread)."""
     conftest.CALLS.clear()
+    yield
+    while STARTED:
+        scheduler = STARTED.pop()
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
 
 
 class DictJobStore(BaseJobStore):
@@ -118,8 +127,11 @@ class PickleJobStore(DictJobStore):
 
 
 def scheduler_with(fake_clock, store: BaseJobStore, timezone: str = "UTC") -> TickOnlyScheduler:
-    return TickOnlyScheduler(clock=fake_clock, timezone=timezone, jobstores={"default": store},
-                             executors={"default": {"type": "debug"}})
+    scheduler = TickOnlyScheduler(clock=fake_clock, timezone=timezone,
+                                  jobstores={"default": store},
+                                  executors={"default": {"type": "debug"}})
+    STARTED.append(scheduler)
+    return scheduler
 
 
 def run_until(scheduler, clock, end: datetime) -> None:
@@ -232,8 +244,7 @@ def source(fake_clock):
     scheduler.add_job(conftest.record, "interval", hours=1, id="paused", next_run_time=None)
     scheduler.add_job(conftest.record, "interval", hours=1, id="elsewhere", jobstore="other")
     scheduler.start()
-    yield scheduler
-    scheduler.shutdown(wait=False)
+    return scheduler
 
 
 def same_jobs(left: list[Job], right: list[Job]) -> None:
@@ -265,7 +276,6 @@ def test_exported_jobs_import_unchanged_into_another_store(source, fake_clock, t
     assert sorted(e.job_id for e in events) == ["cron", "date", "interval", "paused"]
     run_until(target_scheduler, fake_clock, START + timedelta(hours=3))
     assert conftest.CALLS == [((), {})] * 3  # the interval job at 12:00, 13:30, 15:00
-    target_scheduler.shutdown(wait=False)
 
 
 def test_export_takes_every_store_by_default_and_needs_a_started_scheduler(source, fake_clock):
@@ -298,7 +308,6 @@ def test_import_is_all_or_nothing_on_a_conflicting_id(source, fake_clock, tmp_pa
     with pytest.raises(ConflictingIdError, match="'date'"):
         target.import_jobs(io.StringIO(out.getvalue()))
     assert [job.id for job in target.get_jobs()] == ["date"]
-    target.shutdown(wait=False)
 
 
 @pytest.mark.parametrize(
