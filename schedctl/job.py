@@ -308,7 +308,7 @@ class Job:
         return f"<Job (id={self.id} name={self.name})>"
 
     def __str__(self) -> str:
-        if self._next_run_unset:
+        if self._next_run_unset and self.pending:
             status = "pending"
         elif self.next_run_time is None:
             status = "paused"
