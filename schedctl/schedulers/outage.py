@@ -12,8 +12,8 @@ happens twice.
 
 Only safe when this scheduler is the store's only one (``schedctl run`` holds the
 state file's lock): nothing arbitrates between two schedulers while the store is down.
-Runs made from memory are logged but cannot be written to a run history kept in the
-same store.
+Runs made from memory are logged; ``schedctl run`` holds their history rows until the
+store works again.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ class MemorySchedule:
             source = "none known"
         self._logger.error(
             "Job store %r failed: %s. Running its %d job(s) from memory (%s) and retrying "
-            "every %s; runs are not recorded in the history meanwhile",
+            "every %s",
             self._alias, exc, len(self._jobs), source, _ago(STORE_RETRY),
         )
 

@@ -147,6 +147,9 @@ class Service(ControlLoop, Reloading, StartupSteps):
             RETRY_LISTENERS.remove(self.pings.retry_started)
         if self.exporter is not None:
             self.exporter.close()
+        if not self.runlog.flush():
+            _logger.error("%d run record(s) held since the state file failed could not be "
+                          "written before the stop; the log above has them", self.runlog.held)
         if self.node is not None:
             self.node.leave()
         else:

@@ -27,6 +27,7 @@ from schedctl.events import (
     JobSubmissionEvent,
     SchedulerEvent,
 )
+from schedctl.service.pending import PendingWrites
 from schedctl.state.history import NEVER_STARTED, RunHistory, RunOutcome
 
 #: The events a RunLog listens to.
@@ -56,6 +57,7 @@ class RunLog:
         self._timezone = timezone
         self._logger = logging.getLogger("schedctl.events")
         self._history_down = False  # the last history write failed
+        self._pending = PendingWrites()  # writes the store refused, made once it works again
 
     def __call__(self, event: SchedulerEvent) -> None:
         if isinstance(event, JobSubmissionEvent) and event.code == EVENT_JOB_SUBMITTED:
@@ -71,13 +73,10 @@ class RunLog:
                 self._finished(event)
 
     def _started(self, job_id: str, run_time: datetime) -> None:
-        try:
-            self._history.started(job_id, run_time, at=self._clock.now(), owner=self._owner,
-                                  reason=self._reason)
-        except StoreError as exc:  # the run goes ahead: a full disk must not stop the jobs
-            self._history_failed(job_id, exc)
-        else:
-            self._history_down = False
+        at = self._clock.now()
+        # The run goes ahead whether or not this is written: a full disk must not stop the jobs.
+        self._write(job_id, lambda: self._history.started(
+            job_id, run_time, at=at, owner=self._owner, reason=self._reason))
         self._log(logging.INFO, job_id, "started", f"started (scheduled {self._show(run_time)})",
                   scheduled_for=run_time.isoformat())
 
@@ -131,11 +130,10 @@ class RunLog:
         if scheduled_for is None:
             return
         self._record(job_id, scheduled_for, _from_result(result, self._clock.now()))
-        try:
-            self._history.started(job_id, scheduled_for, at=self._clock.now() + timedelta(seconds=delay),
-                                  owner=self._owner, reason=self._reason, attempt=result.attempt + 1)
-        except StoreError as exc:  # raised here, it would end the job's retries
-            self._history_failed(job_id, exc)
+        at = self._clock.now() + timedelta(seconds=delay)
+        self._write(job_id, lambda: self._history.started(
+            job_id, scheduled_for, at=at, owner=self._owner, reason=self._reason,
+            attempt=result.attempt + 1))
         self._log(logging.WARNING, job_id, "retry",
                   f"{_summary(_from_result(result, self._clock.now()))}; attempt {result.attempt + 1} "
                   f"in {format_seconds(delay)}", outcome=result.outcome, exit_code=result.exit_code)
@@ -160,22 +158,43 @@ class RunLog:
         if outcome.state in NEVER_STARTED:  # a refused rerun ends the attempt this node holds
             outcome = dataclasses.replace(outcome, attempt=self._history.held_attempt(job_id, run_time))
         try:
-            written = self._history.finished(job_id, run_time, outcome, owner=self._owner,
-                                             reason=self._reason)
-        except StoreError as exc:
-            self._history_failed(job_id, exc)
+            written = self._write(job_id, lambda: self._history.finished(
+                job_id, run_time, outcome, owner=self._owner, reason=self._reason))
         except Exception:  # history is precious but never worth stopping the scheduler for
             self._logger.exception("Could not record the run of %s in the history", job_id)
-        else:
+            return True
+        return written is not False  # held for later counts as written: no lease is lost
+
+    def _write(self, job_id: str, write: Callable[[], object]) -> object:
+        """Make one history write after those held, or hold it while the store fails
+        (then None); errors other than StoreError are raised."""
+        try:
+            done, value = self._pending.write(write)
+        except StoreError as exc:
+            self._history_failed(job_id, exc)
+            return None
+        if done:
             self._history_down = False
-            return written
-        return True
+        return value
+
+    def flush(self) -> bool:
+        """Make the writes held during a store outage; True when none is left."""
+        done = self._pending.flush()
+        if done:
+            self._history_down = False
+        return done
+
+    @property
+    def held(self) -> int:
+        """How many history writes wait for the store to work again."""
+        return len(self._pending)
 
     def _history_failed(self, job_id: str, exc: StoreError) -> None:
         """Say it once, in one line (the store's message says it all), not for every run."""
         if not self._history_down:
             self._logger.warning("%s: this run and those after it cannot be recorded in the history "
-                                 "until the state file works again: %s", job_id, exc)
+                                 "until the state file works again, and are written then: %s",
+                                 job_id, exc)
         self._history_down = True
 
     def _log(self, level: int, job_id: str, event: str, message: str, **fields: Any) -> None:

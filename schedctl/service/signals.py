@@ -22,6 +22,7 @@ from schedctl.errors import StoreError
 from schedctl.executors.base import BaseExecutor
 from schedctl.jobstores._sqlstore import SQLJobStore
 from schedctl.schedulers.blocking import BlockingScheduler
+from schedctl.service.runlog import RunLog
 from schedctl.service.systemd import Notifier, watchdog_interval
 from schedctl.state.history import RunHistory
 from schedctl.state.sync import SyncReport
@@ -47,6 +48,7 @@ class ControlLoop:
     clock: Clock
     node: ClusterNode | None
     history: RunHistory
+    runlog: RunLog
     notifier: Notifier
     scheduler: BlockingScheduler
     alerts: AlertDispatcher
@@ -85,6 +87,7 @@ class ControlLoop:
             _logger.debug("Could not write the heartbeat to the state file: %s", exc)
         except Exception:
             _logger.exception("Could not write the heartbeat to the state file")
+        self.runlog.flush()  # run records held while the state file failed, once it works
         self.notifier.watchdog()  # the scheduler is alive, store or no store
         try:
             self.notifier.status(self._status_line())
