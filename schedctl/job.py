@@ -177,10 +177,12 @@ class Job:
         in the scheduler's zone (the machine's without one), as in APScheduler 3."""
         if value is None:
             return None
-        if isinstance(value, datetime) and value.utcoffset() is not None:
-            return convert_to_datetime(value, UTC, argname).astimezone(UTC)  # type: ignore[union-attr]
-        tz = getattr(self._scheduler, "timezone", None) or get_localzone()
-        return convert_to_datetime(value, tz, argname).astimezone(UTC)  # type: ignore[union-attr]
+        tz = getattr(self._scheduler, "timezone", None)
+        if tz is None:  # an aware value needs no zone: spare asking the machine for its own
+            aware = isinstance(value, datetime) and value.utcoffset() is not None
+            tz = UTC if aware else get_localzone()
+        result = convert_to_datetime(value, tz, argname)
+        return None if result is None else result.astimezone(UTC)
 
     def _set_id(self, value: Any) -> None:
         if not isinstance(value, str) or not value:
