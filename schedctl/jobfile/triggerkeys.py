@@ -10,6 +10,7 @@ from dataclasses import fields
 from datetime import date, datetime
 from functools import cache
 
+from schedctl.jobfile.cronhints import pasted_line_hint
 from schedctl.jobfile.specs import JobSpec
 from schedctl.jobfile.values import (
     Bad,
@@ -96,7 +97,11 @@ def check_datetime(node: Node) -> datetime:
 def check_cron(node: Node) -> str | dict[str, str]:
     """A crontab line (5 fields, 6 with seconds first, or @daily) or a mapping of fields."""
     if not node.is_mapping:
-        return nonempty_text(node, "a crontab line such as '30 2 * * *' or a mapping of fields")
+        expression = nonempty_text(node, "a crontab line such as '30 2 * * *' or a mapping of fields")
+        hint = pasted_line_hint(expression, user_key="user" in JOB_KEY_NAMES)
+        if hint:
+            raise Bad(hint)
+        return expression
     fields = node.value
     if not fields:
         raise Bad(f"the cron mapping is empty; give some of: {', '.join(CRON_FIELDS)}")

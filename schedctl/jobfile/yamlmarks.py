@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from schedctl.jobfile.cronhints import syntax_hint
+
 #: Values a document may expand to, aliases included; a jobfile of 1,000 jobs uses ~20,000.
 MAX_NODES = 100_000
 #: How deep mappings and lists may nest; a jobfile needs 5.
@@ -193,7 +195,14 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, text: str, filename: str) -> Prob
         message += f" ({exc.context}{at})"
     if mark and _char_at(text, mark.line, mark.column) == "\t":
         message += "; indent with spaces, YAML does not allow tabs"
+    elif mark:
+        message += syntax_hint(exc.problem, _line_at(text, mark.line), mark.column)
     return Problem(filename, line, column, "", f"invalid YAML: {message}")
+
+
+def _line_at(text: str, line: int) -> str:
+    lines = text.splitlines()
+    return lines[line] if line < len(lines) else ""
 
 
 def _char_at(text: str, line: int, column: int) -> str:
