@@ -113,19 +113,32 @@ def test_what_each_variable_becomes() -> None:
     assert (later.timezone, later.jitter) == (None, None)  # set empty: back to the machine's
 
 
-def test_mail_settings_and_the_user_column_are_kept_as_comments() -> None:
+def test_mail_settings_are_kept_as_comments_and_the_user_column_is_the_user() -> None:
     result = imported("""
         MAILTO=ops@example.com
         MAILFROM=cron@example.com
+        LOGNAME=someone
         0 2 * * * root /usr/local/bin/backup
         MAILTO=""
+        0 3 * * * nobody /usr/local/bin/report
         """, system=True)
     text = result.text
     assert "  # tab:1: MAILTO=ops@example.com  (not converted:" in text
     assert "  # tab:2: MAILFROM=cron@example.com  (not converted:" in text
-    assert '  # tab:4: MAILTO=""  (mail is off, as in schedctl)' in text
-    assert "    # user: root  (runs as the user running schedctl)" in text
-    assert result.problems == [] and list(result.jobfile.jobs) == ["backup"]
+    assert "  # tab:3: LOGNAME=someone  (not converted: cron sets it to the job's user)" in text
+    assert '  # tab:5: MAILTO=""  (mail is off, as in schedctl)' in text
+    assert result.problems == []
+    jobs = result.jobfile.jobs
+    assert [(spec.user, spec.env) for spec in jobs.values()] == [("root", {}), ("nobody", {})]
+    assert "    user: root  # tab:4\n" in text
+
+
+def test_a_user_this_machine_lacks_is_reported_not_written() -> None:
+    result = imported("0 2 * * * no-such-user-here /usr/bin/true\n", system=True)
+    (problem,) = result.problems
+    assert (problem.line, problem.column) == (1, 11)
+    assert problem.message.startswith("no user 'no-such-user-here' on this machine")
+    assert result.jobfile.jobs == {} and "# CANNOT CONVERT tab:1:" in result.text
 
 
 def test_the_comment_right_above_a_line_is_its_description() -> None:

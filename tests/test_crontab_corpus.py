@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from schedctl.crontab.build import import_crontabs
-from schedctl.crontab.files import expand, parse_source, read_source
+from schedctl.crontab.files import Source, expand, parse_source, read_source
 from schedctl.jobfile.loader import parse_jobfile
 from schedctl.jobfile.specs import JobSpec
 from tests.cronref import fire_times
@@ -99,6 +99,14 @@ def test_cron_d_names_with_dots_or_tildes_are_skipped_as_cron_skips_them() -> No
         ".placeholder", "backup~", "php.dpkg-old"]
     named, notes = expand([str(CORPUS / "etc" / "cron.d" / "php.dpkg-old")])
     assert named == [] and "no dots" in notes[0]
+
+
+def test_the_readme_example_is_what_import_writes() -> None:
+    section = (Path(__file__).parent.parent / "README.md").read_text().split(
+        "\n## Coming from cron", 1)[1]
+    crontab, jobfile = re.findall(r"^```[a-z]*\n(.*?)^```$", section, re.MULTILINE | re.DOTALL)[1:3]
+    result = import_crontabs([parse_source(Source("crontab", crontab), system=False)], "x.yaml")
+    assert result.text == jobfile
 
 
 # -- the reference model itself ------------------------------------------------------------------

@@ -7,7 +7,8 @@ an invalid jobfile. No traceback reaches the user for an error of ours.
 
 from __future__ import annotations
 
-from schedctl.cli import jobs as _jobs  # noqa: F401  (registers the commands)
+from schedctl.cli import crontabs as _crontabs  # noqa: F401  (registers the commands)
+from schedctl.cli import jobs as _jobs  # noqa: F401
 from schedctl.cli import metrics as _metrics  # noqa: F401
 from schedctl.cli import run as _run  # noqa: F401
 from schedctl.cli.group import main

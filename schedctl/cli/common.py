@@ -85,12 +85,13 @@ def open_state(state: str | None, jobfile: str | None) -> tuple[SQLJobStore, Run
 def _state_of_jobfile(jobfile: str) -> Path | str:
     """The state file a jobfile names. A jobfile broken since the scheduler loaded it
     must not stop ``list`` or ``history``: then only its top-level ``state:`` line is read."""
-    from schedctl.jobfile.loader import JobfileError, load_jobfile, resolve_state
+    from schedctl.crontab.build import load_any
+    from schedctl.jobfile.loader import resolve_state
     from schedctl.jobfile.specs import Jobfile
 
-    try:
-        return resolve_state(None, load_jobfile(jobfile, check_imports=False))
-    except JobfileError:
+    try:  # a crontab too: 'run' gave its jobs the ids 'import' would
+        return resolve_state(None, load_any(jobfile, check_imports=False))
+    except SchedctlError:  # unreadable or invalid: read the state: line alone below
         pass
     try:
         with open(jobfile, encoding="utf-8", errors="replace") as stream:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -15,6 +16,20 @@ from schedctl.clock import SystemClock
 
 if TYPE_CHECKING:
     from schedctl.jobfile.addresses import ListenAddress
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def crontab_options(func: F) -> F:
+    """``--crontab`` and ``--system``: read the file as a crontab, whatever it looks like."""
+    func = click.option(
+        "--system", is_flag=True,
+        help="The crontab has a user column, as /etc/crontab and /etc/cron.d files do "
+             "(default: by its path). Implies --crontab.")(func)
+    return click.option(
+        "--crontab", "as_crontab", is_flag=True,
+        help="Read the file as a crontab (default: a crontab is recognised by its content).",
+    )(func)
 
 
 def _check_node(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -44,19 +59,23 @@ def _check_node(ctx: click.Context, param: click.Parameter, value: str | None) -
               help="Serve Prometheus metrics (/metrics) and a health check (/healthz) on "
                    "ADDRESS: 127.0.0.1:9746, :9746 (every interface) or a unix socket path; "
                    "overrides the jobfile's 'metrics: listen:'. [env: SCHEDCTL_METRICS]")
+@crontab_options
 def run(jobfile: str, state: str | None, node: str | None, log_format: str | None,
-        shutdown_timeout: float, insecure: bool, metrics: ListenAddress | None) -> None:
-    """Run the jobs of JOBFILE in the foreground until SIGTERM or SIGINT.
+        shutdown_timeout: float, insecure: bool, metrics: ListenAddress | None,
+        as_crontab: bool, system: bool) -> None:
+    """Run the jobs of JOBFILE (or of a crontab) in the foreground until SIGTERM or SIGINT.
 
     \b
     Validates the jobfile, brings the state file in line with it, then starts
     jobs on schedule, logging one line per event on stderr. SIGHUP reloads the
     jobfile (an invalid one is reported and the running jobs are kept).
     With a postgresql:// state, run the same jobfile on several hosts: each
-    scheduled run happens on exactly one of them.
+    scheduled run happens on exactly one of them. A crontab file runs as it is,
+    converted in memory as 'schedctl import' would write it.
     \b
     Examples:
       schedctl run jobs.yaml
+      schedctl run /etc/crontab
       schedctl run --log-format json --state /var/lib/schedctl/jobs.db jobs.yaml
       schedctl run --state postgresql://schedctl@db/schedctl --node web-1 jobs.yaml
       schedctl run --metrics 127.0.0.1:9746 jobs.yaml
@@ -66,7 +85,8 @@ def run(jobfile: str, state: str | None, node: str | None, log_format: str | Non
 
     setup_logging(log_format)
     code = serve(ServeOptions(jobfile=jobfile, state=state, shutdown_timeout=shutdown_timeout,
-                              insecure=insecure, node=node, metrics=metrics))
+                              insecure=insecure, node=node, metrics=metrics,
+                              crontab=as_crontab or None, system=system or None))
     raise SystemExit(code)
 
 
@@ -74,16 +94,18 @@ def run(jobfile: str, state: str | None, node: str | None, log_format: str | Non
 @click.argument("jobfile", type=click.Path(dir_okay=False))
 @click.option("-n", "--count", default=3, show_default=True, help="Upcoming runs to show per job.")
 @json_option
-def validate(jobfile: str, count: int, as_json: bool) -> None:
-    """Check JOBFILE and show its plan; changes nothing.
+@crontab_options
+def validate(jobfile: str, count: int, as_json: bool, as_crontab: bool, system: bool) -> None:
+    """Check JOBFILE (or a crontab) and show its plan; changes nothing.
 
     \b
     Every problem is reported at once as FILE:LINE:COL: KEY: MESSAGE, with exit
     code 2. A valid file prints each job's schedule in words, the user it runs
     as, and its next runs.
     \b
-    Example:
+    Examples:
       schedctl validate jobs.yaml
+      crontab -l > my.crontab && schedctl validate my.crontab
     """
     from rich.markup import escape
 
@@ -92,7 +114,7 @@ def validate(jobfile: str, count: int, as_json: bool) -> None:
     from schedctl.state.sync import build_job
     from schedctl.state.views import upcoming
 
-    loaded = open_jobfile(jobfile)
+    loaded = open_jobfile(jobfile, crontab=as_crontab or None, system=system or None)
     now = SystemClock().now()
     jobs = [(spec, build_job(spec, loaded)) for spec in loaded.jobs.values()]
     plan = [(spec, job, [] if spec.paused else upcoming(job, now, count)) for spec, job in jobs]
@@ -131,8 +153,8 @@ def systemd_unit(jobfile: str, state: str | None, run_as: str | None) -> None:
       schedctl systemd-unit /etc/schedctl/jobs.yaml > /etc/systemd/system/schedctl-jobs.service
       systemctl daemon-reload && systemctl enable --now schedctl-jobs
     """
-    from schedctl.service.startup import open_jobfile
     from schedctl.jobfile.loader import resolve_state
+    from schedctl.service.startup import open_jobfile
     from schedctl.service.unitfile import render_unit
 
     loaded = open_jobfile(jobfile)

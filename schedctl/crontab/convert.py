@@ -34,6 +34,8 @@ from schedctl.jobfile.yamlmarks import Node, Problem
 REBOOT = "@reboot"
 #: Variables with a meaning of their own; any other is passed to the command.
 _MAIL = ("MAILTO", "MAILFROM")
+#: cron sets these to the job's user whatever the crontab says; so does the ``user`` key.
+_SET_BY_CRON = ("LOGNAME", "USER")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _MINUTES = re.compile(r"[0-9]+")
 #: Keys a job at ``@reboot`` refuses (it has no schedule to shift).
@@ -156,6 +158,8 @@ class _FileConverter:
         try:
             if name in _MAIL:
                 return Note(line, _mail_remark(name, value))
+            if name in _SET_BY_CRON:
+                return Note(line, "not converted: cron sets it to the job's user")
             if not _ENV_NAME.fullmatch(name):
                 raise Bad(f"{name!r} cannot be an environment variable's name in a jobfile "
                           "(letters, digits and _, not starting with a digit)")
@@ -213,6 +217,11 @@ class _FileConverter:
             reason = _schedule_problem(entry.schedule, self.settings.get("timezone"))
             if reason:
                 return reason, entry.text.find(entry.schedule.split()[0]) + 1
+        if entry.user is not None and "user" in JOB_KEYS:
+            try:
+                JOB_KEYS["user"](Node(entry.user, entry.number, 1, entry.user))
+            except Bad as bad:  # cron skips such a line too ("ORPHAN (no passwd entry)")
+                return bad.message, entry.text.find(entry.user) + 1
         if not self.crontab.system:
             user = _leading_user(entry.command, self.settings.get("env.PATH"))
             if user:

@@ -50,7 +50,8 @@ class Reloading:
         """Re-read the jobfile; an invalid one is reported and the running jobs are kept."""
         self.notifier.reloading()
         try:
-            jobfile = open_jobfile(self.options.jobfile)
+            jobfile = open_jobfile(self.options.jobfile, crontab=self.options.crontab,
+                                   system=self.options.system)
             check_run_as(jobfile)
         except (JobfileError, RunAsRefusedError) as exc:
             _logger.error("Reload failed; still running the previous jobs:\n%s", exc)

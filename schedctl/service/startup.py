@@ -16,12 +16,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from schedctl.crontab.build import load_any
 from schedctl.errors import JobLookupError, StaleJobError
 from schedctl.executors.base import BaseExecutor
 from schedctl.executors.pool import ProcessPoolExecutor, ThreadPoolExecutor
 from schedctl.job import Job
 from schedctl.jobfile.addresses import ListenAddress
-from schedctl.jobfile.loader import load_jobfile, resolve_state
+from schedctl.jobfile.loader import resolve_state
 from schedctl.jobfile.specs import Jobfile
 from schedctl.jobstores._sqlstore import SQLJobStore
 from schedctl.jobstores.sqlite import SQLiteJobStore
@@ -45,6 +46,8 @@ class ServeOptions:
     insecure: bool = False
     node: str | None = None  # this node's name in a PostgreSQL store (default: cluster.node)
     metrics: ListenAddress | None = None  # overrides the jobfile's metrics: listen:
+    crontab: bool | None = None  # True: the file is a crontab; None: decided by its content
+    system: bool | None = None  # True: a crontab with a user column; None: decided by its path
 
 
 def add_import_path(directory: str) -> None:
@@ -53,10 +56,11 @@ def add_import_path(directory: str) -> None:
         sys.path.insert(0, directory)
 
 
-def open_jobfile(path: str) -> Jobfile:
-    """Load a jobfile with its directory importable, so ``call:`` targets can be checked."""
+def open_jobfile(path: str, *, crontab: bool | None = None, system: bool | None = None) -> Jobfile:
+    """Load a jobfile with its directory importable, so ``call:`` targets can be checked;
+    or a crontab, converted as ``schedctl import`` would (see :func:`load_any`)."""
     add_import_path(str(Path(path).resolve().parent))
-    return load_jobfile(path)
+    return load_any(path, crontab=crontab, system=system)
 
 
 def build_executors(jobfile: Jobfile) -> dict[str, BaseExecutor]:
@@ -78,7 +82,7 @@ def opened_store(
     """Check and load the jobfile, then open the store it names: a PostgreSQL store joined
     as one node of several, or a SQLite file held under its run lock until the end."""
     check_jobfile_safety(options.jobfile, insecure=options.insecure)
-    jobfile = open_jobfile(options.jobfile)
+    jobfile = open_jobfile(options.jobfile, crontab=options.crontab, system=options.system)
     check_run_as(jobfile)
     location = resolve_state(options.state, jobfile)
     if isinstance(location, str):  # a PostgreSQL store: one node of several
