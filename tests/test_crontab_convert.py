@@ -113,24 +113,36 @@ def test_what_each_variable_becomes() -> None:
     assert (later.timezone, later.jitter) == (None, None)  # set empty: back to the machine's
 
 
-def test_mail_settings_are_kept_as_comments_and_the_user_column_is_the_user() -> None:
+def test_mailto_becomes_on_output_and_the_user_column_the_user() -> None:
     result = imported("""
-        MAILTO=ops@example.com
+        0 1 * * * root /usr/local/bin/before-any-mailto
+        MAILTO=ops@example.com, root
         MAILFROM=cron@example.com
         LOGNAME=someone
         0 2 * * * root /usr/local/bin/backup
         MAILTO=""
         0 3 * * * nobody /usr/local/bin/report
+        MAILTO=alice
+        0 4 * * * root /usr/local/bin/sync
         """, system=True)
     text = result.text
-    assert "  # tab:1: MAILTO=ops@example.com  (not converted:" in text
-    assert "  # tab:2: MAILFROM=cron@example.com  (not converted:" in text
-    assert "  # tab:3: LOGNAME=someone  (not converted: cron sets it to the job's user)" in text
-    assert '  # tab:5: MAILTO=""  (mail is off, as in schedctl)' in text
+    assert "  # tab:4: LOGNAME=someone  (not converted: cron sets it to the job's user)" in text
     assert result.problems == []
     jobs = result.jobfile.jobs
-    assert [(spec.user, spec.env) for spec in jobs.values()] == [("root", {}), ("nobody", {})]
-    assert "    user: root  # tab:4\n" in text
+    assert [(spec.user, spec.env) for spec in jobs.values()] == [
+        ("root", {}), ("root", {}), ("nobody", {}), ("root", {})]
+    mails = [[(a.to, a.from_addr) for a in spec.on_output] for spec in jobs.values()]
+    assert mails == [[], [(("ops@example.com", "root"), "cron@example.com")], [],
+                     [(("alice",), "cron@example.com")]]
+    assert "    on_output: []  # tab:6\n" in text  # MAILTO="": off, where a default would not be
+    assert "    user: root  # tab:5\n" in text
+
+
+def test_a_bad_mailto_is_reported_and_ignored() -> None:
+    result = imported("MAILTO=ops@example.com, not an address\n0 1 * * * job\n")
+    (problem,) = result.problems
+    assert problem.line == 1 and "'not an address' is neither an email address" in problem.message
+    assert result.jobfile.jobs["job"].on_output == ()
 
 
 def test_a_user_this_machine_lacks_is_reported_not_written() -> None:

@@ -54,7 +54,7 @@ def import_crontabs(files: tuple[str, ...], system: bool, output: str | None) ->
         _write_new(output, result.text)
     for problem in result.problems:
         click.echo(str(problem), err=True)
-    _summary(len(result.jobfile.jobs), result.text, result.problems, output)
+    _summary(len(result.jobfile.jobs), result.problems, output)
     if result.problems:
         raise SystemExit(1)
 
@@ -70,12 +70,9 @@ def _write_new(path: str, text: str) -> None:
         stream.write(text)
 
 
-def _summary(jobs: int, text: str, problems: Sequence[object], output: str | None) -> None:
-    kept = ["MAILTO lines"] if "MAILTO=" in text else []
+def _summary(jobs: int, problems: Sequence[object], output: str | None) -> None:
     where = f" to {output}" if output else ""
     message = f"schedctl: {jobs} job(s) written{where}"
     if problems:
         message += f"; {len(problems)} line(s) could not be converted (kept as comments)"
-    if kept:
-        message += f"; {' and '.join(kept)} kept as comments only"
     click.echo(message, err=True)

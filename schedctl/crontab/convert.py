@@ -5,8 +5,8 @@ the settings in force at its line: ``SHELL`` its ``shell``, ``CRON_TZ`` its ``ti
 ``HOME`` its ``cwd`` (cron runs the command there) and ``env.HOME``, cronie's
 ``RANDOM_DELAY`` (minutes) its ``jitter``, and every other variable its ``env``
 (``TZ`` too: it is the command's zone, not the schedule's). ``MAILTO`` and ``MAILFROM``
-have no jobfile key: they are kept as comments. A setting every job shares goes to
-``defaults`` (see :func:`shared_defaults`).
+become its ``on_output`` (see :mod:`schedctl.crontab.mail`). A setting every job shares
+goes to ``defaults`` (see :func:`shared_defaults`).
 
 A line that cannot become a job (a field cron refuses, a schedule that never fires,
 an unknown zone) is a :class:`Skipped` item with its reason; the writer keeps it as a
@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from schedctl.crontab import mail
 from schedctl.crontab.lines import Assignment, BadLine, Comment, Crontab, Entry, Line
 from schedctl.crontab.names import program_name, unique_ids
 from schedctl.crontab.parse import CrontabParser
@@ -32,8 +33,8 @@ from schedctl.jobfile.values import Bad
 from schedctl.jobfile.yamlmarks import Node, Problem
 
 REBOOT = "@reboot"
-#: Variables with a meaning of their own; any other is passed to the command.
-_MAIL = ("MAILTO", "MAILFROM")
+#: Settings kept while walking the file, turned into ``on_output`` for each job.
+_MAIL_TO, _MAIL_FROM = "mail.to", "mail.from"
 #: cron sets these to the job's user whatever the crontab says; so does the ``user`` key.
 _SET_BY_CRON = ("LOGNAME", "USER")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -156,8 +157,12 @@ class _FileConverter:
     def _assign(self, line: Assignment) -> Note | Skipped:
         name, value = line.name, line.value
         try:
-            if name in _MAIL:
-                return Note(line, _mail_remark(name, value))
+            if name == "MAILTO":
+                self._set(_MAIL_TO, mail.recipients(value, line.number), line)
+                return Note(line)
+            if name == "MAILFROM":
+                self._set(_MAIL_FROM, mail.sender(value, line.number), line)
+                return Note(line)
             if name in _SET_BY_CRON:
                 return Note(line, "not converted: cron sets it to the job's user")
             if not _ENV_NAME.fullmatch(name):
@@ -199,7 +204,13 @@ class _FileConverter:
             return Skipped(entry, *problem)
         cron = REBOOT if entry.schedule.lower() == REBOOT else entry.schedule
         settings = {key: setting for key, setting in self.settings.items()
-                    if not (cron == REBOOT and key in _NOT_FOR_REBOOT)}
+                    if not (cron == REBOOT and key in _NOT_FOR_REBOOT)
+                    and key not in (_MAIL_TO, _MAIL_FROM)}
+        to = self.settings.get(_MAIL_TO)
+        if to is not None:
+            sender = self.settings.get(_MAIL_FROM)
+            value = mail.on_output(to.value, sender.value if sender else None)
+            settings["on_output"] = Setting(value, to.source)
         job = Job(program_name(entry.command), entry, cron, self._description(), settings)
         if entry.user is not None:
             if "user" in JOB_KEYS:
@@ -248,13 +259,6 @@ def _node(value: str, line: Assignment) -> Node:
 def _column_source(entry: Entry) -> Assignment:
     """Where the user column was written, as a source for the ``user`` setting."""
     return Assignment(entry.filename, entry.number, entry.text, name="user", value=entry.user or "")
-
-
-def _mail_remark(name: str, value: str) -> str:
-    if name == "MAILTO" and not value:
-        return "mail is off, as in schedctl"
-    return ("not converted: schedctl does not mail a job's output; "
-            "on_failure can send an email when a job fails")
 
 
 def _schedule_problem(schedule: str, zone: Setting | None) -> str | None:

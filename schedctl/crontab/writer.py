@@ -9,15 +9,19 @@ Settings every job shares go to ``defaults``, the rest into the jobs, each with 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from schedctl.crontab.convert import Conversion, Job, Note, Setting, Skipped, shared_defaults
 from schedctl.crontab.lines import Blank, Comment, Line
 from schedctl.crontab.yamltext import block, comment, double_quoted, key, scalar
 
 _INDENT = "  "
+#: Text that stays plain inside ``[...]`` and ``{...}``: no commas, brackets or quotes.
+_FLOW_PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@+-]*")
 #: The order of a job's keys after its action and trigger; ``env`` comes last.
-_SETTING_ORDER = ("shell", "cwd", "timezone", "jitter", "user")
+_SETTING_ORDER = ("shell", "cwd", "timezone", "jitter", "user", "on_output")
 
 
 @dataclass
@@ -134,7 +138,19 @@ class _Writer:
 
 
 def _value(setting: Setting) -> str:
-    return f"{scalar(str(setting.value))}  # {comment(setting.source.where)}"
+    value = setting.value
+    shown = _flow(value) if isinstance(value, list | dict) else scalar(str(value))
+    return f"{shown}  # {comment(setting.source.where)}"
+
+
+def _flow(value: Any) -> str:
+    """Lists and mappings on one line: ``[{sendmail: {to: ops@example.com}}]``."""
+    if isinstance(value, list):
+        return "[" + ", ".join(_flow(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key(name)}: {_flow(item)}" for name, item in value.items()) + "}"
+    text = str(value)
+    return text if _FLOW_PLAIN.fullmatch(text) else double_quoted(text)
 
 
 def _quoted_line(line: Line) -> str:

@@ -15,6 +15,7 @@ import pytest
 from schedctl.jobfile.loader import load_jobfile, parse_jobfile
 from tests.cli.conftest import SCHEDCTL
 from tests.cli.helpers import as_json, read_runs, wait_until
+from tests.test_sendmail import stand_in
 
 CORPUS = Path(__file__).resolve().parent.parent / "data" / "crontabs"
 
@@ -108,7 +109,9 @@ def test_crontab_and_system_force_the_format(schedctl, tmp_path):
     assert f"{yaml_file}:2:" in forced.stderr
 
 
-def test_run_a_crontab_as_it_is(schedctl, scheduler, tmp_path):
+def test_run_a_crontab_as_it_is(schedctl, scheduler, tmp_path, cli_env):
+    spool = stand_in(tmp_path / "bin")  # a sendmail that records each mail
+    cli_env["PATH"] = f"{spool.program.parent}{os.pathsep}{cli_env['PATH']}"
     home = tmp_path / "home"
     home.mkdir()
     crontab = tmp_path / "my.crontab"
@@ -116,7 +119,8 @@ def test_run_a_crontab_as_it_is(schedctl, scheduler, tmp_path):
         # Greet, from the crontab's own directory and environment
         GREETING = "hello from cron"
         HOME={home}
-        @reboot  echo "$GREETING" > greeting; pwd > where; cat > got%line 1%line 2 with 50\\% done
+        MAILTO=ops@example.com
+        @reboot  echo "$GREETING" > greeting; pwd > where; echo mailed; cat > got%line 1%line 2 with 50\\% done
         MAILTO=""
         */20 * * * *  ls -l
         """))
@@ -138,6 +142,9 @@ def test_run_a_crontab_as_it_is(schedctl, scheduler, tmp_path):
     history = wait_until(lambda: [row for row in as_json(schedctl("history", "-f", crontab, "--json"))
                                   if row["state"] == "success"], what="the run in the history")
     assert [row["job_id"] for row in history] == ["pwd"]
+    [(argv, mail)] = wait_until(spool.calls, what="the output mailed to MAILTO")
+    assert (argv, mail["To"], mail.get_content()) == (["-t", "-oi"], "ops@example.com", "mailed\n")
+    assert mail["Subject"].replace("\n", "").endswith('> echo "$GREETING" > greeting; pwd > where; echo mailed; cat > got')
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the ownership check applies to root only")
