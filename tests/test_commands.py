@@ -6,6 +6,7 @@ Commands may sleep briefly themselves; the tests never sleep to wait for logic.
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import logging
 import os
@@ -20,6 +21,7 @@ import pytest
 
 from schedctl.commands import spawn
 from schedctl.commands.capture import MAX_LINE, OutputCapture, human_size
+from schedctl.commands.outcome import summarize
 from schedctl.commands.processes import _DRAIN_MAX, ProcessRegistry
 from schedctl.commands.runner import execute_command, run_command
 from schedctl.commands.running import RunningCommand
@@ -392,10 +394,8 @@ def test_commands_that_cannot_start(tmp_path, not_executable):
 def test_shell_reported_start_failures_are_failures_with_a_hint(command, exit_code, hint):
     result = run(command)
     assert (result.outcome, result.exit_code) == ("failed", exit_code)
-    assert (
-        result.error == f"exit {exit_code} in {format_seconds(result.duration)}: "
-        f"{hint} (reported by /bin/sh)"
-    )
+    # The exit code and duration are fields of their own: the sentence does not repeat them.
+    assert result.error == f"{hint} (reported by /bin/sh)"
 
 
 def test_a_command_that_closes_its_output_runs_until_it_exits(exit_watch):
@@ -579,6 +579,42 @@ def result_of(outcome: str, **values) -> CommandResult:
 )
 def test_describe(result, text):
     assert result.describe() == text
+
+
+@pytest.mark.parametrize(
+    ("state", "fields", "line"),
+    [
+        ("success", {"exit_code": 0, "duration": 1.25}, "success exit 0 in 1.2s"),
+        ("failed", {"exit_code": 127, "duration": 0.001,
+                    "error": "command not found (reported by /bin/sh)"},
+         "failed exit 127 in 1ms - command not found (reported by /bin/sh)"),
+        ("interrupted", {"signal": 15, "duration": 3.0,
+                         "error": "interrupted by the scheduler after 3s; sent SIGTERM"},
+         "interrupted by the scheduler after 3s; sent SIGTERM"),
+        ("timeout", {"signal": 15, "duration": 5.0,
+                     "error": "timed out after 5s; sent SIGTERM"},
+         "timeout after 5s; sent SIGTERM"),
+        ("killed", {"signal": 9, "error": "killed by SIGKILL after 1.2s"},
+         "killed by SIGKILL after 1.2s"),
+        ("missed", {"error": "missed 2 run(s), the first scheduled for 2026-03-02 12:00:00"},
+         "missed 2 run(s), the first scheduled for 2026-03-02 12:00:00"),
+        ("interrupted", {"error": "the scheduler stopped while the job was running"},
+         "interrupted - the scheduler stopped while the job was running"),
+    ],
+    ids=["success", "exit-127", "interrupted", "timeout", "killed", "missed", "plain-error"],
+)
+def test_summaries_say_no_word_twice(state, fields, line):
+    assert summarize(state, **fields) == line
+    words = line.replace(";", " ").replace(",", " ").split()
+    assert not [a for a, b in itertools.pairwise(words) if a == b], line
+
+
+def test_a_shell_that_cannot_find_the_command_is_summarized_once():
+    result = run("nosuchcmd-xyz")
+    line = summarize(result.outcome, exit_code=result.exit_code, duration=result.duration,
+                     error=result.error)
+    assert line == (f"failed exit 127 in {format_seconds(result.duration)} - "
+                    "command not found (reported by /bin/sh)")
 
 
 def test_execute_command_returns_the_result_on_success_and_leaves_the_spec_alone():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from collections.abc import Iterable, Sequence
@@ -13,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from schedctl.commands.outcome import summarize
 from schedctl.commands.spec import format_seconds
 from schedctl.state.history import RunRecord
 from schedctl.state.views import JOB_STATES, StatusView
@@ -27,8 +29,35 @@ STATE_STYLES = {
 def console(stream: IO[str] | None = None) -> Console:
     """A console that colours only a terminal and never wraps tables when piped."""
     stream = stream or sys.stdout
-    return Console(file=stream, highlight=False, soft_wrap=False,
-                   width=None if stream.isatty() else 200)
+    if stream.isatty():
+        return Console(file=stream, highlight=False, soft_wrap=False)
+    trimmed: IO[str] = _TrimmedLines(stream)  # type: ignore[assignment]  # a text stream
+    return Console(file=trimmed, highlight=False, soft_wrap=False, width=200)
+
+
+class _TrimmedLines(io.TextIOBase):
+    """A piped stream without the spaces rich pads every table row to its full width with:
+    they cost a script nothing to ignore, but ``diff``, ``grep ' $'`` and editors see them."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        super().__init__()
+        self._stream = stream
+        self._partial = ""
+
+    def write(self, text: str) -> int:
+        *lines, self._partial = (self._partial + text).split("\n")
+        for line in lines:
+            self._stream.write(line.rstrip(" ") + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        if self._partial:  # rich ends what it prints with a newline; a rest is kept as is
+            self._stream.write(self._partial)
+            self._partial = ""
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return False
 
 
 def print_json(data: Any, stream: IO[str] | None = None) -> None:
@@ -86,25 +115,25 @@ def last_run_text(
 
 def history_table(records: Iterable[RunRecord], now: datetime, *, show_output: bool,
                   stream: IO[str] | None = None) -> None:
-    """``schedctl history``: newest first."""
+    """``schedctl history``: newest first. ATTEMPT tells a job's retries of one scheduled run
+    apart (they share its SCHEDULED time)."""
     out = console(stream)
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("RUN", "JOB", "SCHEDULED", "STARTED", "DURATION", "OUTCOME"):
+    for column in ("RUN", "JOB", "SCHEDULED", "STARTED", "DURATION", "ATTEMPT", "OUTCOME"):
         table.add_column(column, overflow="fold")
     rows = 0
     for record in records:
         rows += 1
         outcome = _state(record.state)
-        details = describe_outcome(record)
-        if details:
-            outcome.append(f" {details}")
+        outcome.append(describe_outcome(record)[len(record.state):])
         table.add_row(
             str(record.run_id), record.job_id, local(record.scheduled_for),
             local(record.started_at) if record.started_at else "-",
-            format_seconds(record.duration) if record.duration is not None else "-", outcome,
+            format_seconds(record.duration) if record.duration is not None else "-",
+            str(record.attempt), outcome,
         )
         if show_output and record.output:
-            table.add_row("", "", Text(record.output.rstrip(), style="dim"), "", "", "")
+            table.add_row("", "", Text(record.output.rstrip(), style="dim"), "", "", "", "")
     if rows == 0:
         out.print("No runs recorded yet.")
         return
@@ -112,11 +141,10 @@ def history_table(records: Iterable[RunRecord], now: datetime, *, show_output: b
 
 
 def describe_outcome(record: RunRecord) -> str:
-    if record.state == "success":
-        return "" if record.exit_code in (None, 0) else f"exit {record.exit_code}"
-    if record.exit_code is not None and record.state == "failed":
-        return f"exit {record.exit_code}" + (f": {record.error}" if record.error else "")
-    return record.error or ""
+    """The OUTCOME cell: ``failed exit 3 - disk full``; the duration has a column of its own."""
+    clean_exit = record.state == "success" and record.exit_code in (None, 0)
+    return summarize(record.state, exit_code=None if clean_exit else record.exit_code,
+                     error=record.error)
 
 
 def status_panel(view: StatusView, now: datetime, stream: IO[str] | None = None) -> None:

@@ -18,7 +18,7 @@ from schedctl.commands.spec import (
     signal_name,
 )
 
-__all__ = ["StopReason", "outcome_of", "signals_sent", "with_error"]
+__all__ = ["StopReason", "outcome_of", "signals_sent", "summarize", "with_error"]
 
 #: Why the runner stopped a run itself.
 StopReason = Literal["timeout", "interrupted"]
@@ -54,8 +54,8 @@ def with_error(result: CommandResult, spec: CommandSpec, *, signals: str) -> Com
         error = f"killed by {signal_name(result.signal)} after {took}"
     elif result.outcome == "failed" and isinstance(spec.command, str):
         hint = {126: "command not executable", 127: "command not found"}.get(result.exit_code or 0)
-        if hint:
-            error = f"exit {result.exit_code} in {took}: {hint} (reported by {spec.shell})"
+        if hint:  # the exit code and duration are the result's own fields: not repeated here
+            error = f"{hint} (reported by {spec.shell})"
     return result if error is None else _replace(result, error=error)
 
 
@@ -63,3 +63,32 @@ def _replace(result: CommandResult, **changes: Any) -> CommandResult:
     values = {f.name: getattr(result, f.name) for f in fields(result)}
     values.update(changes)
     return CommandResult(**values)
+
+
+#: How an error sentence names its outcome when it starts with it ("timed out after 5s").
+_OUTCOME_PHRASES = {"timeout": "timed out"}
+
+
+def summarize(
+    state: str, *, exit_code: int | None = None, signal: int | None = None,
+    duration: float | None = None, error: str | None = None,
+) -> str:
+    """One line for a log or a table: ``failed exit 3 in 2s - disk full``.
+
+    An error sentence that starts by naming the outcome (``interrupted by the scheduler
+    after 3s``, ``timed out after 5s``) already says it all: the outcome word then leads
+    and the sentence follows, so no word is said twice.
+    """
+    phrase = _OUTCOME_PHRASES.get(state, state)
+    if error and state != "success" and error.startswith(phrase + " "):
+        return state + error[len(phrase):]
+    parts = [state]
+    if exit_code is not None:
+        parts.append(f"exit {exit_code}")
+    if signal is not None:
+        parts.append(f"signal {signal}")
+    if duration is not None:
+        parts.append(f"in {format_seconds(duration)}")
+    if error and state != "success":
+        parts.append(f"- {error}")
+    return " ".join(parts)

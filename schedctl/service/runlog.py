@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from schedctl.clock import Clock
+from schedctl.commands.outcome import summarize
 from schedctl.commands.spec import CommandFailedError, CommandResult, format_seconds
 from schedctl.errors import StoreError
 from schedctl.events import (
@@ -225,13 +226,5 @@ def _from_result(result: CommandResult, now: datetime) -> RunOutcome:
 
 
 def _summary(outcome: RunOutcome) -> str:
-    parts = [outcome.state]
-    if outcome.exit_code is not None:
-        parts.append(f"exit {outcome.exit_code}")
-    if outcome.signal is not None:
-        parts.append(f"signal {outcome.signal}")
-    if outcome.duration is not None:
-        parts.append(f"in {format_seconds(outcome.duration)}")
-    if outcome.error and outcome.state != "success":
-        parts.append(f"- {outcome.error}")
-    return " ".join(parts)
+    return summarize(outcome.state, exit_code=outcome.exit_code, signal=outcome.signal,
+                     duration=outcome.duration, error=outcome.error)

@@ -61,7 +61,7 @@ def _clock(second: str, minute: str, hour: str) -> tuple[str, bool] | None:
         tail = f":{seconds[0]:02}" if seconds[0] else ""
         return "at " + join_words([f"{h:02}:{minutes[0]:02}{tail}" for h in hours]), True
     if hour == "*" and minute == "*":
-        return _every(second, "second")
+        return ("every minute", False) if seconds == [0] else _every(second, "second")
     if seconds != [0]:
         return None
     if hour == "*":

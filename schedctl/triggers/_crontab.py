@@ -104,8 +104,12 @@ class CrontabSchedule:
             raise ValueError("cron expression: is empty")
         text = self.expression
         if text.startswith("@"):
+            if text.lower() == "@reboot":
+                raise ValueError(f"{self._label}: @reboot has no fire times; a jobfile's "
+                                 "cron: '@reboot' runs a job once after each boot")
             if text.lower() not in MACROS:
-                raise ValueError(f"{self._label}: unknown macro (known: {', '.join(MACROS)})")
+                known = ", ".join(["@reboot", *MACROS])
+                raise ValueError(f"{self._label}: unknown macro (known: {known})")
             text = MACROS[text.lower()]
         parts = text.upper().split()
         if len(parts) == 5:

@@ -171,9 +171,10 @@ def test_history_table_shows_outcomes_and_output_on_request(seeded):
     with_output = cli("history", "--state", seeded, "backup", "--output")
 
     assert plain.exit_code == with_output.exit_code == 0
-    assert plain.stdout.split()[:6] == ["RUN", "JOB", "SCHEDULED", "STARTED", "DURATION", "OUTCOME"]
+    assert plain.stdout.split()[:7] == ["RUN", "JOB", "SCHEDULED", "STARTED", "DURATION", "ATTEMPT",
+                                        "OUTCOME"]
     assert "failed exit 3" in plain.stdout
-    assert "timeout timed out after 1h" in plain.stdout
+    assert "timeout after 1h" in plain.stdout and "timeout timed out" not in plain.stdout
     assert "disk full" not in plain.stdout
     assert "disk full" in with_output.stdout
 
@@ -323,7 +324,7 @@ def test_every_command_has_help(command):
     assert result.exit_code == 0
     assert result.stdout.startswith(f"Usage: main {command}")
     assert "--help" in result.stdout
-    json_capable = {"list", "history", "next", "status", "validate"}
+    json_capable = {"list", "history", "next", "status", "validate", "pause", "resume", "run-now"}
     assert ("--json" in result.stdout) == (command in json_capable)
 
 
