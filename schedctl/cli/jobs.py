@@ -53,35 +53,16 @@ def list_jobs(state: str | None, jobfile: str | None, as_json: bool) -> None:
 @main.command()
 @click.argument("job_ids", metavar="JOB...", nargs=-1, required=True)
 @state_options
-def pause(job_ids: tuple[str, ...], state: str | None, jobfile: str | None) -> None:
+@json_option
+def pause(job_ids: tuple[str, ...], state: str | None, jobfile: str | None, as_json: bool) -> None:
     """Stop JOB from running until 'schedctl resume'; survives restarts and jobfile edits.
 
     A running 'schedctl run' obeys within a second. Runs already going are not stopped.
 
     \b
-    Example:
+    Examples:
       schedctl pause -f jobs.yaml backup reports
-    """
-    from schedctl.service.control import check_ids, set_paused
-    from schedctl.state.stores import store_now
-
-    store, _ = open_state(state, jobfile)
-    check_ids(store, job_ids)
-    now = store_now(store)
-    for job_id in job_ids:
-        changed = set_paused(store, job_id, True, now)
-        click.echo(f"{job_id}: {'paused' if changed else 'already paused'}")
-
-
-@main.command()
-@click.argument("job_ids", metavar="JOB...", nargs=-1, required=True)
-@state_options
-def resume(job_ids: tuple[str, ...], state: str | None, jobfile: str | None) -> None:
-    """Let a paused JOB run again, from its next fire time after now.
-
-    \b
-    Example:
-      schedctl resume -f jobs.yaml backup
+      schedctl pause -f jobs.yaml backup --json
     """
     from schedctl.cli import output
     from schedctl.service.control import check_ids, set_paused
@@ -90,17 +71,56 @@ def resume(job_ids: tuple[str, ...], state: str | None, jobfile: str | None) -> 
     store, _ = open_state(state, jobfile)
     check_ids(store, job_ids)
     now = store_now(store)
+    changes = [(job_id, set_paused(store, job_id, True, now)) for job_id in job_ids]
+    if as_json:
+        output.print_json([{"id": job_id, "paused": True, "changed": changed}
+                           for job_id, changed in changes])
+        return
+    for job_id, changed in changes:
+        click.echo(f"{job_id}: {'paused' if changed else 'already paused'}")
+
+
+@main.command()
+@click.argument("job_ids", metavar="JOB...", nargs=-1, required=True)
+@state_options
+@json_option
+def resume(job_ids: tuple[str, ...], state: str | None, jobfile: str | None, as_json: bool) -> None:
+    """Let a paused JOB run again, from its next fire time after now.
+
+    \b
+    Examples:
+      schedctl resume -f jobs.yaml backup
+      schedctl resume -f jobs.yaml backup --json
+    """
+    from schedctl.cli import output
+    from schedctl.service.control import check_ids, set_paused
+    from schedctl.state.stores import store_now
+
+    store, _ = open_state(state, jobfile)
+    check_ids(store, job_ids)
+    now = store_now(store)
+    results = []
     for job_id in job_ids:
         changed = set_paused(store, job_id, False, now)
         job = store.lookup_job(job_id)
-        when = output.local(job.next_run_time) if job and job.next_run_time else "never"
-        click.echo(f"{job_id}: {'resumed' if changed else 'not paused'}, next run {when}")
+        results.append((job_id, changed, job.next_run_time if job else None))
+    if as_json:
+        output.print_json([
+            {"id": job_id, "paused": False, "changed": changed,
+             "next_run_time": when.isoformat() if when else None}
+            for job_id, changed, when in results
+        ])
+        return
+    for job_id, changed, when in results:
+        shown = output.local(when) if when else "never"
+        click.echo(f"{job_id}: {'resumed' if changed else 'not paused'}, next run {shown}")
 
 
 @main.command("run-now")
 @click.argument("job_id", metavar="JOB")
 @state_options
-def run_now(job_id: str, state: str | None, jobfile: str | None) -> None:
+@json_option
+def run_now(job_id: str, state: str | None, jobfile: str | None, as_json: bool) -> None:
     """Run JOB once, as soon as possible, leaving its schedule alone.
 
     With a 'schedctl run' on this state file, that scheduler runs it (its
@@ -108,9 +128,12 @@ def run_now(job_id: str, state: str | None, jobfile: str | None) -> None:
     foreground, and the exit code says whether it succeeded.
 
     \b
-    Example:
+    Examples:
       schedctl run-now -f jobs.yaml backup
+      schedctl run-now -f jobs.yaml backup --json
     """
+    from schedctl.cli import output
+    from schedctl.commands.outcome import summarize
     from schedctl.service.control import known_ids, run_here
     from schedctl.state.stores import store_now
     from schedctl.state.views import scheduler_running
@@ -120,14 +143,20 @@ def run_now(job_id: str, state: str | None, jobfile: str | None) -> None:
         raise JobLookupError(job_id, known_ids(store))
     if scheduler_running(store):
         store.request_run(job_id, store_now(store))
-        click.echo(f"{job_id}: run requested from the running scheduler")
+        if as_json:
+            output.print_json({"id": job_id, "requested": True, "outcome": None})
+        else:
+            click.echo(f"{job_id}: run requested from the running scheduler")
         return
     from schedctl.service.logfmt import setup_logging
 
     setup_logging()
     outcome = run_here(store, history, job_id)
-    summary = outcome.state if outcome.exit_code is None else f"{outcome.state} (exit {outcome.exit_code})"
-    click.echo(f"{job_id}: {summary}" + (f": {outcome.error}" if outcome.error else ""))
+    if as_json:
+        output.print_json({"id": job_id, "requested": False, "outcome": outcome.to_json()})
+    else:
+        click.echo(f"{job_id}: " + summarize(outcome.state, exit_code=outcome.exit_code,
+                                             signal=outcome.signal, error=outcome.error))
     if outcome.state == "interrupted" and outcome.signal:
         raise SystemExit(128 + outcome.signal)  # as a shell reports a command a signal ended
     raise SystemExit(0 if outcome.state == "success" else 1)
@@ -201,7 +230,7 @@ def next_runs(job_id: str | None, expr: str | None, zone: str | None, count: int
 def history(job_id: str | None, limit: int, failed: bool, show_output: bool,
             since: datetime | None, until: datetime | None, stats: bool,
             state: str | None, jobfile: str | None, as_json: bool) -> None:
-    """Show the run history, newest first: scheduled time, start, duration, outcome.
+    """Show the run history, newest first: scheduled time, start, duration, attempt, outcome.
 
     \b
     Outcomes: success, failed (non-zero exit), timeout, killed (by a signal),

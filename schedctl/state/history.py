@@ -90,6 +90,11 @@ class HistoryObserver(Protocol):
     def run_finished(self, job_id: str, scheduled_for: datetime, outcome: RunOutcome, *,
                      owner: str, written: bool) -> None: ...
 
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = dict(self.__dict__)
+        data["finished_at"] = self.finished_at.isoformat()
+        return data
+
 
 @dataclass(frozen=True)
 class SchedulerPresence:

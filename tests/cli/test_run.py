@@ -174,8 +174,8 @@ def test_run_now_asks_the_running_scheduler(schedctl, jobfile, scheduler, state)
 
 
 @pytest.mark.parametrize(("job", "code", "summary"), [
-    ("ok", 0, "ok: success (exit 0)"),
-    ("bad", 1, "bad: failed (exit 3)"),
+    ("ok", 0, "ok: success exit 0"),
+    ("bad", 1, "bad: failed exit 3"),
 ], ids=["success", "failure"])
 def test_run_now_without_a_scheduler_runs_here(schedctl, jobfile, state, job, code, summary):
     path = jobfile("""
