@@ -33,6 +33,7 @@ from schedctl.jobfile.keys import EXECUTOR_KEYS, EXECUTOR_TYPES, JOB_KEYS, OVERL
 from schedctl.jobfile.loader import load_jobfile, parse_jobfile
 from schedctl.jobfile.pingkeys import PING_KEYS
 from schedctl.jobfile.triggerkeys import CRON_FIELDS, INTERVAL_UNITS
+from tests.prerequisites import INSTALL, need
 
 ROOT = Path(__file__).resolve().parent.parent
 MAN1 = ROOT / "man" / "schedctl.1"
@@ -412,10 +413,9 @@ def _lint(page: Path) -> tuple[str, str]:
     return "man --warnings -l", done.stderr + ("" if done.returncode == 0 else f"exit {done.returncode}")
 
 
-@pytest.mark.skipif(not (shutil.which("mandoc") or shutil.which("man")),
-                    reason="neither mandoc nor man is installed (apt-get install mandoc)")
 @pytest.mark.parametrize("page", PAGES, ids=[page.name for page in PAGES])
 def test_page_lints_clean(page: Path) -> None:
+    need("mandoc", "mandoc", "man")
     tool, complaints = _lint(page)
     assert complaints == "", f"{tool} {page.name}:\n{complaints}"
 
@@ -446,3 +446,33 @@ def test_pages_are_installed_with_the_package() -> None:
         assert f"man/{page.name}" in data_files.get(f"share/man/man{page.suffix[1:]}", []), page.name
     declared = [path for paths in data_files.values() for path in paths]
     assert [path for path in declared if not (ROOT / path).is_file()] == []
+
+
+def _setup_section() -> str:
+    text = README.read_text(encoding="utf-8")
+    return text[text.index("## Set up"):text.index("\n## ", text.index("## Set up") + 1)]
+
+
+def test_readme_says_how_to_read_the_pages_from_a_development_checkout() -> None:
+    """An editable install drops the pages a ``pip install .`` put in place: the README's
+    set-up must give a command that reads them from the checkout, and it must work."""
+    commands = re.findall(r"man (\./man/\S+\.[1-8])", _setup_section())
+    assert sorted(ROOT / path for path in commands) == sorted(PAGES)
+    need("mandoc", "man")
+    for path in commands:
+        done = subprocess.run(["man", path], cwd=ROOT, capture_output=True, text=True,
+                              env={**os.environ, "MANPAGER": "cat", "MANWIDTH": "80"},
+                              check=False, timeout=60)
+        assert done.returncode == 0 and "schedctl" in done.stdout, done.stderr
+
+
+def test_readme_names_the_programs_the_suite_needs() -> None:
+    """Each program the tests skip without (tests/prerequisites.py) that .ci/run installs is
+    in the README's set-up, in its install command."""
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    setup = _setup_section()
+    install = re.search(r"apt-get install ([^\n`]+)", setup)
+    assert install, "the set-up section has no install command for the test programs"
+    for program in INSTALL:
+        if re.search(rf"apt-get install .*\b{program}\b", ci):
+            assert program in install.group(1).split(), program

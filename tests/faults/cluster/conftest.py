@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.conftest import SCHEDCTL
+from tests.conftest import start_postgres
 from tests.faults.cluster.harness import HEARTBEATS, LEDGER, Cluster
 from tests.pgserver import PostgresServer
 
@@ -47,7 +48,7 @@ def heartbeats(lives: Path) -> Callable[[float], str]:
 def own_postgres() -> Iterator[PostgresServer]:
     """A PostgreSQL server for this test alone, for a test that freezes the server: the
     session's server is shared, and freezing it would stall every other test."""
-    server = PostgresServer().start()
+    server = start_postgres()
     try:
         yield server
     finally:
