@@ -75,7 +75,7 @@ def test_failure_alerts_each_time_and_recovery_once(tmp_path: Path, webhook) -> 
                     RunOutcome("success", T0, exit_code=0), RunOutcome("missed", T0)):
         rules.after_run("backup", T0, outcome)
     dispatcher.close(10)
-    bodies = [received.get(timeout=5) for _ in range(3)]
+    bodies = [received.get(timeout=30) for _ in range(3)]
     assert [(b["kind"], b["outcome"]) for b in bodies] == [
         ("failure", "failed"), ("failure", "failed"), ("recovery", "success")]
     assert bodies[0]["exit_code"] == 3 and bodies[0]["output_tail"] == "tar: denied\n"
@@ -93,7 +93,7 @@ def test_a_job_failing_before_a_restart_still_sends_its_recovery(tmp_path: Path,
     dispatcher = AlertDispatcher()
     AlertRules(store, history, dispatcher).after_run("backup", T0, RunOutcome("success", T0))
     dispatcher.close(10)
-    assert received.get(timeout=5)["kind"] == "recovery"
+    assert received.get(timeout=30)["kind"] == "recovery"
     store.shutdown()
 
 

@@ -372,7 +372,7 @@ def test_a_newer_schema_is_refused(pg_url: str) -> None:
         PostgreSQLJobStore(pg_url)
 
 
-def wait_for(condition: Any, timeout: float = 5.0) -> bool:
+def wait_for(condition: Any, timeout: float = 20.0) -> bool:
     import time
 
     deadline = time.monotonic() + timeout

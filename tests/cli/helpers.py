@@ -24,9 +24,14 @@ T = TypeVar("T")
 
 POLL_SECONDS = 0.05
 
+#: How long to wait for something that is bound to happen (a log line, a run, an exit)
+#: before failing. An upper bound, not a timing: on a loaded machine a process can take
+#: seconds to start, and a passing test never waits it out.
+PATIENCE = 20.0
+
 
 def wait_until(
-    predicate: Callable[[], T], timeout: float = 5.0, *, what: str = "",
+    predicate: Callable[[], T], timeout: float = PATIENCE, *, what: str = "",
     context: Callable[[], str] | None = None,
 ) -> T:
     """Poll ``predicate`` until it returns something truthy (and return that), or fail."""
@@ -98,12 +103,12 @@ class Daemon:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def wait_for_log(self, text: str, timeout: float = 5.0, *, count: int = 1) -> None:
+    def wait_for_log(self, text: str, timeout: float = PATIENCE, *, count: int = 1) -> None:
         wait_until(lambda: self.log().count(text) >= count or not self.alive(), timeout,
                    what=f"{text!r} in the log of schedctl run", context=self.log)
         assert self.log().count(text) >= count, f"schedctl run exited early:\n{self.log()}"
 
-    def wait_ready(self, timeout: float = 10.0) -> Daemon:
+    def wait_ready(self, timeout: float = 2 * PATIENCE) -> Daemon:
         self.wait_for_log("schedctl started", timeout)
         return self
 

@@ -31,7 +31,7 @@ def test_the_commands_work_on_a_postgresql_store(
     assert schedctl("validate", jobs).returncode == 0
     daemon = scheduler(jobs, "--state", pg_url)
     assert "as node alpha" in daemon.log()
-    daemon.wait_for_log("tick: success", timeout=5)
+    daemon.wait_for_log("tick: success")
     assert "run " in daemon.log() and "attempt 1" in daemon.log()
 
     listed = {job["id"]: job for job in as_json(schedctl("list", "--state", pg_url, "--json"))}
@@ -48,7 +48,7 @@ def test_the_commands_work_on_a_postgresql_store(
 
     requested = schedctl("run-now", "--state", pg_url, "nightly")
     assert "requested from the running scheduler" in requested.stdout, requested.stdout
-    daemon.wait_for_log("nightly: success", timeout=5)
+    daemon.wait_for_log("nightly: success")
 
     # Paused stays paused: no more runs of tick (the run-now above took about as long as
     # a few ticks would).
@@ -122,7 +122,7 @@ def test_a_run_cut_short_by_a_nodes_stop_is_handed_to_another_node(
     """)
     first = scheduler(jobs, "--state", pg_url, "--node", "a", "--shutdown-timeout", "0.3s")
     assert schedctl("run-now", "--state", pg_url, "long").returncode == 0
-    wait_until(lambda: marks.exists(), 5, what="the first attempt to start")
+    wait_until(lambda: marks.exists(), what="the first attempt to start")
     second = scheduler(jobs, "--state", pg_url, "--node", "b")
     first.signal(signal.SIGTERM)
     assert first.wait_exit() == 0

@@ -71,7 +71,7 @@ def test_a_failing_command_is_retried_until_it_succeeds(tmp_path, schedctl, jobf
     """))
     run_now(schedctl, state, "flaky")
 
-    wait_until(lambda: finished(state, "flaky", "success"), 10, what="the third attempt to succeed",
+    wait_until(lambda: finished(state, "flaky", "success"), what="the third attempt to succeed",
                context=daemon.log)
 
     rows = history(schedctl, state, "flaky")
@@ -132,7 +132,7 @@ def test_run_now_without_a_scheduler_records_every_attempt(tmp_path, schedctl, j
     store.shutdown()
     result = schedctl("run-now", "-f", path, "flaky")  # no scheduler: runs in this process
 
-    assert (result.returncode, result.stdout.strip()) == (0, "flaky: success (exit 0)"), result.stderr
+    assert (result.returncode, result.stdout.strip()) == (0, "flaky: success exit 0"), result.stderr
     rows = history(schedctl, state, "flaky")
     assert [(r["attempt"], r["state"], r["reason"]) for r in rows] == [
         (1, "failed", "run-now"), (2, "success", "run-now")]
@@ -183,7 +183,7 @@ def test_a_timeout_ends_the_whole_process_group(tmp_path, schedctl, jobfile, sch
     shell, inner, background = map(int, pids.read_text().split())
     assert {group_of(pid) for pid in (shell, inner, background)} == {shell}
 
-    [row] = wait_until(lambda: finished(state, "hang"), 5, what="the timeout", context=daemon.log)
+    [row] = wait_until(lambda: finished(state, "hang"), what="the timeout", context=daemon.log)
 
     assert (row.state, row.signal, row.exit_code) == ("timeout", ended_by, None)
     assert row.error == f"timed out after 1s; {signals}"
@@ -227,7 +227,7 @@ def test_overlap_replace_stops_the_running_instance_for_the_new_one(tmp_path, sc
             kill_grace: 5s
     """), "--shutdown-timeout", "0.1s")
 
-    wait_until(lambda: sum(word == "start" for word, _ in marks(log)) >= 3, 10,
+    wait_until(lambda: sum(word == "start" for word, _ in marks(log)) >= 3,
                what="two replacements", context=daemon.log)
     daemon.signal(signal.SIGTERM)
     assert daemon.wait_exit() == 0
@@ -256,10 +256,10 @@ def test_overlap_skip_records_the_run_that_could_not_start(tmp_path, schedctl, j
             interval: 0.3s
     """))
 
-    [skipped, *_] = wait_until(lambda: finished(state, "slow", "skipped"), 5,
+    [skipped, *_] = wait_until(lambda: finished(state, "slow", "skipped"),
                                what="a skipped run", context=daemon.log)
     release.touch()
-    wait_until(lambda: len(finished(state, "slow", "success")) >= 2, 5,
+    wait_until(lambda: len(finished(state, "slow", "success")) >= 2,
                what="runs to go on once the first ended", context=daemon.log)
 
     assert_never_overlapped(marks(log))
@@ -495,10 +495,33 @@ def as_container_init(tmp_path: Path, cli_env: dict[str, str]):
         daemon.kill()
 
 
-#: One line per run: zombies in the namespace, and sleeps that were orphaned to PID 1.
+#: One line per run: how many sleeps were orphaned to PID 1, then each zombie in the
+#: namespace as ``pid:starttime`` (the start time tells a reused pid from the same process).
 CENSUS = r"""cat /proc/[0-9]*/stat 2>/dev/null | awk '
-  { comm = $2; sub(/^.*\) /, ""); if ($1 == "Z") z++; if ($2 == 1 && comm == "(sleep)") o++ }
-  END { print z + 0, o + 0 }'"""
+  { pid = $1; comm = $2; sub(/^.*\) /, "")
+    if ($1 == "Z") zombies = zombies " " pid ":" $20
+    if ($2 == 1 && comm == "(sleep)") o++ }
+  END { print (o + 0) zombies }'"""
+
+#: How many censuses in a row a zombie must survive to count as leaked. A census catches
+#: any process between its exit and its reaping, more often on a loaded machine; a zombie
+#: nobody reaps stays in every census after it.
+LEAK_SPAN = 4
+
+
+def lasting_zombies(censuses: list[tuple[int, set[str]]]) -> set[str]:
+    """The zombies seen in LEAK_SPAN consecutive censuses."""
+    return {zombie for start in range(len(censuses) - LEAK_SPAN + 1)
+            for zombie in set.intersection(*(z for _, z in censuses[start:start + LEAK_SPAN]))}
+
+
+def test_a_zombie_counts_as_leaked_only_when_it_lasts():
+    caught = [(0, {"7:100"}), (1, set()), (0, {"9:120", "10:121"}), (0, {"10:121"})]
+    leaked = [(0, {"7:100"}), (1, {"7:100", "8:101"}), (0, {"7:100"}), (0, {"7:100", "9:3"})]
+    reused = [(0, {"7:100"}), (0, {"7:100"}), (0, {"7:250"}), (0, {"7:250"})]
+    assert lasting_zombies(caught) == set()
+    assert lasting_zombies(leaked) == {"7:100"}
+    assert lasting_zombies(reused) == set()
 
 
 def test_as_pid_1_orphans_are_reaped_and_sigterm_stops_cleanly(tmp_path, jobfile, state,
@@ -522,20 +545,22 @@ def test_as_pid_1_orphans_are_reaped_and_sigterm_stops_cleanly(tmp_path, jobfile
                if line.startswith("NSpid:")]
     assert nspid.split()[-1] == "1", f"schedctl is not PID 1 of its namespace: {nspid}"
 
-    def readings() -> list[tuple[int, int]]:
+    def readings() -> list[tuple[int, set[str]]]:
         text = census.read_text() if census.exists() else ""
-        return [tuple(map(int, line.split())) for line in text.splitlines()]
+        return [(int(orphans), set(zombies)) for orphans, *zombies in map(str.split,
+                                                                          text.splitlines())]
 
-    # Ten leavers orphan ten sleeps; each would stay a zombie of PID 1 if it were not reaped.
-    wait_until(lambda: len(finished(state, "leaver", "success")) >= 10, 10,
+    # Ten leavers orphan ten sleeps; each would stay a zombie of PID 1 if it were not reaped,
+    # and so be in every census after the next few.
+    wait_until(lambda: len(finished(state, "leaver", "success")) >= 10, 20,
                what="ten runs of leaver", context=daemon.log)
     ran = len(readings())
-    wait_until(lambda: len(readings()) >= ran + 2, what="two more censuses", context=daemon.log)
+    wait_until(lambda: len(readings()) >= ran + 2 * LEAK_SPAN, 20, what="more censuses",
+               context=daemon.log)
 
     seen = readings()
-    assert any(orphans for _, orphans in seen), f"no sleep was ever orphaned to PID 1: {seen}"
-    assert max(zombies for zombies, _ in seen) <= 1, f"zombies accumulate: {seen}"
-    assert seen[-1][0] <= 1
+    assert any(orphans for orphans, _ in seen), f"no sleep was ever orphaned to PID 1: {seen}"
+    assert lasting_zombies(seen) == set(), f"zombies are never reaped: {seen}"
     # Reaping orphans never steals the exit status of a job schedctl waits for.
     assert {r.state for r in finished(state, "failing")} == {"failed"}
 
@@ -543,8 +568,9 @@ def test_as_pid_1_orphans_are_reaped_and_sigterm_stops_cleanly(tmp_path, jobfile
     daemon.wait_for_log("Reloaded")
     signalled = time.monotonic()
     os.kill(init, signal.SIGTERM)  # what a container runtime sends to PID 1
-    assert daemon.wait_exit() == 0
-    assert time.monotonic() - signalled < 5
+    assert daemon.wait_exit(timeout=25) == 0
+    # Well before the 30 s shutdown timeout, which a stop stuck on a job would wait out.
+    assert time.monotonic() - signalled < 25
     assert "Received SIGTERM: stopping" in daemon.log() and "schedctl stopped" in daemon.log()
     assert "Traceback" not in daemon.log()
     assert not [r for r in read_runs(state) if r.state == "running"]

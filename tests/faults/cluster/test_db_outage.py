@@ -55,7 +55,7 @@ jobs:
     cluster.start(path, url, "n1", "n2")
     result = schedctl("run-now", "long", "--state", url)
     assert result.returncode == 0, result.stderr
-    return wait_until(lambda: run_of(url, "long", 1), 10, what="the first run of long",
+    return wait_until(lambda: run_of(url, "long", 1), what="the first run of long",
                       context=cluster.logs)
 
 
@@ -78,7 +78,7 @@ def test_a_frozen_database_ends_the_commands_in_time_and_runs_are_orphaned_after
 ) -> None:
     url = own_postgres.create_database("outage")
     run = start_two_jobs(cluster, url, jobfile, schedctl, heartbeats, ledger_line)
-    life = wait_until(lambda: read_lives(lives).get(run.run_id), 5, what="its command")
+    life = wait_until(lambda: read_lives(lives).get(run.run_id), what="its command")
     frozen = freeze(own_postgres, FROZEN, meanwhile=lambda: wait_until(
         lambda: process_gone(life.pid), LEASE, what="the shim to end the command"))
 
@@ -92,7 +92,7 @@ def test_a_frozen_database_ends_the_commands_in_time_and_runs_are_orphaned_after
     assert not overlaps(read_lives(lives).values())
 
     after = wall()  # the ticks go on, each slot once
-    wait_until(lambda: [s for s in read_ledger(ledger) if s.at > after], 5,
+    wait_until(lambda: [s for s in read_ledger(ledger) if s.at > after],
                what="the ticks to go on", context=cluster.logs)
     assert cluster.stop_all() == {"n1": 0, "n2": 0}, cluster.logs()
     assert not overlaps(read_lives(lives).values())
@@ -107,7 +107,7 @@ def test_a_rerun_claimed_by_a_reaper_that_waited_on_the_database_really_runs(
     cluster: Cluster, jobfile, schedctl, heartbeats, lives: Path, ledger_line: str, pg_url: str
 ) -> None:
     run = start_two_jobs(cluster, pg_url, jobfile, schedctl, heartbeats, ledger_line)
-    life = wait_until(lambda: read_lives(lives).get(run.run_id), 5, what="its command")
+    life = wait_until(lambda: read_lives(lives).get(run.run_id), what="its command")
     victim = cluster.named(run.node)
     killed = wall()
     os.kill(victim.pid, signal.SIGKILL)  # the survivor's reaper will orphan and rerun it
@@ -122,7 +122,7 @@ def test_a_rerun_claimed_by_a_reaper_that_waited_on_the_database_really_runs(
                    what="the slow spell to last")
 
     rerun = wait_until(lambda: run_of(pg_url, "long", 2), 2, what="attempt 2", context=cluster.logs)
-    wait_until(lambda: read_lives(lives).get(rerun.run_id), 2, what="attempt 2's command",
+    wait_until(lambda: read_lives(lives).get(rerun.run_id), what="attempt 2's command",
                context=lambda: f"{runs(pg_url, 'long')}\n{cluster.logs()}")
 
 

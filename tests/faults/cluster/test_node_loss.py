@@ -68,9 +68,9 @@ def run_now(schedctl, url: str) -> None:
 
 def first_run(cluster: Cluster, url: str, lives: Path) -> tuple[Run, Node, Life]:
     """Attempt 1 of ``long`` once its command is alive, and the node that runs it."""
-    run = wait_until(lambda: run_of(url, "long", 1), 10, what="the first run of long",
+    run = wait_until(lambda: run_of(url, "long", 1), what="the first run of long",
                      context=cluster.logs)
-    life = wait_until(lambda: read_lives(lives).get(run.run_id), 5,
+    life = wait_until(lambda: read_lives(lives).get(run.run_id),
                       what="the first command's start line", context=cluster.logs)
     return run, cluster.named(run.node), life
 
@@ -182,7 +182,7 @@ def test_a_frozen_node_is_fenced_and_its_run_taken_over(
     assert orphaned.state == "orphaned" and "stopped renewing" in orphaned.error
     rows = [(r.attempt, r.node) for r in runs(pg_url, "long")]
     assert rows == [(1, victim.name), (2, second.node)]
-    new = wait_until(lambda: read_lives(lives).get(second.run_id), 2, what="attempt 2's command")
+    new = wait_until(lambda: read_lives(lives).get(second.run_id), what="attempt 2's command")
     old = read_lives(lives)[first.run_id]
     print(f"\nfrozen {thawed - frozen:.2f} s: command killed +{old.last - frozen:.2f} s, lease "
           f"expired +{orphaned.lease_expires_at / 1000 - frozen:.2f} s, attempt 2 started "

@@ -48,7 +48,7 @@ def cli(schedctl, *args: str) -> float:
 
 def pause_holds(schedctl, url: str, ledger: Path, cluster: Cluster) -> None:
     """Pause ``every`` (due every second); no slot may be claimed once the pause returned."""
-    wait_until(lambda: read_ledger(ledger), 10, what="a run of every", context=cluster.logs)
+    wait_until(lambda: read_ledger(ledger), what="a run of every", context=cluster.logs)
     cli(schedctl, "pause", "every", "--state", url)
     paused = db_now_ms(url)
     claimed = {r.run_id for r in runs(url, "every")}  # every claim that committed before the pause
@@ -81,10 +81,10 @@ def test_a_lost_listen_connection_is_reopened_and_changes_still_reach_the_node(
     cluster: Cluster, jobfile, schedctl, ledger: Path, ledger_line: str, pg_url: str
 ) -> None:
     [node] = cluster.start(every_second(jobfile, ledger_line), pg_url, "n1")
-    wait_until(lambda: listeners(pg_url) == 1, 5, what="the node to listen")
+    wait_until(lambda: listeners(pg_url) == 1, what="the node to listen")
     assert kill_listeners(pg_url) == 1
     pause_holds(schedctl, pg_url, ledger, cluster)  # told while its listener was down
     node.daemon.wait_for_log("Lost the LISTEN connection")
-    wait_until(lambda: listeners(pg_url) == 1, 5, what="the node to listen again")
+    wait_until(lambda: listeners(pg_url) == 1, what="the node to listen again")
     late = resume_is_prompt(schedctl, pg_url, ledger, cluster)
     print(f"\nafter a reconnect, a resumed job started {late * 1000:.0f} ms after its due time")
