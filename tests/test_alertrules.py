@@ -84,6 +84,27 @@ def test_failure_alerts_each_time_and_recovery_once(tmp_path: Path, webhook) -> 
     store.shutdown()
 
 
+def test_a_replaced_run_neither_alerts_nor_ends_a_failure_spell(tmp_path: Path, webhook) -> None:
+    """overlap: replace stops a run on purpose: no failure alert for it, and the success
+    after it is still the recovery of the failure before it."""
+    url, received = webhook
+    store = SQLiteJobStore(path=tmp_path / "state.db")
+    sync_jobs(parse_jobfile(jobfile_text(url), "jobs.yaml"), store, T0)
+    dispatcher = AlertDispatcher()
+    rules = AlertRules(store, RunHistory(store), dispatcher)
+    replaced = RunOutcome("replaced", T0, signal=None, exit_code=143,
+                          error="replaced by a newer run after 1m00s (overlap: replace)")
+    for outcome in (replaced, RunOutcome("failed", T0, exit_code=3), replaced,
+                    RunOutcome("success", T0, exit_code=0)):
+        rules.after_run("backup", T0, outcome)
+    dispatcher.close(10)
+    bodies = [received.get(timeout=30) for _ in range(2)]
+    assert [(b["kind"], b["outcome"]) for b in bodies] == [
+        ("failure", "failed"), ("recovery", "success")]
+    assert received.empty()
+    store.shutdown()
+
+
 def test_a_job_failing_before_a_restart_still_sends_its_recovery(tmp_path: Path, webhook) -> None:
     url, received = webhook
     store = SQLiteJobStore(path=tmp_path / "state.db")

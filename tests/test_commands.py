@@ -281,6 +281,18 @@ def test_terminate_from_another_thread_interrupts_the_run():
     assert command.wait() is result
 
 
+def test_a_run_stopped_for_a_newer_one_is_replaced_not_interrupted(fifo):
+    command = RunningCommand.start(CommandSpec(f"echo ready > {fifo}; sleep 1000"), job_id="t")
+    fifo.read_text()
+    command.terminate(5.0, reason="replaced")
+    command.terminate(0.0)  # a later stop (shutdown) only shortens the grace
+    result = command.wait()
+    assert result.outcome == "replaced"
+    assert str(result.error).startswith("replaced by a newer run after ")
+    assert "(overlap: replace); sent SIGTERM" in str(result.error)
+    assert summarize(result.outcome, error=result.error).startswith("replaced by a newer run")
+
+
 def test_a_second_terminate_can_only_shorten_the_grace(fifo):
     command = RunningCommand.start(
         CommandSpec(f"trap '' TERM; echo ready > {fifo}; sleep 1000"), job_id="t"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from schedctl.commands import jobrunner
+from schedctl.commands.processes import DEFAULT_REGISTRY
 from schedctl.commands.jobrunner import run_command_job
 from schedctl.commands.spec import CommandFailedError
 
@@ -44,6 +47,25 @@ def test_stop_cancels_pending_retries() -> None:
     with pytest.raises(CommandFailedError) as info:
         run_command_job("j", {"command": "exit 1"}, retries=10, retry_delay=60)
     assert info.value.result.attempt == 1
+
+
+def test_a_replaced_run_is_not_retried(tmp_path: Path) -> None:
+    """overlap: replace stopped it for a newer run: a retry would take the place back."""
+    started = tmp_path / "started"
+
+    def replace_once_started() -> None:
+        while not started.exists() or not DEFAULT_REGISTRY.running("j"):
+            time.sleep(0.01)  # a real process starting, not the scheduler's logic
+        DEFAULT_REGISTRY.terminate_job("j", 5.0, reason="replaced")
+
+    replacer = threading.Thread(target=replace_once_started)
+    replacer.start()
+    with pytest.raises(CommandFailedError) as info:
+        run_command_job("j", {"command": f"echo $SCHEDCTL_ATTEMPT >> {started}; sleep 1000"},
+                        retries=3, retry_delay=0.01)
+    replacer.join()
+    assert (info.value.result.outcome, info.value.result.attempt) == ("replaced", 1)
+    assert started.read_text() == "1\n"
 
 
 def test_scheduled_time_is_in_the_environment_of_a_scheduled_run(debug_scheduler, fake_clock, event_log) -> None:

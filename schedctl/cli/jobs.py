@@ -235,7 +235,8 @@ def history(job_id: str | None, limit: int, failed: bool, show_output: bool,
     \b
     Outcomes: success, failed (non-zero exit), timeout, killed (by a signal),
     not_started, error (a Python job raised), interrupted (schedctl stopped
-    during the run), missed (too late to run), skipped (previous run still going).
+    during the run), replaced (stopped for a newer run by overlap: replace; not
+    a failure), missed (too late to run), skipped (previous run still going).
     With --stats, every attempt counts as a run; missed and skipped runs are
     counted apart.
     \b

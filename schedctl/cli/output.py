@@ -23,6 +23,7 @@ STATE_STYLES = {
     "scheduled": "green", "paused": "yellow", "running": "cyan", "success": "green",
     "failed": "red", "error": "red", "timeout": "red", "killed": "red", "not_started": "red",
     "interrupted": "magenta", "missed": "yellow", "skipped": "yellow", "orphaned": "magenta",
+    "replaced": "yellow",
 }
 
 
@@ -169,6 +170,8 @@ def status_panel(view: StatusView, now: datetime, stream: IO[str] | None = None)
     out.print(f"jobs:     {jobs['total']} ({buckets})")
     style = "red" if view.failures_24h else "green"
     out.print(f"failures: [{style}]{view.failures_24h}[/] in the last 24 hours")
+    if view.replaced_24h:  # stopped on purpose: apart from the failures
+        out.print(f"replaced: {view.replaced_24h} run(s) in the last 24 hours (overlap: replace)")
     if view.nodes is not None:
         _nodes_table(out, view, now)
 

@@ -67,7 +67,8 @@ def run_command_job(
             result = dataclasses.replace(result, attempt=attempt)
         if result.ok:
             return result
-        if attempt > retries or STOP_RETRIES.is_set() or _lost(lease):
+        # A replaced run makes way for a newer one: retrying it would take the place back.
+        if result.outcome == "replaced" or attempt > retries or STOP_RETRIES.is_set() or _lost(lease):
             raise CommandFailedError(job_id, result)
         delay = retry_delay * backoff ** (attempt - 1)
         for listener in ATTEMPT_LISTENERS:

@@ -20,8 +20,9 @@ from schedctl.commands.spec import (
 
 __all__ = ["StopReason", "outcome_of", "signals_sent", "summarize", "with_error"]
 
-#: Why the runner stopped a run itself.
-StopReason = Literal["timeout", "interrupted"]
+#: Why the runner stopped a run itself: its timeout, the scheduler's stop, or a newer run
+#: of the same job that ``overlap: replace`` lets take its place.
+StopReason = Literal["timeout", "interrupted", "replaced"]
 
 
 def outcome_of(returncode: int, stop_reason: StopReason | None) -> Outcome:
@@ -50,6 +51,8 @@ def with_error(result: CommandResult, spec: CommandSpec, *, signals: str) -> Com
         error = f"timed out after {format_seconds(spec.timeout or 0)}; {signals}"
     elif result.outcome == "interrupted":
         error = f"interrupted by the scheduler after {took}; {signals}"
+    elif result.outcome == "replaced":
+        error = f"replaced by a newer run after {took} (overlap: replace); {signals}"
     elif result.outcome == "killed":
         error = f"killed by {signal_name(result.signal)} after {took}"
     elif result.outcome == "failed" and isinstance(spec.command, str):

@@ -7,6 +7,7 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from schedctl.commands.outcome import StopReason
     from schedctl.commands.running import RunningCommand
 
 #: The longest a finished run keeps reading output that a leftover process holds open.
@@ -40,18 +41,21 @@ class ProcessRegistry:
         return _terminate(self.running(), grace, wait)
 
     def terminate_job(
-        self, job_id: str, grace: float = 10.0, *, wait: bool = True
+        self, job_id: str, grace: float = 10.0, *, wait: bool = True,
+        reason: StopReason = "interrupted",
     ) -> list[RunningCommand]:
-        """Stop the running instances of one job; return those still running."""
-        return _terminate(self.running(job_id), grace, wait)
+        """Stop the running instances of one job; return those still running. ``reason``
+        is their outcome: ``replaced`` when a newer run of the job takes their place."""
+        return _terminate(self.running(job_id), grace, wait, reason)
 
 
 def _terminate(
-    commands: list[RunningCommand], grace: float | None, wait: bool
+    commands: list[RunningCommand], grace: float | None, wait: bool,
+    reason: StopReason = "interrupted",
 ) -> list[RunningCommand]:
     graces = [command.spec.kill_grace if grace is None else grace for command in commands]
     for command, command_grace in zip(commands, graces):
-        command.terminate(command_grace)
+        command.terminate(command_grace, reason=reason)
     if not wait:
         return [c for c in commands if c.result is None]
     # Waiting also enforces the SIGKILL for commands that nobody else is waiting on.

@@ -214,13 +214,13 @@ class RunningCommand:
             raise TimeoutError(f"job {self.job_id!r} (pid {self.pid}) is still running")
         return self._result
 
-    def terminate(self, grace: float = 10.0) -> None:
+    def terminate(self, grace: float = 10.0, *, reason: StopReason = "interrupted") -> None:
         """SIGTERM the whole group now, SIGKILL it after ``grace``; idempotent, any thread.
 
-        A second call can only shorten the grace. Once the run is over this does nothing,
-        so a recycled pid can never be signalled.
+        A second call can only shorten the grace (the first call's ``reason`` stays). Once
+        the run is over this does nothing, so a recycled pid can never be signalled.
         """
-        self._stop("interrupted", grace)
+        self._stop(reason, grace)
 
     def kill(self) -> None:
         """SIGKILL the whole group now."""

@@ -17,7 +17,9 @@ from typing import Any, Literal, get_args
 from schedctl.errors import SchedctlError
 
 OutputMode = Literal["log", "inherit", "discard"]
-Outcome = Literal["success", "failed", "timeout", "killed", "not_started", "interrupted"]
+Outcome = Literal[
+    "success", "failed", "timeout", "killed", "not_started", "interrupted", "replaced"
+]
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -173,8 +175,8 @@ class CommandResult:
             return f"timed out after {format_seconds(self.timeout or self.duration)}"
         if self.outcome == "killed":
             return f"killed by {signal_name(self.signal)} after {took}"
-        if self.outcome == "interrupted":
-            return f"interrupted after {took}"
+        if self.outcome in ("interrupted", "replaced"):
+            return f"{self.outcome} after {took}"
         return f"exit {self.exit_code} in {took}"
 
     def to_dict(self) -> dict[str, Any]:

@@ -18,8 +18,9 @@ from schedctl.errors import StoreError
 from schedctl.jobstores.base import BaseJobStore
 from schedctl.state.history import RunHistory, RunOutcome
 
-#: Outcomes that say nothing about whether the job works.
-_NEUTRAL = ("missed", "skipped")
+#: Outcomes that say nothing about whether the job works: no alert, and no change to
+#: whether the job counts as failing (a replaced run was stopped on purpose).
+_NEUTRAL = ("missed", "skipped", "replaced")
 
 #: Output sent with an alert, at most (characters, from the end).
 ALERT_OUTPUT_CHARS = 4096

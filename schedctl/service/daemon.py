@@ -221,7 +221,7 @@ class Service(ControlLoop, Reloading, StartupSteps):
                          name=f"schedctl-replace-{job.id}").start()
 
     def _replace(self, job_id: str, when: datetime, grace: float) -> None:
-        DEFAULT_REGISTRY.terminate_job(job_id, grace, wait=True)
+        DEFAULT_REGISTRY.terminate_job(job_id, grace, wait=True, reason="replaced")
         for executor in list(self.scheduler._executors.values()):
             executor.wait_idle(grace + 5, job_id=job_id)  # until the old run has recorded its end
         if self.node is not None:

@@ -29,7 +29,7 @@ from schedctl.events import (
     SchedulerEvent,
 )
 from schedctl.service.pending import PendingWrites
-from schedctl.state.history import NEVER_STARTED, RunHistory, RunOutcome
+from schedctl.state.history import NEVER_STARTED, REPLACED, RunHistory, RunOutcome
 
 #: The events a RunLog listens to.
 RUN_EVENTS = (
@@ -116,7 +116,7 @@ class RunLog:
             return
         if self._after_run is not None:
             self._after_run(event.job_id or "", event.scheduled_run_time, outcome)
-        level = logging.INFO if outcome.state == "success" else logging.ERROR
+        level = logging.INFO if outcome.state in ("success", REPLACED) else logging.ERROR
         summary = _summary(outcome)
         if outcome.state == "error" and outcome.output:  # a Python job raised: show where
             summary += "\n" + outcome.output.rstrip()

@@ -23,6 +23,10 @@ from schedctl.timeutil import from_epoch_ms, to_epoch_ms
 #: Outcomes that count as failures in ``history --failed`` and ``status``.
 FAILURES = ("failed", "timeout", "killed", "not_started", "error", "interrupted", "orphaned")
 
+#: Runs stopped on purpose to make way for a newer run of the job (``overlap: replace``):
+#: neither a failure nor a success, counted apart.
+REPLACED = "replaced"
+
 #: Outcomes of runs that never began: they have no start time and no duration.
 NEVER_STARTED = ("skipped", "missed")
 
@@ -328,11 +332,15 @@ class RunHistory:
         return {row[0] for row in rows}
 
     def failures_since(self, since: datetime) -> int:
-        marks = ", ".join("?" for _ in FAILURES)
+        return self.count_since(FAILURES, since)
+
+    def count_since(self, states: tuple[str, ...], since: datetime) -> int:
+        """How many runs ended in one of ``states`` since ``since``."""
+        marks = ", ".join("?" for _ in states)
         with self._store._reading() as conn:
             (count,) = conn.execute(
                 f"SELECT count(*) FROM runs WHERE state IN ({marks}) AND finished_at >= ?",
-                (*FAILURES, to_epoch_ms(since)),
+                (*states, to_epoch_ms(since)),
             ).fetchone()
         return int(count)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from schedctl.state.history import RunHistory, RunRecord
+from schedctl.state.history import REPLACED, RunHistory, RunRecord
 from schedctl.state.recent import recent_outcomes
 from schedctl.job import Job
 from schedctl.jobstores._sqlstore import SQLJobStore
@@ -63,13 +63,14 @@ class StatusView:
     jobs: dict[str, int]
     failures_24h: int
     nodes: list[NodeView] | None = None  # a shared store's nodes; None for a state file
+    replaced_24h: int = 0  # runs stopped by overlap: replace; not failures
 
     def to_json(self) -> dict[str, Any]:
         data = {
             "state": self.state_path, "running": self.running, "pid": self.pid,
             "hostname": self.hostname, "started_at": _iso(self.started_at),
             "heartbeat_at": _iso(self.heartbeat_at), "jobfile": self.jobfile, "jobs": self.jobs,
-            "failures_24h": self.failures_24h,
+            "failures_24h": self.failures_24h, "replaced_24h": self.replaced_24h,
         }
         if self.nodes is not None:
             data["nodes"] = [node.to_json() for node in self.nodes]
@@ -187,6 +188,7 @@ def status_view(store: SQLJobStore, history: RunHistory, now: datetime) -> Statu
         heartbeat_at=presence.heartbeat_at if presence else None,
         jobfile=presence.jobfile if presence else None,
         jobs=counts, failures_24h=history.failures_since(now - timedelta(hours=24)),
+        replaced_24h=history.count_since((REPLACED,), now - timedelta(hours=24)),
     )
 
 
@@ -233,6 +235,7 @@ def _cluster_status(store: Any, history: RunHistory, now: datetime) -> StatusVie
         hostname=None, started_at=None, heartbeat_at=max(beats, default=None),
         jobfile=store.get_setting("jobfile_path"), jobs=_counts(job_views(store, history, recent=0)),
         failures_24h=history.failures_since(now - timedelta(hours=24)), nodes=nodes,
+        replaced_24h=history.count_since((REPLACED,), now - timedelta(hours=24)),
     )
 
 

@@ -214,9 +214,12 @@ def assert_never_overlapped(events: list[tuple[str, int]]) -> None:
 
 def test_overlap_replace_stops_the_running_instance_for_the_new_one(tmp_path, schedctl, jobfile,
                                                                     scheduler, state):
-    log = tmp_path / "marks"
+    log, alerts = tmp_path / "marks", tmp_path / "alerts"
     daemon = scheduler(jobfile(f"""
         state: state.db
+        defaults:
+          on_failure:
+            - command: echo "$SCHEDCTL_JOB_ID $SCHEDCTL_OUTCOME" >> {alerts}
         jobs:
           replace-me:
             command: >-
@@ -225,22 +228,39 @@ def test_overlap_replace_stops_the_running_instance_for_the_new_one(tmp_path, sc
             interval: 0.5s
             overlap: replace
             kill_grace: 5s
+          witness:
+            command: exit 1
+            interval: 1h
     """), "--shutdown-timeout", "0.1s")
 
-    wait_until(lambda: sum(word == "start" for word, _ in marks(log)) >= 3,
+    wait_until(lambda: len(finished(state, "replace-me", "replaced")) >= 2,
                what="two replacements", context=daemon.log)
+    # Alerts go out in order: once the witness's has, a replaced run's would have too.
+    assert schedctl("run-now", "--state", state, "witness").returncode == 0
+    wait_until(lambda: alerts.exists() and "witness" in alerts.read_text(),
+               what="the witness's failure alert", context=daemon.log)
+    status = as_json(schedctl("status", "--state", state, "--json"))
+    failed = as_json(schedctl("history", "--state", state, "replace-me", "--failed", "--json"))
+    table = schedctl("history", "--state", state, "replace-me").stdout
+    sent = alerts.read_text()
     daemon.signal(signal.SIGTERM)
     assert daemon.wait_exit() == 0
 
+    assert sent == "witness failed\n"  # a replaced run is no failure
+    assert status["replaced_24h"] >= 2 and status["failures_24h"] == 1, status
+    assert failed == []
+    assert "replaced by a newer run after" in table and "(overlap: replace)" in table
     events = marks(log)
     assert_never_overlapped(events)
     assert [word for word, _ in events].count("start") == [word for word, _ in events].count("end")
     rows = history(schedctl, state, "replace-me")
     assert len(rows) == sum(word == "start" for word, _ in events)
-    assert {r["state"] for r in rows} == {"interrupted"}, rows  # replaced, or stopped at the end
+    # Each run was replaced by the next, but the last: SIGTERM stopped that one.
+    assert [r["state"] for r in rows] == ["replaced"] * (len(rows) - 1) + ["interrupted"], rows
     assert all(r["signal"] is None and r["exit_code"] == 143 for r in rows)
     assert "stopping it to start this one" in daemon.log()
-    assert "skipped" not in {r["state"] for r in rows}
+    replaced_lines = [line for line in daemon.log().splitlines() if "replace-me: replaced" in line]
+    assert replaced_lines and not [line for line in replaced_lines if "ERROR" in line]
 
 
 def test_overlap_skip_records_the_run_that_could_not_start(tmp_path, schedctl, jobfile, scheduler,
