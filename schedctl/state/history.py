@@ -83,6 +83,11 @@ class RunOutcome:
     attempt: int = 1
     missed_runs: int | None = None  # a 'missed' row: how many scheduled runs it stands for
 
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = dict(self.__dict__)
+        data["finished_at"] = self.finished_at.isoformat()
+        return data
+
 
 class HistoryObserver(Protocol):
     """Told of each start and each outcome once it is committed (the live counters of
@@ -93,11 +98,6 @@ class HistoryObserver(Protocol):
 
     def run_finished(self, job_id: str, scheduled_for: datetime, outcome: RunOutcome, *,
                      owner: str, written: bool) -> None: ...
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = dict(self.__dict__)
-        data["finished_at"] = self.finished_at.isoformat()
-        return data
 
 
 @dataclass(frozen=True)

@@ -248,7 +248,8 @@ def test_status_without_a_scheduler(seeded):
     assert view["jobs"] == {"total": 3, "scheduled": 2, "paused": 1, "running": 0, "at_boot": 0}
     assert view["failures_24h"] == FAILED_IN_24H
     assert set(view) == {"state", "running", "pid", "hostname", "started_at", "heartbeat_at",
-                         "jobfile", "jobs", "failures_24h"}
+                         "jobfile", "jobs", "failures_24h", "replaced_24h"}
+    assert view["replaced_24h"] == 0
 
     text = cli("status", "--state", seeded)
     assert text.exit_code == 3

@@ -18,10 +18,9 @@ import pytest
 
 from tests.cli.helpers import read_runs, wait_until
 from tests.cli.test_metrics import metrics_url
+from tests.prerequisites import need
 
 PROMETHEUS = shutil.which("prometheus")
-pytestmark = pytest.mark.skipif(PROMETHEUS is None,
-                                reason="no prometheus binary (apt-get install prometheus)")
 
 
 def free_port() -> int:
@@ -33,6 +32,7 @@ def free_port() -> int:
 @pytest.fixture
 def prometheus(tmp_path: Path) -> Iterator[Any]:
     """Starts Prometheus scraping one target every 200 ms; returns start(target) -> API URL."""
+    need("prometheus")  # skipped without it, failed under CI (tests/prerequisites.py)
     started: list[subprocess.Popen[bytes]] = []
     log = tmp_path / "prometheus.log"
 
