@@ -14,7 +14,7 @@ from schedctl.jobfile.loader import load_jobfile
 from schedctl.jobstores.sqlite import SQLiteJobStore
 from schedctl.metrics.exposition import store_exposition
 from schedctl.metrics.live import LiveRuns
-from schedctl.metrics.text import JobSnapshot, escape, render_jobs
+from schedctl.metrics.text import JobSnapshot, TextCache, escape, render_jobs
 from schedctl.state import history as history_module
 from schedctl.state.history import RunHistory, RunOutcome
 from schedctl.state.sync import sync_jobs
@@ -140,8 +140,9 @@ def test_live_counters_equal_what_the_history_holds(
     history.observer = live
     record_mixed_runs(history)
     history.started("report", at(900), at=at(901), owner="db1/100")  # still going
-    with live.reading() as counted:
+    with live.reading() as (counted, lateness):
         assert _summary(counted) == _summary(read_totals(store))
+        assert sum(histogram.count for histogram in lateness.values()) == 7
 
 
 def _summary(totals: dict) -> dict:
@@ -195,7 +196,7 @@ def test_a_removed_job_leaves_its_series_but_not_the_lateness_total(store: SQLit
 def test_nodes_label_their_own_runs() -> None:
     tallies = {("j", "alpha", "success"): Tally(runs=2), ("j", "beta", "success"): Tally(runs=3),
                ("j", "beta", "failed"): Tally(runs=1)}
-    schedule = [ScheduleEntry("j", T0, False)]
+    schedule = [ScheduleEntry("j", int(T0.timestamp() * 1000), False)]
     cluster = families(render_jobs(JobSnapshot(tallies, schedule, by_node=True)))["schedctl_runs"]
     assert value(cluster, "schedctl_runs_total", job_id="j", node="beta", outcome="success") == 3
     assert value(cluster, "schedctl_runs_total", job_id="j", node="alpha", outcome="success") == 2
@@ -212,3 +213,27 @@ def test_label_values_are_escaped_as_prometheus_reads_them(job_id: str) -> None:
     samples = families(text)["schedctl_runs"]
     assert value(samples, "schedctl_runs_total", job_id=job_id, outcome="success") == 1
     assert escape(job_id).count("\n") == 0
+
+
+def test_text_kept_between_scrapes_is_written_again_when_a_job_runs(store: SQLiteJobStore) -> None:
+    history = RunHistory(store)
+    live = LiveRuns(read_totals(store))
+    history.observer = live
+    cache = TextCache()
+
+    def scrape(kept: TextCache | None) -> str:
+        with live.reading() as (totals, lateness):
+            return render_jobs(JobSnapshot(totals, schedule_index(store), lateness=lateness), kept)
+
+    first = scrape(cache)
+    record_mixed_runs(history)
+    paused = store.lookup_job("report")
+    assert paused is not None
+    paused.next_run_time = None
+    store.update_job(paused)
+    again = scrape(cache)
+    assert again != first
+    assert again == scrape(None)  # as if written from nothing
+    assert value(families(again)["schedctl_runs"], "schedctl_runs_total", job_id="backup",
+                 outcome="failed") == 2
+    assert value(families(again)["schedctl_job_paused"], "schedctl_job_paused", job_id="report") == 1

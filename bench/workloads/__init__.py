@@ -19,6 +19,7 @@ WORKLOADS = {
     "commands": "bench.workloads.commands",
     "cli": "bench.workloads.cli",
     "cluster": "bench.workloads.cluster",
+    "metrics": "bench.workloads.metrics",
 }
 
 

@@ -19,7 +19,7 @@ from schedctl.metrics.exposition import CONTENT_TYPE, ProcessCollector, render
 from schedctl.metrics.health import LoopWatch, StoreProbe, store_check
 from schedctl.metrics.live import LiveRuns
 from schedctl.metrics.server import MetricsServer, Response
-from schedctl.metrics.text import JobSnapshot
+from schedctl.metrics.text import JobSnapshot, TextCache
 from schedctl.state.history import RunHistory
 from schedctl.state.totals import read_totals
 from schedctl.state.views import ScheduleEntry, schedule_index
@@ -55,6 +55,7 @@ class MetricsExporter:
         history.observer = self.live
         self._probe = StoreProbe(store_check(store))
         self._schedule: list[ScheduleEntry] = []  # the last one read, for a store that fails
+        self._texts = TextCache()  # each job's lines, written again only when it ran
         self.server = MetricsServer(address, {
             "/metrics": self.metrics, "/healthz": self.healthz, "/": self.index,
         })
@@ -100,10 +101,10 @@ class MetricsExporter:
         running = {(job_id, node): count for job_id, count in self._running().items() if count}
         process = ProcessCollector(alerts=dict(self._alerts()),
                                    store_errors=getattr(self.store, "errors", 0))
-        with self.live.reading() as totals:
+        with self.live.reading() as (totals, lateness):  # the cache is guarded by it too
             snapshot = JobSnapshot(totals, schedule, running, by_node=self.node is not None,
-                                   only_node=self.node)
-            return render(snapshot, process)
+                                   only_node=self.node, lateness=lateness)
+            return render(snapshot, process, self._texts)
 
     def _read_schedule(self) -> list[ScheduleEntry]:
         try:

@@ -17,7 +17,7 @@ from prometheus_client.registry import Collector
 
 from schedctl import __version__
 from schedctl.jobstores._sqlstore import SQLJobStore
-from schedctl.metrics.text import JobSnapshot, render_jobs
+from schedctl.metrics.text import JobSnapshot, TextCache, render_jobs
 from schedctl.state.stores import is_shared
 from schedctl.state.totals import read_totals, running_now
 from schedctl.state.views import schedule_index, scheduler_running
@@ -59,9 +59,10 @@ class ProcessCollector(Collector):
                 value=self._store_errors)
 
 
-def render(snapshot: JobSnapshot, process: ProcessCollector) -> bytes:
+def render(snapshot: JobSnapshot, process: ProcessCollector,
+           cache: TextCache | None = None) -> bytes:
     """The exposition text of one scrape."""
-    return generate_latest(process) + render_jobs(snapshot).encode()
+    return generate_latest(process) + render_jobs(snapshot, cache).encode()
 
 
 def store_exposition(store: SQLJobStore) -> bytes:

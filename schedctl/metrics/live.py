@@ -13,8 +13,9 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 
+from schedctl.metrics.text import lateness_by_node
 from schedctl.state.history import NEVER_STARTED, RunOutcome
-from schedctl.state.totals import Tally, TallyKey, node_of
+from schedctl.state.totals import LATENESS_BUCKETS, Histogram, Tally, TallyKey, node_of
 from schedctl.timeutil import to_epoch_ms
 
 
@@ -25,15 +26,16 @@ class LiveRuns:
     def __init__(self, totals: Mapping[TallyKey, Tally]) -> None:
         self._lock = threading.Lock()
         self._totals = dict(totals)
+        self._lateness = lateness_by_node(totals)  # all a scrape shows of it: kept summed
         # When each attempt started (epoch ms): the history works out a duration the
         # outcome lacks (a call: job's) from its row's start, and so does this.
         self._starts: dict[tuple[str, int, int], int] = {}
 
     @contextmanager
-    def reading(self) -> Iterator[Mapping[TallyKey, Tally]]:
-        """The tallies, held still while the caller renders them."""
+    def reading(self) -> Iterator[tuple[Mapping[TallyKey, Tally], Mapping[str, Histogram]]]:
+        """The tallies and the lateness by node, held still while the caller renders them."""
         with self._lock:
-            yield self._totals
+            yield self._totals, self._lateness
 
     def run_started(self, job_id: str, scheduled_for: datetime, *, at: datetime, attempt: int,
                     owner: str) -> None:
@@ -41,7 +43,8 @@ class LiveRuns:
         with self._lock:
             self._starts[(job_id, slot, attempt)] = started
             if attempt == 1:  # a retry starts late by design: lateness is the schedule's
-                self._tally(job_id, owner, "running").lateness.observe((started - slot) / 1000)
+                late = self._lateness.setdefault(node_of(owner), Histogram(LATENESS_BUCKETS))
+                late.observe((started - slot) / 1000)
 
     def run_finished(self, job_id: str, scheduled_for: datetime, outcome: RunOutcome, *,
                      owner: str, written: bool) -> None:

@@ -148,8 +148,12 @@ class ScheduleEntry:
     """A job as the index has it: no job is decoded, so reading a thousand is cheap."""
 
     id: str
-    next_run_time: datetime | None  # None: paused, or started at boot only
+    next_run_ms: int | None  # UTC epoch milliseconds; None: paused, or started at boot only
     paused: bool
+
+    @property
+    def next_run_time(self) -> datetime | None:
+        return None if self.next_run_ms is None else from_epoch_ms(self.next_run_ms)
 
 
 def schedule_index(store: SQLJobStore) -> list[ScheduleEntry]:
@@ -161,7 +165,7 @@ def schedule_index(store: SQLJobStore) -> list[ScheduleEntry]:
             " FROM jobs ORDER BY id"
         ).fetchall()
     return [
-        ScheduleEntry(str(job_id), from_epoch_ms(int(when)), False) if when is not None
+        ScheduleEntry(str(job_id), int(when), False) if when is not None
         else ScheduleEntry(str(job_id), None, not _at_boot(state))
         for job_id, when, state in rows
     ]

@@ -4,6 +4,7 @@ prometheus_client's parser, as Prometheus reads it."""
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -137,6 +138,11 @@ def test_counters_gauges_and_histograms_equal_the_history_across_a_restart(
     offline = schedctl("metrics", "--state", state)
     assert offline.returncode == 0, offline.stderr
     assert by_labels(samples(offline.stdout), "schedctl_runs_total", "job_id", "outcome") == runs
+    written = state.parent / "collector" / "schedctl.prom"
+    written.parent.mkdir()
+    assert schedctl("metrics", "--state", state, "-o", written).returncode == 0
+    assert written.read_text() == offline.stdout
+    assert written.stat().st_mode & 0o777 == 0o644 and os.listdir(written.parent) == [written.name]
 
 
 def test_healthz_is_ok_then_503_while_the_database_is_unreachable(
@@ -160,9 +166,9 @@ def test_healthz_is_503_while_the_disk_of_the_state_file_is_full(
     tmp_path: Path, jobfile, scheduler
 ) -> None:
     with tmpfs(tmp_path / "disk", "8m") as disk:
-        path = jobfile(f"state: {disk}/state.db\njobs:\n  tick:\n    command: 'true'\n"
-                       "    interval: 0.2s\n")
-        daemon = scheduler(path, "--metrics", "127.0.0.1:0")
+        path = jobfile(f"state: {disk}/state.db\nmetrics:\n  listen: 127.0.0.1:0\n"
+                       "jobs:\n  tick:\n    command: 'true'\n    interval: 0.2s\n")
+        daemon = scheduler(path)  # listening as the jobfile says
         health = metrics_url(daemon).replace("/metrics", "/healthz")
         assert fetch(health) == (200, "ok\n")
         filler = fill(disk)
