@@ -67,8 +67,9 @@ def run(jobfile: str, state: str | None, node: str | None, log_format: str | Non
 
     \b
     Validates the jobfile, brings the state file in line with it, then starts
-    jobs on schedule, logging one line per event on stderr. SIGHUP reloads the
-    jobfile (an invalid one is reported and the running jobs are kept).
+    jobs on schedule, logging one line per event on stderr. A change to the
+    jobfile is noticed within 2 seconds and reloaded, as SIGHUP does (an invalid
+    one is reported and the running jobs are kept).
     With a postgresql:// state, run the same jobfile on several hosts: each
     scheduled run happens on exactly one of them. A crontab file runs as it is,
     converted in memory as 'schedctl import' would write it.

@@ -37,6 +37,7 @@ from schedctl.metrics.health import LoopWatch
 from schedctl.metrics.server import MetricsListenError
 from schedctl.schedulers.blocking import BlockingScheduler
 from schedctl.service.alertrules import AlertRules
+from schedctl.service.filewatch import FileSignature, FileWatch
 from schedctl.service.pingrules import PingRules
 from schedctl.service.reload import Reloading
 from schedctl.service.runlog import RUN_EVENTS, RunLog
@@ -63,8 +64,9 @@ def serve(options: ServeOptions, clock: Clock | None = None) -> int:
     # RunLog writes one line per run; the engine's own per-run lines would repeat it.
     logging.getLogger("schedctl.executors").setLevel(logging.CRITICAL)
     logging.getLogger("schedctl.scheduler").setLevel(logging.ERROR)
+    seen = FileSignature.of(options.jobfile)  # before reading: a change after it is reloaded
     with opened_store(options) as (jobfile, store, node):
-        return Service(jobfile, store, clock, options, node=node).run()
+        return Service(jobfile, store, clock, options, node=node, jobfile_seen=seen).run()
 
 
 class Service(ControlLoop, Reloading, StartupSteps):
@@ -72,9 +74,11 @@ class Service(ControlLoop, Reloading, StartupSteps):
 
     def __init__(
         self, jobfile: Jobfile, store: SQLJobStore, clock: Clock, options: ServeOptions,
-        node: ClusterNode | None = None,
+        node: ClusterNode | None = None, jobfile_seen: FileSignature | None = None,
     ) -> None:
         self.jobfile = jobfile
+        seen = jobfile_seen or FileSignature.of(options.jobfile)
+        self.jobfile_watch = FileWatch(options.jobfile, seen, SystemClock().monotonic())
         self.store = store
         self.clock = clock
         self.options = options

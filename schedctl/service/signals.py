@@ -1,9 +1,13 @@
-"""Signals and the control thread of ``schedctl run``: heartbeat, status and stop.
+"""Signals and the control thread of ``schedctl run``: heartbeat, status, reload and stop.
 
 Signal handlers only queue the signal number (``SimpleQueue.put`` is safe in a
 handler); the control thread takes it from there to stop gracefully (SIGTERM,
-SIGINT) or reload the jobfile (SIGHUP), and between signals beats the heartbeat
-that ``schedctl status`` and the systemd watchdog read.
+SIGINT) or reload the jobfile (SIGHUP, or a change to the file that the watch saw),
+and beats the heartbeat that ``schedctl status`` and the systemd watchdog read.
+Each turn takes every signal queued meanwhile: a stop wins over everything, and
+SIGHUPs and changes to the file are collected into one reload at most once a
+second (:class:`~schedctl.service.reload.ReloadRequests`), so a storm of them
+never holds up a SIGTERM nor the watchdog.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from schedctl.errors import StoreError
 from schedctl.executors.base import BaseExecutor
 from schedctl.jobstores._sqlstore import SQLJobStore
 from schedctl.schedulers.blocking import BlockingScheduler
+from schedctl.service.filewatch import FileWatch
+from schedctl.service.reload import ReloadRequests
 from schedctl.service.runlog import RunLog
 from schedctl.service.systemd import Notifier, watchdog_interval
 from schedctl.state.history import RunHistory
@@ -52,12 +58,13 @@ class ControlLoop:
     notifier: Notifier
     scheduler: BlockingScheduler
     alerts: AlertDispatcher
+    jobfile_watch: FileWatch
     _signals: queue.SimpleQueue[int]
     _stopped: threading.Event
 
     if TYPE_CHECKING:
 
-        def reload(self) -> SyncReport | None: ...
+        def reload(self, reason: str = "SIGHUP") -> SyncReport | None: ...
 
     def _install_signal_handlers(self) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -66,18 +73,41 @@ class ControlLoop:
     def _control_loop(self) -> None:
         self.notifier.ready(self._status_line())
         beat = min(HEARTBEAT_SECONDS, watchdog_interval() or HEARTBEAT_SECONDS)
+        clock = SystemClock()
+        next_beat = clock.monotonic() + beat
+        asked = ReloadRequests()
         while True:
-            try:
-                signum = self._signals.get(timeout=beat)
-            except queue.Empty:
+            now = clock.monotonic()
+            if now >= next_beat:  # due whatever arrives meanwhile: a storm never starves it
                 self._heartbeat()
-                continue
-            if signum == signal.SIGHUP:
-                self.reload()
-            else:
-                _logger.info("Received %s: stopping", signal.Signals(signum).name)
+                next_beat = now + beat
+            wake = min(next_beat, self.jobfile_watch.next_poll, asked.due_at)
+            received = self._take_signals(wake - now)
+            stop = next((signum for signum in received if signum != signal.SIGHUP), None)
+            if stop is not None:
+                _logger.info("Received %s: stopping", signal.Signals(stop).name)
                 self.stop()
                 return
+            asked.hangups += received.count(signal.SIGHUP)
+            change = self.jobfile_watch.check(clock.monotonic())
+            if change:
+                asked.changes.append(change)
+            reason = asked.take(clock.monotonic())
+            if reason:
+                self.reload(reason)
+                asked.done(clock.monotonic())
+
+    def _take_signals(self, timeout: float) -> list[int]:
+        """What arrived within ``timeout`` seconds, and everything queued behind it."""
+        try:
+            received = [self._signals.get(timeout=max(timeout, 0))]
+        except queue.Empty:
+            return []
+        while True:
+            try:
+                received.append(self._signals.get_nowait())
+            except queue.Empty:
+                return received
 
     def _heartbeat(self) -> None:
         try:
