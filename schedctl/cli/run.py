@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from schedctl.cli.group import main
-from schedctl.cli.common import Duration, ListenAddressType, json_option
+from schedctl.cli.common import Duration, ListenAddressType, UsageError, json_option
 from schedctl.clock import SystemClock
 
 if TYPE_CHECKING:
@@ -144,27 +144,39 @@ def validate(jobfile: str, count: int, as_json: bool, as_crontab: bool, system: 
 @main.command("systemd-unit")
 @click.argument("jobfile", type=click.Path(dir_okay=False, exists=True))
 @click.option("--state", type=click.Path(dir_okay=False), envvar="SCHEDCTL_STATE",
-              help="State file the unit should use. [env: SCHEDCTL_STATE]")
+              help="State file (or postgresql:// URL) the unit should use (default: the "
+                   "jobfile's 'state:', else /var/lib/schedctl/NAME.db). [env: SCHEDCTL_STATE]")
 @click.option("--user", "run_as", help="Run the jobs as this user (User= in the unit).")
 def systemd_unit(jobfile: str, state: str | None, run_as: str | None) -> None:
     """Print a systemd service unit that runs JOBFILE (Type=notify, reload on SIGHUP).
 
+    The state file lies in the service's own state directory (StateDirectory=, under
+    /var/lib, owned by the unit's user) unless --state or the jobfile's 'state:' names
+    one. A unit run as root keeps what its jobs may need (setuid for user: jobs, a
+    writable system); with --user it gets the hardening of a packaged service.
     \b
     Example:
       schedctl systemd-unit /etc/schedctl/jobs.yaml > /etc/systemd/system/schedctl-jobs.service
       systemctl daemon-reload && systemctl enable --now schedctl-jobs
     """
-    from schedctl.jobfile.loader import resolve_state
+    from schedctl.jobfile.loader import default_state_path, resolve_state
     from schedctl.service.startup import open_jobfile
-    from schedctl.service.unitfile import render_unit
+    from schedctl.service.unitfile import render_unit, runs_as_root, system_state_path
 
     loaded = open_jobfile(jobfile)
-    location = resolve_state(state, loaded)
-    click.echo(render_unit(
-        jobfile=str(Path(jobfile).resolve()),
-        state=location if isinstance(location, str) else str(location.resolve()),
-        executable=_executable(), user=run_as,
-    ), nl=False)
+    others = sorted({spec.user for spec in loaded.jobs.values() if spec.user not in (None, run_as)})
+    if run_as and not runs_as_root(run_as) and others:
+        raise UsageError(
+            f"{jobfile}: jobs run as {', '.join(others)} ('user:'), and only a scheduler run as "
+            f"root can switch users; drop --user to run the unit as root, or those 'user:' keys"
+        )
+    if state or loaded.state:
+        location = resolve_state(state, loaded)
+        where = location if isinstance(location, str) else str(location.resolve())
+    else:  # not the home of whoever prints the unit: the service's user may not reach it
+        where = system_state_path(default_state_path(jobfile).name)
+    click.echo(render_unit(jobfile=str(Path(jobfile).resolve()), state=where,
+                           executable=_executable(), user=run_as), nl=False)
 
 
 def _executable() -> str:
