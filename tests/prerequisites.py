@@ -20,6 +20,7 @@ INSTALL = {
     "mandoc": "apt-get install mandoc",
     "prometheus": "apt-get install prometheus",
     "tmux": "apt-get install tmux",
+    "systemd": "apt-get install systemd (systemd-analyze)",
 }
 
 

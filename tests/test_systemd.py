@@ -16,6 +16,7 @@ import pytest
 from schedctl.service.logfmt import JournalFormatter, JsonFormatter, choose_format
 from schedctl.service.systemd import Notifier, watchdog_interval
 from schedctl.service.unitfile import render_unit
+from tests.prerequisites import need
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -97,8 +98,13 @@ def test_journald_is_detected_from_journal_stream(tmp_path: Path, monkeypatch: p
         assert choose_format(None, stream) == "text"
 
 
-needs_analyze = pytest.mark.skipif(shutil.which("systemd-analyze") is None,
-                                   reason="systemd-analyze is not installed")
+@pytest.fixture
+def analyze() -> None:
+    """systemd-analyze, or the test skipped (failed under CI: tests/prerequisites.py)."""
+    need("systemd", "systemd-analyze")
+
+
+needs_analyze = pytest.mark.usefixtures("analyze")
 
 
 def verify(unit: Path) -> subprocess.CompletedProcess[str]:

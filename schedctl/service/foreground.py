@@ -107,7 +107,7 @@ def _call(job: Job, started: datetime, ended: list[JobExecutionEvent], done: thr
     try:
         with running_as(RunContext(job.id, None, started)):
             retval = job.func(*job.args, **job.kwargs)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - the job's own error: its outcome, recorded
         ended.append(JobExecutionEvent(code=EVENT_JOB_ERROR, job_id=job.id,
                                        scheduled_run_time=started, exception=exc))
     else:

@@ -17,7 +17,12 @@ from datetime import UTC, datetime, timedelta
 from schedctl.clock import FakeClock
 from schedctl.commands.spec import CommandResult
 from schedctl.errors import StoreError
-from schedctl.events import EVENT_JOB_EXECUTED, EVENT_JOB_SUBMITTED, JobExecutionEvent, JobSubmissionEvent
+from schedctl.events import (
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_SUBMITTED,
+    JobExecutionEvent,
+    JobSubmissionEvent,
+)
 from schedctl.jobstores.sqlite import SQLiteJobStore
 from schedctl.service.runlog import RunLog
 from schedctl.state.history import RunHistory
