@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.conftest import SCHEDCTL
-from tests.cli.helpers import Daemon
+from tests.cli.helpers import Daemon, wait_until
 
 JOBS = """\
 state: state.db
@@ -55,6 +55,7 @@ def state_dir(tmp_path: Path):
 def test_a_stale_wake_socket_in_a_read_only_directory_means_polling(tmp_path, cli_env,
                                                                      state_dir):
     first = start(tmp_path, cli_env, "first").wait_ready()
+    wait_until(lambda: (state_dir / "state.db.wake").exists(), what="the wake socket")
     first.proc.send_signal(signal.SIGKILL)
     first.wait_exit()
     assert (state_dir / "state.db.wake").exists() and (state_dir / "state.db-wal").exists()
