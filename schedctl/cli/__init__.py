@@ -11,6 +11,7 @@ from schedctl.cli import crontabs as _crontabs  # noqa: F401  (registers the com
 from schedctl.cli import jobs as _jobs  # noqa: F401
 from schedctl.cli import metrics as _metrics  # noqa: F401
 from schedctl.cli import run as _run  # noqa: F401
+from schedctl.cli import top as _top  # noqa: F401
 from schedctl.cli.group import main
 
 __all__ = ["main"]

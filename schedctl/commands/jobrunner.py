@@ -62,7 +62,7 @@ def run_command_job(
             for retry_listener in RETRY_LISTENERS:
                 retry_listener(job_id, scheduled_for, attempt)
         result = run_command(command, job_id=job_id, extra_env=env, registry=DEFAULT_REGISTRY,
-                             lease=lease)
+                             lease=lease, run=(scheduled_for, attempt) if scheduled_for else None)
         if attempt > 1:  # results say attempt 1 by default; copy only when it is not
             result = dataclasses.replace(result, attempt=attempt)
         if result.ok:

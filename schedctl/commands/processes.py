@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from schedctl.commands.outcome import StopReason
     from schedctl.commands.running import RunningCommand
+
+#: Which run a command is: ``(scheduled_for, attempt)``, as the history keys it.
+RunKey = tuple[datetime, int]
 
 #: The longest a finished run keeps reading output that a leftover process holds open.
 _DRAIN_MAX = 1.0
@@ -19,15 +23,20 @@ class ProcessRegistry:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._running: set[RunningCommand] = set()
+        self._running: dict[RunningCommand, RunKey | None] = {}
 
-    def add(self, command: RunningCommand) -> None:
+    def add(self, command: RunningCommand, run: RunKey | None = None) -> None:
         with self._lock:
-            self._running.add(command)
+            self._running[command] = run
 
     def discard(self, command: RunningCommand) -> None:
         with self._lock:
-            self._running.discard(command)
+            self._running.pop(command, None)
+
+    def runs(self) -> list[tuple[RunningCommand, RunKey]]:
+        """The commands running now that belong to a run of the history, with its key."""
+        with self._lock:
+            return [(command, run) for command, run in self._running.items() if run is not None]
 
     def running(self, job_id: str | None = None) -> list[RunningCommand]:
         with self._lock:

@@ -13,7 +13,7 @@ from typing import Any
 
 from schedctl.clock import Clock
 from schedctl.commands.leaselink import LeaseLink
-from schedctl.commands.processes import DEFAULT_REGISTRY, ProcessRegistry
+from schedctl.commands.processes import DEFAULT_REGISTRY, ProcessRegistry, RunKey
 from schedctl.commands.running import RunningCommand
 from schedctl.commands.spec import (
     CommandFailedError,
@@ -34,10 +34,12 @@ def run_command(
     clock: Clock | None = None,
     registry: ProcessRegistry | None = None,
     lease: LeaseLink | None = None,
+    run: RunKey | None = None,
 ) -> CommandResult:
     """Start and wait; problems of the command come back as a result, never as an exception.
 
     With a ``lease``, the command is killed if the lease could not be renewed in time.
+    ``run`` tells the ``registry`` which run of the history the command is.
     """
     try:
         command = RunningCommand.start(
@@ -46,7 +48,7 @@ def run_command(
     except CommandStartError as exc:
         return exc.result
     if registry is not None:
-        registry.add(command)
+        registry.add(command, run)
     try:
         return command.wait()
     except BaseException:

@@ -196,6 +196,10 @@ class RunningCommand:
         """The outcome once the run is over, else None."""
         return self._result
 
+    def output_so_far(self) -> str:
+        """The kept tail of the output up to now (empty unless ``output: log``)."""
+        return self._pipe.capture.tail_text() if self._pipe is not None else ""
+
     def wait(self, timeout: float | None = None) -> CommandResult:
         """Run the command to its end and return how it ended.
 

@@ -98,6 +98,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (job_id, node, outcome)
         )""",
     ),
+    (
+        # A running command's process, and (in ``output``) its output so far: schedctl top.
+        "ALTER TABLE runs ADD COLUMN pid integer",
+    ),
 )
 
 

@@ -100,6 +100,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (job_id, node, outcome)
         )""",
     ),
+    (
+        # The process of a running command (the shim's under a lease), for ``schedctl top``;
+        # while a run goes on, ``output`` holds the tail printed so far.
+        "ALTER TABLE runs ADD COLUMN pid INTEGER",
+    ),
 )
 
 BUSY_TIMEOUT_MS = 10_000

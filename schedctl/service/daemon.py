@@ -38,6 +38,7 @@ from schedctl.metrics.server import MetricsListenError
 from schedctl.schedulers.blocking import BlockingScheduler
 from schedctl.service.alertrules import AlertRules
 from schedctl.service.filewatch import FileSignature, FileWatch
+from schedctl.service.live import LivePublisher
 from schedctl.service.pingrules import PingRules
 from schedctl.service.reload import Reloading
 from schedctl.service.runlog import RUN_EVENTS, RunLog
@@ -104,6 +105,7 @@ class Service(ControlLoop, Reloading, StartupSteps):
         self.alerts = AlertDispatcher()
         self.alert_rules = AlertRules(store, self.history, self.alerts)
         self.pings = PingRules(store, self.alerts)
+        self.live = LivePublisher(store, self.owner)
         self.runlog = RunLog(self.history, clock, self.owner, self.scheduler.timezone,
                              replacing=self._replaces, after_run=self._after_run)
         self.scheduler.add_listener(self.runlog, RUN_EVENTS)
@@ -142,6 +144,7 @@ class Service(ControlLoop, Reloading, StartupSteps):
         attempt_listeners = (self.runlog.attempt_failed, self.pings.attempt_failed)
         ATTEMPT_LISTENERS.extend(attempt_listeners)
         RETRY_LISTENERS.append(self.pings.retry_started)
+        self.live.start()
         try:
             self.scheduler.start()  # blocks until the control thread shuts it down
             self._stopped.wait()
@@ -149,6 +152,7 @@ class Service(ControlLoop, Reloading, StartupSteps):
             for listener in attempt_listeners:
                 ATTEMPT_LISTENERS.remove(listener)
             RETRY_LISTENERS.remove(self.pings.retry_started)
+            self.live.stop()
         if self.exporter is not None:
             self.exporter.close()
         if not self.runlog.flush():
