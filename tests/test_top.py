@@ -139,7 +139,7 @@ def test_the_frame_shows_each_running_attempt_with_its_last_lines() -> None:
     assert not any(line.strip() == "one" for line in lines)  # only the last three lines
     assert [line for line in lines if line in ("NEXT", "LATEST")] == ["NEXT", "LATEST"]
     assert any(line.startswith("job-0") and "in 5m" in line for line in lines)
-    assert any(line.startswith("report") and "✘ failed in 1.5s - exit 3" in line
+    assert any(line.startswith("report") and "✘ failed exit 3 - disk full (1.5s)" in line
                for line in lines)
 
 

@@ -9,7 +9,7 @@ import os
 from collections.abc import Sequence
 from typing import IO
 
-from schedctl.state.history import FAILURES, NEVER_STARTED
+from schedctl.state.history import FAILURES, NEVER_STARTED, REPLACED
 
 #: state -> (glyph, ASCII glyph, style)
 _OUTCOMES = {
@@ -18,6 +18,7 @@ _OUTCOMES = {
     **{state: ("⏭", "-", "yellow") for state in NEVER_STARTED},
     **{state: ("✘", "x", "red") for state in FAILURES},
 }
+_OUTCOMES[REPLACED] = ("↷", "~", "yellow")
 _OUTCOMES["interrupted"] = ("✘", "x", "magenta")
 _OUTCOMES["orphaned"] = ("✘", "x", "magenta")
 _OTHER = ("·", "?", "")
@@ -26,7 +27,7 @@ _BARS = "▁▂▃▄▅▆▇█"
 _ASCII_BARS = "_.,-=+*#"
 
 #: What the strip's glyphs mean, for help texts and the docs.
-LEGEND = "✔ success, ✘ failure, ⏭ missed or skipped, … running (ASCII: + x - *)"
+LEGEND = "✔ success, ✘ failure, ⏭ missed or skipped, ↷ replaced, … running (ASCII: + x - ~ *)"
 
 
 def wants_unicode(stream: IO[str]) -> bool:

@@ -45,7 +45,8 @@ def _counts(job: JobStats) -> Text:
         style = "green" if job.failures == 0 else "red" if rate < 0.5 else "yellow"
         text.append(", ")
         text.append(f"{rate:.0%} ok", style=style)
-    for count, word in ((job.missed, "missed"), (job.skipped, "skipped")):
+    for count, word in ((job.missed, "missed"), (job.skipped, "skipped"),
+                        (job.replaced, "replaced")):
         if count:
             text.append(", ")
             text.append(f"{count} {word}", style="yellow")

@@ -164,10 +164,9 @@ def _latest(view: TopView, now: datetime, rows: int, unicode: bool) -> Renderabl
     for record in view.latest[:max(rows, 1)]:
         [(glyph, style)] = outcome_glyphs([record.state], unicode)
         outcome = Text(f"{glyph} ", style=style)
-        outcome.append(record.state, style=STATE_STYLES.get(record.state, ""))
-        detail = printable(describe_outcome(record))
-        took = f" in {format_seconds(record.duration)}" if record.duration is not None else ""
-        outcome.append(f"{took}{' - ' + detail if detail else ''}")
+        outcome.append(printable(describe_outcome(record)), style=STATE_STYLES.get(record.state, ""))
+        if record.duration is not None:
+            outcome.append(f" ({format_seconds(record.duration)})", style="dim")
         when = record.finished_at or record.scheduled_for
         table.add_row(record.job_id, relative(when, now), outcome)
     return table

@@ -3,7 +3,8 @@ percentiles, its latest durations, and its last failure. Plain data; ``cli/`` re
 
 Every attempt counts as a run, as in the history and the metrics: a run retried twice
 before it succeeded is two failures and a success. Missed and skipped runs never
-started: they are counted apart, and are neither successes nor failures.
+started, and runs replaced on purpose (``overlap: replace``) are no failures: these are
+counted apart, and are neither runs nor successes nor failures.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from schedctl.state.history import FAILURES, NEVER_STARTED
+from schedctl.state.history import FAILURES, NEVER_STARTED, REPLACED
 from schedctl.state.recent import StatRow
 
 #: How many of the latest durations the sparkline shows.
@@ -30,6 +31,7 @@ class JobStats:
     failures: int = 0
     missed: int = 0
     skipped: int = 0
+    replaced: int = 0
     durations: list[float] = field(default_factory=list)  # oldest first
     last_failure: StatRow | None = None
 
@@ -54,7 +56,7 @@ class JobStats:
         return {
             "job_id": self.job_id, "runs": self.runs, "successes": self.successes,
             "failures": self.failures, "success_rate": self.success_rate,
-            "missed": self.missed, "skipped": self.skipped,
+            "missed": self.missed, "skipped": self.skipped, "replaced": self.replaced,
             "duration": {"p50": self.percentile(0.5), "p95": self.percentile(0.95),
                          "max": max(self.durations, default=None)},
             "latest_durations": self.latest_durations,
@@ -81,7 +83,9 @@ def _add(stats: JobStats, row: StatRow) -> None:
         stats.missed += 1
     elif row.state == "skipped":
         stats.skipped += 1
-    if row.state in NEVER_STARTED:
+    elif row.state == REPLACED:
+        stats.replaced += 1
+    if row.state in (*NEVER_STARTED, REPLACED):
         return
     stats.runs += 1
     if row.state == "success":

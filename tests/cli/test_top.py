@@ -4,9 +4,7 @@ one frame and exits."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import signal
 import subprocess
 from collections.abc import Callable, Iterator
@@ -22,6 +20,7 @@ from schedctl.state.live import live_runs
 from schedctl.state.sync import sync_jobs
 from tests.cli.conftest import SCHEDCTL
 from tests.cli.helpers import read_runs, wait_until
+from tests.prerequisites import need
 
 JOBS = """
     state: state.db
@@ -35,14 +34,6 @@ JOBS = """
         command: echo quick
         interval: 1h
 """
-
-
-def _tmux_missing() -> bool:
-    return shutil.which("tmux") is None
-
-
-needs_tmux = pytest.mark.skipif(_tmux_missing() and not os.environ.get("CI"),
-                                reason="tmux is not installed (.ci/run installs it)")
 
 
 class Pane:
@@ -73,6 +64,7 @@ class Pane:
 
 @pytest.fixture
 def pane(tmp_path: Path, cli_env: dict[str, str]) -> Iterator[Pane]:
+    need("tmux")
     env = {**cli_env, "LANG": "C.UTF-8", "TERM": "xterm-256color"}
     env.pop("COLUMNS", None)
     env.pop("LINES", None)
@@ -108,7 +100,6 @@ def busy(schedctl, jobfile, scheduler, state) -> Iterator[tuple[Path, int]]:
     assert daemon.wait_exit() == 0
 
 
-@needs_tmux
 @pytest.mark.parametrize("key", ["q", "C-c"], ids=["q", "ctrl-c"])
 def test_top_in_a_terminal_shows_what_runs_and_quits_on_a_key(pane, busy, key):
     path, pid = busy
@@ -126,7 +117,7 @@ def test_top_in_a_terminal_shows_what_runs_and_quits_on_a_key(pane, busy, key):
     assert any(line.strip() == "third line" for line in running)
     titles = [line for line in lines if line in ("RUNNING (1)", "NEXT", "LATEST")]
     assert titles == ["RUNNING (1)", "NEXT", "LATEST"]
-    assert any(re.match(r"quick\s+\S+ ago\s+✔ success", line) for line in lines)
+    assert any(re.match(r"quick\s+\S+ ago\s+✔ success \(\S+\)", line) for line in lines)
 
     pane.tmux("send-keys", "-t", "top", key)
     after = pane.wait_for(lambda screen: any(line.startswith("EXIT=") for line in screen),
