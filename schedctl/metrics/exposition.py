@@ -16,6 +16,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
 from schedctl import __version__
+from schedctl.errors import SchedctlError
 from schedctl.jobstores._sqlstore import SQLJobStore
 from schedctl.metrics.text import JobSnapshot, TextCache, render_jobs
 from schedctl.state.stores import is_shared
@@ -77,11 +78,31 @@ def store_exposition(store: SQLJobStore) -> bytes:
     return render(snapshot, ProcessCollector())
 
 
+class MetricsFileError(SchedctlError):
+    """The metrics file cannot be written: its directory is missing, read-only, full..."""
+
+    def __init__(self, path: str, error: OSError) -> None:
+        directory = os.path.dirname(os.path.abspath(path))
+        why = error.strerror or str(error)
+        if isinstance(error, FileNotFoundError):
+            why = f"the directory {directory} does not exist; create it or write elsewhere"
+        elif isinstance(error, PermissionError):
+            why = f"no permission to write in {directory}; run as its owner or write elsewhere"
+        super().__init__(f"cannot write the metrics to {path}: {why}")
+
+
 def write_atomically(path: str, data: bytes) -> None:
     """Replace ``path`` whole, so a reader (node_exporter's textfile collector) never sees
     half a file: written beside it under a new name, then renamed over it. World-readable
     (0644) from its creation: the collector runs as another user, and job ids and counts
-    are no secret."""
+    are no secret. Raises MetricsFileError when it cannot."""
+    try:
+        _replace(path, data)
+    except OSError as exc:
+        raise MetricsFileError(path, exc) from None
+
+
+def _replace(path: str, data: bytes) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     temporary = os.path.join(directory, f".{Path(path).name}.{secrets.token_hex(6)}")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)

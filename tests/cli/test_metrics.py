@@ -233,3 +233,14 @@ def listening_sockets(pid: int) -> list[str]:
             if fields[3] == "0A" and fields[9] in inodes:
                 listening.append(fields[1])
     return listening
+
+
+def test_metrics_into_a_missing_directory_is_one_line_not_a_traceback(
+    schedctl, state: Path, tmp_path: Path
+) -> None:
+    SQLiteJobStore(path=state).shutdown()
+    written = tmp_path / "no-such-dir" / "schedctl.prom"
+    result = schedctl("metrics", "--state", state, "-o", written)
+    assert result.returncode == 1
+    assert result.stderr == (f"schedctl: cannot write the metrics to {written}: the directory "
+                             f"{written.parent} does not exist; create it or write elsewhere\n")
