@@ -127,8 +127,11 @@ def _metrics(collector: Collector, field: Field) -> MetricsSpec | None:
         collector.add(field.node, "metrics", "no 'listen' address: add one, such as "
                       "listen: 127.0.0.1:9746")
         return None
-    listen = entries["listen"].value
-    return None if listen is INVALID else MetricsSpec(listen)
+    entry = entries["listen"]
+    if entry.value is INVALID:
+        return None
+    node = entry.field.node
+    return MetricsSpec(entry.value, f"{collector.filename}:{node.line}:{node.column}: {entry.key_path}")
 
 
 def _executors(collector: Collector, field: Field | None) -> dict[str, ExecutorSpec]:

@@ -208,9 +208,11 @@ class ClusterSpec:
 
 @dataclass(frozen=True)
 class MetricsSpec:
-    """The ``metrics:`` section: where ``schedctl run`` serves /metrics and /healthz."""
+    """The ``metrics:`` section: where ``schedctl run`` serves /metrics and /healthz.
+    ``where`` is the address's ``file:line:column: metrics.listen``, for a refusal to name."""
 
     listen: ListenAddress
+    where: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)

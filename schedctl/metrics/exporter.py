@@ -13,7 +13,6 @@ from datetime import datetime
 
 from schedctl import __version__
 from schedctl.errors import StoreError
-from schedctl.jobfile.addresses import ListenAddress
 from schedctl.jobstores._sqlstore import SQLJobStore
 from schedctl.metrics.exposition import CONTENT_TYPE, ProcessCollector, render
 from schedctl.metrics.health import LoopWatch, StoreProbe, store_check
@@ -30,7 +29,7 @@ _TEXT = "text/plain; charset=utf-8"
 
 class MetricsExporter:
     """Counts the runs ``history`` records from now on (on top of those already stored),
-    and serves them on ``address`` once started.
+    and serves them through ``server`` (bound already, or bound at start) once started.
 
     ``node`` is this node's name on a shared store: its runs carry it as a label.
     ``running`` gives the runs going on now by job id; ``alerts`` the alert counts
@@ -39,7 +38,7 @@ class MetricsExporter:
     """
 
     def __init__(
-        self, address: ListenAddress, store: SQLJobStore, history: RunHistory, *,
+        self, server: MetricsServer, store: SQLJobStore, history: RunHistory, *,
         watch: LoopWatch, running: Callable[[], Mapping[str, int]],
         alerts: Callable[[], Mapping[tuple[str, str], int]] | None = None,
         failing_since: Callable[[], datetime | None] | None = None,
@@ -56,9 +55,8 @@ class MetricsExporter:
         self._probe = StoreProbe(store_check(store))
         self._schedule: list[ScheduleEntry] = []  # the last one read, for a store that fails
         self._texts = TextCache()  # each job's lines, written again only when it ran
-        self.server = MetricsServer(address, {
-            "/metrics": self.metrics, "/healthz": self.healthz, "/": self.index,
-        })
+        server.routes = {"/metrics": self.metrics, "/healthz": self.healthz, "/": self.index}
+        self.server = server
 
     def start(self) -> None:
         self.server.start()

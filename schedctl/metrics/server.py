@@ -39,10 +39,36 @@ _TEXT = "text/plain; charset=utf-8"
 
 
 class MetricsListenError(SchedctlError):
-    """The metrics address cannot be listened on (in use, not allowed, not a socket...)."""
+    """The metrics address cannot be listened on (in use, not allowed, not a socket...).
 
-    def __init__(self, address: ListenAddress, why: str) -> None:
-        super().__init__(f"cannot serve metrics on {address}: {why}")
+    ``where`` says where the address was given (``--metrics``, or ``jobs.yaml:3:11:
+    metrics.listen``), so the one line names what to change."""
+
+    def __init__(self, address: ListenAddress, why: str, where: str = "") -> None:
+        self.why = why
+        prefix = f"{where}: " if where else ""
+        super().__init__(f"{prefix}cannot serve metrics on {address}: {why}")
+
+
+def _why(address: ListenAddress, exc: OSError) -> str:
+    """What went wrong and what to do, for the errors a listener meets in practice."""
+    code = exc.errno
+    if address.path is not None:
+        directory = os.path.dirname(address.path) or "."
+        if code == errno.ENOENT:
+            return f"the directory {directory} does not exist; create it or choose another path"
+        if code == errno.EACCES:
+            return f"no permission to create a socket in {directory}; choose another path"
+    elif code == errno.EADDRINUSE:
+        return "the port is in use by another process; stop it or choose another port"
+    elif code == errno.EACCES and address.port < 1024:
+        return "ports below 1024 need root; choose a port from 1024 up, such as 9746"
+    elif code == errno.EADDRNOTAVAIL:
+        return (f"{address.host} is not an address of this machine; use one of its own, "
+                f"or :{address.port} for every interface")
+    elif isinstance(exc, socket.gaierror):
+        return f"the host name {address.host!r} is unknown ({exc.strerror}); use an IP address"
+    return exc.strerror or str(exc)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -109,9 +135,11 @@ class _UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 class MetricsServer:
     """Serves ``routes`` on ``address`` from :meth:`start` until :meth:`close`."""
 
-    def __init__(self, address: ListenAddress, routes: Routes) -> None:
+    def __init__(self, address: ListenAddress, routes: Routes | None = None, *,
+                 where: str = "") -> None:
         self.address = address
-        self.routes = routes
+        self.routes: Routes = routes or {}
+        self.where_given = where
         self._server: socketserver.TCPServer | None = None
         self._thread: threading.Thread | None = None
         self._wake_r, self._wake_w = -1, -1
@@ -131,11 +159,18 @@ class MetricsServer:
             return None
         return int(self._server.socket.getsockname()[1])
 
+    def bind(self) -> None:
+        """Listen now, or raise MetricsListenError: before anything else is changed, so a
+        taken port leaves the state as it was. Requests wait until :meth:`start`."""
+        if self._server is None:
+            self._server = self._bind()
+
     def start(self) -> None:
-        """Listen (MetricsListenError if that is not possible) and start serving."""
-        server = self._bind()
+        """Listen if not yet bound, and start serving ``routes``."""
+        self.bind()
+        server = self._server
+        assert server is not None
         server.routes = self.routes  # type: ignore[attr-defined]
-        self._server = server
         self._wake_r, self._wake_w = os.pipe()
         self._thread = threading.Thread(target=self._serve, name="schedctl-metrics", daemon=True)
         self._thread.start()
@@ -145,12 +180,12 @@ class MetricsServer:
         server, self._server = self._server, None
         if server is None:
             return
-        os.write(self._wake_w, b"x")
-        if self._thread is not None:
+        if self._thread is not None:  # started, not only bound
+            os.write(self._wake_w, b"x")
             self._thread.join(5)
+            for fd in (self._wake_r, self._wake_w):
+                os.close(fd)
         server.server_close()
-        for fd in (self._wake_r, self._wake_w):
-            os.close(fd)
         if self.address.path is not None and self._socket_id == _identity(self.address.path):
             with contextlib.suppress(OSError):
                 os.unlink(self.address.path)
@@ -172,8 +207,11 @@ class MetricsServer:
             if self.address.path is not None:
                 return self._bind_unix(self.address.path)
             return _bind_tcp(self.address)
+        except MetricsListenError as exc:
+            raise MetricsListenError(self.address, exc.why, self.where_given) from None
         except OSError as exc:
-            raise MetricsListenError(self.address, exc.strerror or str(exc)) from None
+            raise MetricsListenError(self.address, _why(self.address, exc),
+                                     self.where_given) from None
 
     def _bind_unix(self, path: str) -> socketserver.TCPServer:
         _clear_stale_socket(self.address, path)
@@ -213,7 +251,8 @@ def _clear_stale_socket(address: ListenAddress, path: str) -> None:
     except FileNotFoundError:
         return
     if not stat.S_ISSOCK(mode):
-        raise MetricsListenError(address, "the path exists and is not a socket")
+        raise MetricsListenError(address, "the path exists and is not a socket; "
+                                 "remove it or choose another path")
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         probe.connect(path)
@@ -222,7 +261,7 @@ def _clear_stale_socket(address: ListenAddress, path: str) -> None:
         return
     finally:
         probe.close()
-    raise MetricsListenError(address, "another process listens on it")
+    raise MetricsListenError(address, "another process listens on it; stop it or choose another path")
 
 
 def _identity(path: str) -> tuple[int, int] | None:

@@ -34,7 +34,7 @@ from schedctl.events import (
 from schedctl.jobfile.specs import Jobfile
 from schedctl.jobstores._sqlstore import SQLJobStore
 from schedctl.metrics.health import LoopWatch
-from schedctl.metrics.server import MetricsListenError
+from schedctl.metrics.server import MetricsListenError, MetricsServer
 from schedctl.schedulers.blocking import BlockingScheduler
 from schedctl.service.alertrules import AlertRules
 from schedctl.service.filewatch import FileSignature, FileWatch
@@ -96,6 +96,8 @@ class Service(ControlLoop, Reloading, StartupSteps):
         self.owner = node.owner if node else f"{socket.gethostname()}/{os.getpid()}"
         store.runs_owner = self.owner  # claims insert their run rows (and leases, with a node)
         listen = options.metrics or (jobfile.metrics.listen if jobfile.metrics else None)
+        self._listen_where = ("--metrics" if options.metrics
+                              else jobfile.metrics.where if jobfile.metrics else "")
         # With metrics, the loop's clock notes when the loop is due back, for /healthz.
         self.loop_watch = LoopWatch(clock) if listen is not None else None
         self.scheduler = BlockingScheduler(
@@ -122,10 +124,11 @@ class Service(ControlLoop, Reloading, StartupSteps):
 
     def run(self) -> int:
         now = self.clock.now()
+        metrics = self._bind_metrics()  # a taken address stops us before the state changes
         report = self._sync_at_start(now)
         self.alert_rules.refresh()
         self.pings.refresh()
-        self._start_metrics()  # counting from here: the catch-up's missed runs count too
+        self._start_metrics(metrics)  # counting from here: the catch-up's missed runs count too
         self._catch_up(now)
         self._run_boot_jobs(now)
         if (node := self.node) is not None:
@@ -178,24 +181,32 @@ class Service(ControlLoop, Reloading, StartupSteps):
         self.pings.ended(job_id, scheduled_for, outcome)
         self.alert_rules.after_run(job_id, scheduled_for, outcome)
 
-    def _start_metrics(self) -> None:
-        """Serve /metrics and /healthz when asked to; nothing listens otherwise."""
-        if self._listen is None or self.loop_watch is None:
-            return
-        from schedctl.metrics.exporter import MetricsExporter  # prometheus_client: only if asked
-
-        self.exporter = MetricsExporter(
-            self._listen, self.store, self.history, watch=self.loop_watch,
-            running=self._running_now, alerts=self.alerts.counts.snapshot,
-            failing_since=lambda: min(self.scheduler.failing_stores().values(), default=None),
-            node=self.node.node_id if self.node else None,
-        )
+    def _bind_metrics(self) -> MetricsServer | None:
+        """Listen on the metrics address when asked to; nothing listens otherwise."""
+        if self._listen is None:
+            return None
+        server = MetricsServer(self._listen, where=self._listen_where)
         try:
-            self.exporter.start()
+            server.bind()
         except MetricsListenError:
             if self.node is not None:
                 self.node.leave()  # it joined: the other nodes need not wait for its lease
             raise
+        return server
+
+    def _start_metrics(self, server: MetricsServer | None) -> None:
+        """Serve /metrics and /healthz on the address bound at start."""
+        if server is None or self.loop_watch is None:
+            return
+        from schedctl.metrics.exporter import MetricsExporter  # prometheus_client: only if asked
+
+        self.exporter = MetricsExporter(
+            server, self.store, self.history, watch=self.loop_watch,
+            running=self._running_now, alerts=self.alerts.counts.snapshot,
+            failing_since=lambda: min(self.scheduler.failing_stores().values(), default=None),
+            node=self.node.node_id if self.node else None,
+        )
+        self.exporter.start()
 
     def _running_now(self) -> dict[str, int]:
         counts: dict[str, int] = {}

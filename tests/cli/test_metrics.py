@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import urllib.error
 import urllib.request
@@ -244,3 +245,26 @@ def test_metrics_into_a_missing_directory_is_one_line_not_a_traceback(
     assert result.returncode == 1
     assert result.stderr == (f"schedctl: cannot write the metrics to {written}: the directory "
                              f"{written.parent} does not exist; create it or write elsewhere\n")
+
+
+def test_a_taken_port_is_refused_before_the_state_changes_naming_where_it_was_given(
+    schedctl, jobfile, state: Path
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        fix = (f"cannot serve metrics on 127.0.0.1:{port}: the port is in use by another "
+               "process; stop it or choose another port\n")
+        path = jobfile(JOBS)
+        given = schedctl("run", path, "--metrics", f"127.0.0.1:{port}")
+        assert (given.returncode, given.stderr) == (1, f"schedctl: --metrics: {fix}")
+        path = jobfile(JOBS + f"metrics:\n  listen: 127.0.0.1:{port}\n")
+        keyed = schedctl("run", path)
+        line = len(JOBS.splitlines()) + 2
+        assert (keyed.returncode, keyed.stderr) == (1, f"{path}:{line}:11: metrics.listen: {fix}")
+    store = SQLiteJobStore(path=state)
+    try:
+        assert store.get_all_jobs() == []  # not synced: the refusal came first
+    finally:
+        store.shutdown()
