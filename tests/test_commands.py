@@ -32,6 +32,7 @@ from schedctl.commands.spec import (
     CommandSpecError,
     EnvFileError,
     format_seconds,
+    inherited_environ,
     parse_env_file,
 )
 from schedctl.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
@@ -152,6 +153,19 @@ def test_environment_layers(tmp_path, monkeypatch):
         "SCHEDCTL_RUN_ID": "42",
     }
 
+
+
+def test_inherited_environment_is_read_at_each_run(monkeypatch):
+    """The bytes copy of the environment sees changes made after start-up, undecodable
+    values included, and each run gets a copy of its own."""
+    monkeypatch.setenv("LATE", "set-after-import")
+    monkeypatch.setitem(os.environb, b"RAW", b"caf\xe9")  # Latin-1, not UTF-8
+    first = inherited_environ()
+    assert first == dict(os.environb)
+    first[b"LATE"] = b"changed"
+    assert inherited_environ()[b"LATE"] == b"set-after-import"
+    result = run(("sh", "-c", 'printf %s "$RAW" | od -An -tx1'))
+    assert result.output_tail.split() == ["63", "61", "66", "e9"]
 
 @pytest.mark.parametrize(
     ("text", "expected"),

@@ -115,7 +115,7 @@ def _input_fd(spec: CommandSpec) -> int | None:
 
 def _popen(
     spec: CommandSpec,
-    env: dict[str, str],
+    env: dict[bytes, bytes],
     out_fd: int | None,
     *,
     argv: list[str],
@@ -134,7 +134,7 @@ def _popen(
     if input_fd is not None and stdin is None:
         stdin = input_fd
     elif input_fd is not None:
-        env = {**env, SHIM_STDIN_FD: str(input_fd)}
+        env = {**env, SHIM_STDIN_FD.encode(): str(input_fd).encode()}
         pass_fds = (input_fd,)
     switch = runas is not None and runas.switches
     return subprocess.Popen(
@@ -160,9 +160,9 @@ def _shim_argv(spec: CommandSpec, deadline: float, runas: RunAs | None = None) -
     return [sys.executable, "-I", "-S", _SHIM, f"{deadline:.6f}", *switch, "--", *spec.argv()]
 
 
-def _shim_env(env: dict[str, str]) -> dict[str, str]:
+def _shim_env(env: dict[bytes, bytes]) -> dict[bytes, bytes]:
     """What the shim needs to give the command exactly ``env`` (see ``shim.command_env``)."""
-    return {**env, "_SCHEDCTL_SHIM_LC_CTYPE": env.get("LC_CTYPE", "")}
+    return {**env, b"_SCHEDCTL_SHIM_LC_CTYPE": env.get(b"LC_CTYPE", b"")}
 
 
 def _log_start(spec: CommandSpec, job_id: str, pid: int, *, shim: bool) -> None:

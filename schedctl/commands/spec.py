@@ -255,17 +255,36 @@ def _parse_env_line(line: str) -> tuple[str, str] | None:
 def build_env(
     spec: CommandSpec, job_id: str, extra_env: Mapping[str, str] | None = None,
     user_env: Mapping[str, str] | None = None,
-) -> dict[str, str]:
+) -> dict[bytes, bytes]:
     """Inherited environment < ``user_env`` (HOME, SHELL from the password entry) < env_file
     < env < extra_env < SCHEDCTL_JOB_ID; USER and LOGNAME of ``user_env`` last, as cron
-    lets a crontab change HOME and SHELL but never who the job runs as."""
-    env = dict(os.environ)
-    env.update(user_env or {})
+    lets a crontab change HOME and SHELL but never who the job runs as.
+
+    Built as bytes, the form exec takes: the inherited part is one dict copy, and only
+    the few variables schedctl sets are encoded (see :func:`inherited_environ`).
+    """
+    env = inherited_environ()
+    layers: list[Mapping[str, str]] = [user_env or {}]
     if spec.env_file is not None:
-        env.update(parse_env_file(spec.env_file))
-    env.update(spec.env)
-    env.update(extra_env or {})
-    env.update({key: value for key, value in (user_env or {}).items()
-                if key in ("USER", "LOGNAME")})
-    env["SCHEDCTL_JOB_ID"] = job_id
+        layers.append(parse_env_file(spec.env_file))
+    layers += [spec.env, extra_env or {},
+               {key: value for key, value in (user_env or {}).items()
+                if key in ("USER", "LOGNAME")},
+               {"SCHEDCTL_JOB_ID": job_id}]
+    for layer in layers:
+        for key, value in layer.items():
+            env[os.fsencode(key)] = os.fsencode(value)
     return env
+
+
+def inherited_environ() -> dict[bytes, bytes]:
+    """A copy of this process's environment as bytes, as it is now (a change made with
+    ``os.environ[...] = ...`` shows in the next run).
+
+    ``os.environb`` decodes nothing, but copying it goes through its Python-level mapping
+    methods, one call per variable: 17 µs for 40 variables, a tenth of what starting
+    ``true`` costs this process. CPython keeps the encoded variables in a plain dict,
+    ``os.environb._data``, whose copy takes 0.2 µs; where it is not there, the slow copy.
+    """
+    data = getattr(os.environb, "_data", None)
+    return data.copy() if type(data) is dict else dict(os.environb)
