@@ -133,8 +133,9 @@ class OutputPipe:
     def __init__(self, fd: int, capture: OutputCapture) -> None:
         self.fd: int | None = fd
         self.capture = capture
-        self._poller = select.poll()
-        self._poller.register(fd, select.POLLIN)
+        # Made on first use: a job that exits quietly is read to its end by the runner's
+        # own poll, and never needs this one.
+        self._poller: select.poll | None = None
 
     def read_chunk(self) -> bool:
         """Read once (the caller knows data or EOF is there); False, and closed, at EOF."""
@@ -148,14 +149,20 @@ class OutputPipe:
 
     def read_for(self, seconds: float) -> bool:
         """Wait up to ``seconds`` for output; True if a chunk was read."""
-        if self.fd is None or not self._poller.poll(max(0, int(seconds * 1000) + 1)):
+        if self.fd is None:
+            return False
+        if self._poller is None:
+            self._poller = select.poll()
+            self._poller.register(self.fd, select.POLLIN)
+        if not self._poller.poll(max(0, int(seconds * 1000) + 1)):
             return False
         return self.read_chunk()
 
     def close(self) -> None:
         """Stop reading; a line without its newline is still logged."""
         if self.fd is not None:
-            self._poller.unregister(self.fd)
+            if self._poller is not None:
+                self._poller.unregister(self.fd)
             os.close(self.fd)
             self.fd = None
         self.capture.flush()

@@ -280,6 +280,8 @@ class RunningCommand:
     def _enforce_deadlines(self, now: float) -> None:
         if self._stop_reason is None and self._deadline is not None and now >= self._deadline:
             self._stop("timeout", self.spec.kill_grace)
+        if self._kill_at is None:
+            return  # nobody asked for a stop: nothing to enforce (set under the lock, read once)
         with self._lock:
             if self._kill_at is not None and now >= self._kill_at and not self._sigkill_sent:
                 _signal_group(self.pgid, signal.SIGKILL)

@@ -95,13 +95,18 @@ class CommandSpec:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CommandSpec:
         """The inverse of :meth:`to_dict`; unknown keys are errors with a suggestion."""
-        known = [f.name for f in fields(cls)]
-        problems = [_unknown_key(key, known) for key in data if key not in known]
+        known = _SPEC_KEYS
+        problems = [_unknown_key(key, list(known)) for key in data if key not in known]
         if "command" not in data:
             problems.insert(0, "command: required")
         if problems:
             raise CommandSpecError("; ".join(problems))
         return cls(**dict(data))
+
+
+#: Read at every run of a command job (``from_dict``): worked out once.
+_SPEC_KEYS = {f.name: None for f in fields(CommandSpec)}  # a set that keeps the order
+_OUTPUT_MODES = get_args(OutputMode)
 
 
 def _spec_problems(spec: CommandSpec) -> Iterator[str]:
@@ -117,7 +122,7 @@ def _spec_problems(spec: CommandSpec) -> Iterator[str]:
         yield f"kill_grace: must be zero or more seconds, got {spec.kill_grace!r}"
     if spec.stdin is not None and not isinstance(spec.stdin, str):
         yield f"stdin: must be text, got {type(spec.stdin).__name__}"
-    if spec.output not in get_args(OutputMode):
+    if spec.output not in _OUTPUT_MODES:
         yield f"output: must be one of log, inherit, discard; got {spec.output!r}"
     if not (
         _is_number(spec.output_limit)
