@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schedctl.crontab.build import Imported, import_crontabs
+from schedctl.crontab.files import Source, parse_source
 from schedctl.crontab.names import program_name, unique_ids
 from schedctl.crontab.parse import CrontabParser, SystemCrontabParser
 from schedctl.jobfile.loader import parse_jobfile
@@ -151,6 +152,18 @@ def test_a_user_this_machine_lacks_is_reported_not_written() -> None:
     assert (problem.line, problem.column) == (1, 11)
     assert problem.message.startswith("no user 'no-such-user-here' on this machine")
     assert result.jobfile.jobs == {} and "# CANNOT CONVERT tab:1:" in result.text
+
+
+@pytest.mark.parametrize("spool", ["/var/spool/cron/crontabs", "/var/spool/cron"],
+                         ids=["debian", "cronie"])
+def test_a_crontab_of_crons_spool_runs_as_the_user_it_is_named_for(spool: str) -> None:
+    owned = import_crontabs([parse_source(Source(f"{spool}/root", "0 1 * * * /bin/true\n"))])
+    assert owned.problems == [] and owned.jobfile.jobs["true"].user == "root"
+    orphan = import_crontabs([parse_source(Source(f"{spool}/no-such-user-here", "@daily x\n"))])
+    (problem,) = orphan.problems
+    assert problem.message.startswith("no user 'no-such-user-here' on this machine")
+    elsewhere = import_crontabs([parse_source(Source("/home/alice/crontabs/root", "@daily x\n"))])
+    assert elsewhere.jobfile.jobs["x"].user is None  # only cron's own spool names a user
 
 
 def test_the_comment_right_above_a_line_is_its_description() -> None:

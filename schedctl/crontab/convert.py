@@ -212,12 +212,14 @@ class _FileConverter:
             value = mail.on_output(to.value, sender.value if sender else None)
             settings["on_output"] = Setting(value, to.source)
         job = Job(program_name(entry.command), entry, cron, self._description(), settings)
-        if entry.user is not None:
-            if "user" in JOB_KEYS:
-                job.settings["user"] = Setting(entry.user, _column_source(entry))
-            else:
-                job.notes.append(f"user: {entry.user}  (runs as the user running schedctl)")
+        user = self._user(entry)
+        if user is not None:
+            job.settings["user"] = Setting(user, _column_source(entry, user))
         return job
+
+    def _user(self, entry: Entry) -> str | None:
+        """The user column, or the owner of a spool crontab: whom cron runs the line as."""
+        return entry.user if entry.user is not None else self.crontab.owner
 
     def _entry_problem(self, entry: Entry) -> tuple[str, int] | None:
         if "\0" in entry.command or "\0" in (entry.stdin or ""):
@@ -228,11 +230,12 @@ class _FileConverter:
             reason = _schedule_problem(entry.schedule, self.settings.get("timezone"))
             if reason:
                 return reason, entry.text.find(entry.schedule.split()[0]) + 1
-        if entry.user is not None and "user" in JOB_KEYS:
+        user = self._user(entry)
+        if user is not None:
             try:
-                JOB_KEYS["user"](Node(entry.user, entry.number, 1, entry.user))
+                JOB_KEYS["user"](Node(user, entry.number, 1, user))
             except Bad as bad:  # cron skips such a line too ("ORPHAN (no passwd entry)")
-                return bad.message, entry.text.find(entry.user) + 1
+                return bad.message, entry.text.find(user) + 1 if entry.user else 1
         if not self.crontab.system:
             user = _leading_user(entry.command, self.settings.get("env.PATH"))
             if user:
@@ -256,9 +259,9 @@ def _node(value: str, line: Assignment) -> Node:
     return Node(value, line.number, 1, value)
 
 
-def _column_source(entry: Entry) -> Assignment:
-    """Where the user column was written, as a source for the ``user`` setting."""
-    return Assignment(entry.filename, entry.number, entry.text, name="user", value=entry.user or "")
+def _column_source(entry: Entry, user: str) -> Assignment:
+    """Where the user column (or the crontab's owner) applies, as a source for ``user``."""
+    return Assignment(entry.filename, entry.number, entry.text, name="user", value=user)
 
 
 def _schedule_problem(schedule: str, zone: Setting | None) -> str | None:

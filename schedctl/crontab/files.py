@@ -3,7 +3,9 @@
 ``/etc/crontab`` and the files of a ``cron.d`` directory have a user column; any other
 file is a user crontab unless told otherwise. In ``cron.d`` cron reads only files whose
 names are made of letters, digits, ``_`` and ``-``: ``php.dpkg-old``, ``backup~`` and
-``.placeholder`` are skipped, here as by cron. A file given to ``run`` or ``validate``
+``.placeholder`` are skipped, here as by cron. A user crontab of cron's spool
+(``/var/spool/cron/crontabs/alice``) runs as the user it is named for, as with cron.
+A file given to ``run`` or ``validate``
 is a crontab when its content says so (see :func:`looks_like_crontab`).
 """
 
@@ -48,6 +50,16 @@ def is_system_path(path: str) -> bool:
     return resolved.parent.name == "cron.d" or (
         resolved.name == "crontab" and resolved.parent.name == "etc"
     )
+
+
+def spool_owner(path: str) -> str | None:
+    """The user a crontab of cron's spool belongs to: cron runs the lines of
+    ``/var/spool/cron/crontabs/alice`` (Debian) or ``/var/spool/cron/alice`` (cronie) as alice."""
+    resolved = Path(path).absolute()
+    parent = resolved.parent
+    debian = parent.name == "crontabs" and parent.parent.name == "cron"
+    cronie = parent.name == "cron" and parent.parent.name == "spool"
+    return resolved.name if (debian or cronie) and cron_reads(resolved.name) else None
 
 
 def cron_reads(name: str) -> bool:
@@ -105,10 +117,15 @@ def read_source(path: str) -> Source:
 
 
 def parse_source(source: Source, system: bool | None = None) -> Crontab:
-    """The crontab in ``source``; ``system`` None decides the format by the path."""
+    """The crontab in ``source``; ``system`` None decides the format by the path. A user
+    crontab of cron's spool gets its owner from its name, as cron gives it."""
+    named = source.name != "<stdin>"
     if system is None:
-        system = source.name != "<stdin>" and is_system_path(source.name)
-    return parser_for(system).parse(source.text, source.name)
+        system = named and is_system_path(source.name)
+    crontab = parser_for(system).parse(source.text, source.name)
+    if named and not system:
+        crontab.owner = spool_owner(source.name)
+    return crontab
 
 
 def looks_like_crontab(text: str) -> bool:

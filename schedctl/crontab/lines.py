@@ -67,11 +67,13 @@ class BadLine(Line):
 
 @dataclass
 class Crontab:
-    """One parsed crontab file; ``system`` says it has a user column."""
+    """One parsed crontab file; ``system`` says it has a user column, ``owner`` names the
+    user a crontab of cron's spool belongs to (cron runs its lines as that user)."""
 
     filename: str
     system: bool
     lines: list[Line] = field(default_factory=list)
+    owner: str | None = None
 
     @property
     def entries(self) -> list[Entry]:
