@@ -49,6 +49,10 @@ NAMES = [
     ("unbalanced-quote", 'echo "oops', "echo"),
     ("odd-characters", "/opt/my tool/ünï€ode!", "my"),
     ("nothing-usable", "{ ; }", "job"),
+    ("redirection-first", ">/dev/null 2>&1 /usr/local/bin/report", "report"),
+    ("fd-redirection-first", "2>&1 /usr/bin/foo", "foo"),
+    ("substitution-and-append", "echo tick $(date +%S) >> /var/log/ticks", "echo"),
+    ("arithmetic-then-program", "sleep $((RANDOM % 60)); /usr/bin/sync", "sync"),
 ]
 
 

@@ -3,7 +3,8 @@
 ``cd / && run-parts --report /etc/cron.daily`` is ``cron.daily``, ``[ -x /usr/lib/php/sessionclean ]
 && /usr/lib/php/sessionclean`` is ``sessionclean``, ``nice -n 19 /usr/local/bin/backup.sh`` is
 ``backup``. Guards (``cd``, ``test``, ``[``), shell keywords, ``VAR=value`` prefixes and wrappers
-(``nice``, ``flock``, ``timeout``, an interpreter before its script) are looked through. The same
+(``nice``, ``flock``, ``timeout``, an interpreter before its script) are looked through, and so
+are redirections (``>/dev/null 2>&1``) and ``$(...)`` substitutions, which are arguments. The same
 file always gives the same ids, so ``import`` and ``run`` on a crontab agree; a second job with
 the same name gets ``-2``, a third ``-3``.
 """
@@ -14,6 +15,10 @@ import re
 import shlex
 
 _SEPARATORS = {"&&", "||", ";", "|", "&", ";;", "|&", "(", ")", "\n"}
+_REDIRECTIONS = {">", ">>", "<", "<<", "<<<", ">&", "<&", "&>", "&>>", ">|", "<>"}
+_PUNCTUATION = re.compile(r"[;&|()<>]+")
+#: The shell's operators, longest first, to split a run of punctuation into.
+_OPERATOR = re.compile(r"&>>|<<<|&&|\|\||;;|\|&|>>|<<|>&|<&|&>|>\||<>|[;&|()<>]")
 _KEYWORDS = {"if", "then", "else", "elif", "do", "while", "until", "!", "{", "}", "time", "exec",
              "command", "builtin"}
 #: Commands that check or prepare rather than do the job.
@@ -79,15 +84,37 @@ def _words(command: str) -> list[str]:
     lexer.whitespace_split = True
     lexer.commenters = ""
     try:
-        return list(lexer)
+        words = list(lexer)
     except ValueError:  # unbalanced quotes: the shell will say so; a name is still wanted
-        return command.replace(";", " ; ").replace("&&", " && ").replace("||", " || ").split()
+        words = command.replace(";", " ; ").replace("&&", " && ").replace("||", " || ").split()
+    return [part for word in words for part in _operators(word)]
+
+
+def _operators(word: str) -> list[str]:
+    """A run of punctuation (``));``, ``>>``) split into the shell's operators."""
+    if not _PUNCTUATION.fullmatch(word):
+        return [word]
+    return _OPERATOR.findall(word)
 
 
 def _simple_commands(words: list[str]) -> list[list[str]]:
+    """The words of each simple command, without redirections and ``$(...)`` substitutions:
+    ``echo at $(date) >> /var/log/x`` is ``echo at``, the program it runs and its arguments."""
     commands: list[list[str]] = [[]]
-    for word in words:
-        if word in _SEPARATORS:
+    depth = 0  # inside a $( ) substitution, which is an argument, not the line's program
+    index = 0
+    while index < len(words):
+        word = words[index]
+        index += 1
+        if depth:
+            depth += {"(": 1, ")": -1}.get(word, 0)
+        elif word == "(" and index > 1 and words[index - 2].endswith("$"):
+            depth = 1
+        elif word in _REDIRECTIONS:
+            if commands[-1] and commands[-1][-1].isdigit():
+                commands[-1].pop()  # 2>&1: the 2 belongs to the redirection
+            index += 1  # its target
+        elif word in _SEPARATORS:
             commands.append([])
         else:
             commands[-1].append(word)
