@@ -143,6 +143,15 @@ def test_mailto_becomes_on_output_and_the_user_column_the_user() -> None:
     assert "    user: root  # tab:5\n" in text
 
 
+def test_a_value_every_job_shares_is_written_once_though_each_line_set_it() -> None:
+    first = SystemCrontabParser().parse("PATH=/bin\n0 1 * * * root /bin/a\n", "crontab")
+    second = SystemCrontabParser().parse("PATH=/bin\n0 2 * * * root /bin/b\n", "cron.d/b")
+    text = import_crontabs([first, second]).text
+    defaults = "defaults:\n  user: root  # crontab:2\n  env:\n    PATH: /bin  # crontab:1\n"
+    assert defaults in text
+    assert (text.count("user:"), text.count("PATH:")) == (1, 1), text
+
+
 def test_a_bad_mailto_is_reported_and_ignored() -> None:
     result = imported("MAILTO=ops@example.com, not an address\n0 1 * * * job\n")
     (problem,) = result.problems

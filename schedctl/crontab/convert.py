@@ -52,6 +52,10 @@ class Setting:
     value: Any
     source: Assignment
 
+    def same_value(self, other: Setting | None) -> bool:
+        """Whether ``other`` sets the same value, wherever it was written."""
+        return other is not None and other.value == self.value
+
 
 @dataclass
 class Job:
@@ -126,9 +130,9 @@ def shared_defaults(jobs: list[Job]) -> dict[str, Setting]:
     keys = dict.fromkeys(key for job in jobs for key in job.settings)
     for key in keys:
         concerned = [job for job in jobs if not (job.cron == REBOOT and key in _NOT_FOR_REBOOT)]
-        values = [job.settings.get(key) for job in concerned]
-        if concerned and all(values) and len({repr(s.value) for s in values if s}) == 1:
-            shared[key] = values[0]  # type: ignore[assignment]
+        first = concerned[0].settings.get(key) if concerned else None
+        if first is not None and all(first.same_value(job.settings.get(key)) for job in concerned):
+            shared[key] = first
     return shared
 
 

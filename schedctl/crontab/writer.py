@@ -122,7 +122,7 @@ class _Writer:
         if entry.stdin is not None:
             self.out.append(f"{inner}stdin: {block(entry.stdin, inner + _INDENT)}")
         own = {name: setting for name, setting in job.settings.items()
-               if self.defaults.get(name) != setting}
+               if not setting.same_value(self.defaults.get(name))}
         self._settings(own, inner)
         self.out.extend(f"{inner}# {comment(note)}" for note in job.notes)
 
