@@ -63,7 +63,7 @@ def test_a_signal_records_the_foreground_run_as_interrupted(tmp_path, cli_env, j
 
     assert proc.returncode == 128 + signum, (out, err)
     assert "Traceback" not in err, err
-    assert f"slow: interrupted: interrupted by {signal.Signals(signum).name}" in out
+    assert f"slow: interrupted by {signal.Signals(signum).name} in the foreground" in out
     assert process_gone(pid), "the command was left running"
     [run] = read_runs(state, "slow")
     assert (run.state, run.signal, run.reason) == ("interrupted", signum, "run-now")

@@ -338,8 +338,9 @@ def test_sighup_and_sigterm_during_an_outage(tmp_path, cli_env):
                    what="the store error in the log", context=daemon.log)
         jobfile.write_text(textwrap.dedent(JOBS) + "  new: {command: 'true', interval: 1s}\n")
         daemon.signal(signal.SIGHUP)
-        wait_until(lambda: any(e["message"].startswith("Reload failed; still running the previous"
-                                                       " jobs: ") for e in daemon.events()),
+        wait_until(lambda: any(e["message"].startswith("Reload failed")
+                                   and "still running the previous jobs: " in e["message"]
+                                   for e in daemon.events()),
                    what="the reload to be refused", context=daemon.log)
         before = len(started(daemon.events(), "tick"))
         wait_until(lambda: len(started(daemon.events(), "tick")) >= before + 3,

@@ -22,6 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from schedctl.clock import SystemClock
+from schedctl.jobstores._pg_schema import MIGRATIONS
 from tests.cli.helpers import as_json, wait_until
 from tests.faults.cluster.harness import (
     Cluster,
@@ -73,7 +74,7 @@ def test_processes_opening_an_empty_database_at_once_all_migrate_it(
                 opener.stdin.flush()
             answers = [p.stdout.readline().strip() for p in openers]
             assert answers == ["ok"] * OPENERS, f"{url}: {answers}"
-            assert sql(url, "SELECT version FROM schedctl.schema_version") == [(1,)]
+            assert sql(url, "SELECT version FROM schedctl.schema_version") == [(len(MIGRATIONS),)]
             tables = {name for (name,) in sql(url, TABLES)}
             assert {"jobs", "runs", "nodes", "settings", "run_requests"} <= tables
     finally:
