@@ -158,7 +158,10 @@ def test_healthz_is_ok_then_503_while_the_database_is_unreachable(
         status, body = fetch(health)
     finally:
         postgres_server.resume()
-    assert status == 503 and body.startswith("unhealthy: the state store did not answer"), body
+    # The probe either times out itself or finds the scheduler's own query hung on the store.
+    assert status == 503, body
+    assert re.match(r"unhealthy: the state store (did not answer|is busy: a query has held it)",
+                    body), body
     wait_until(lambda: fetch(health)[0] == 200, timeout=10, what="healthy again",
                context=daemon.log)
 
