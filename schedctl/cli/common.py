@@ -67,6 +67,9 @@ def find_state(state: str | None, jobfile: str | None) -> str:
         raise UsageError(
             "no state file given: use --state PATH or -f JOBFILE (or set SCHEDCTL_STATE)"
         )
+    from schedctl.state.runlock import check_in_use
+
+    check_in_use(os.fspath(path))  # never claim a change the running scheduler cannot see
     if not path.exists():
         raise SchedctlError(
             f"state file {path} does not exist yet; 'schedctl run' creates it"

@@ -150,6 +150,10 @@ class WakeListener:
             return False
         return True
 
+    def owns_path(self) -> bool:
+        """Whether the socket at the path is still the one this listener bound."""
+        return self._is_ours()
+
     def _is_ours(self) -> bool:
         try:
             info = os.lstat(self._path)

@@ -17,6 +17,15 @@ from datetime import datetime
 from math import isfinite
 from typing import TYPE_CHECKING, Any
 
+from schedctl.jobstores._sqlite_file import (
+    FileChange,
+    Identity,
+    clear,
+    copy_out,
+    file_change,
+    identity_of,
+    wal_identities,
+)
 from schedctl.jobstores._sqlite_schema import connect, parse_location, rollback, store_error
 from schedctl.jobstores._sqlite_wake import WakeListener, WakeSender
 from schedctl.jobstores._sqlrows import DUE_JOBS, INSERT_JOB, Row
@@ -60,6 +69,8 @@ class SQLiteJobStore(SQLJobStore):
         self.poll_interval = _check_poll_interval(poll_interval)
         self.keep_schedule_on_error = keep_schedule_on_error
         self._conn: sqlite3.Connection | None = None
+        self._opened: Identity | None = None  # the file the connection was opened on
+        self._opened_wal: dict[str, Identity] = {}
         self._sender = WakeSender(self.wake_path, self._logger)
         self._listener: WakeListener | None = None
         with self._reading():
@@ -108,6 +119,50 @@ class SQLiteJobStore(SQLJobStore):
         with self._reading() as conn:
             return int(conn.execute("PRAGMA data_version").fetchone()[0])
 
+    # -- the file under the store ----------------------------------------------------------------
+
+    @property
+    def opened(self) -> Identity | None:
+        """(device, inode) of the file this store has open, or None before the first use."""
+        return self._opened
+
+    def file_change(self) -> FileChange | None:
+        """What became of the file at ``path`` since this store opened it: ``removed``,
+        ``replaced`` (another file was renamed there) or ``truncated``; None if unchanged."""
+        with self._lock:
+            opened = self._opened if self._conn is not None else None
+            return None if opened is None else file_change(self.path, opened)
+
+    def take_back(self, change: FileChange) -> bool:
+        """Make the file at ``path`` the one this store uses again, after ``change``: a
+        removed or truncated file is written anew from what this store's connection still
+        reads (a fresh, empty file when that is not whole), a file renamed there is opened
+        as it is. True when the store's own content was kept."""
+        with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is None:
+                return False
+            try:
+                kept = change != "replaced" and copy_out(conn, self.path)
+            finally:
+                conn.close()
+            if not kept:
+                clear(self.path, change, self._opened_wal)
+            with self._reading():
+                pass  # opened now: a file that cannot be used fails here, not at the next tick
+            return kept
+
+    def listen_again(self) -> bool:
+        """Bind the wake-up socket anew when the one at ``wake_path`` is no longer ours
+        (removed with the state file); True when that was needed."""
+        listener = self._listener
+        if listener is None or not listener.listening or listener.owns_path():
+            return False
+        self._stop_listening()
+        self._listener = WakeListener(self.wake_path, self._wake_scheduler, self._logger)
+        self._listener.open(self._writing(notify=False))
+        return True
+
     # -- the backend ---------------------------------------------------------------------------
 
     def _lock_due(self, conn: Any, now: datetime, limit: int) -> tuple[list[Row], datetime]:
@@ -124,6 +179,8 @@ class SQLiteJobStore(SQLJobStore):
             try:
                 if self._conn is None:
                     self._conn = connect(self.path)
+                    self._opened = identity_of(self.path)
+                    self._opened_wal = wal_identities(self.path)
                 yield self._conn
             except sqlite3.Error as exc:
                 self.errors += 1

@@ -43,6 +43,7 @@ from schedctl.service.pingrules import PingRules
 from schedctl.service.reload import Reloading
 from schedctl.service.runlog import RUN_EVENTS, RunLog
 from schedctl.service.signals import ControlLoop
+from schedctl.service.statewatch import StateFileWatch
 from schedctl.service.startup import ServeOptions, StartupSteps, build_executors, opened_store
 from schedctl.service.systemd import Notifier
 from schedctl.state.history import RunHistory, RunOutcome
@@ -70,7 +71,7 @@ def serve(options: ServeOptions, clock: Clock | None = None) -> int:
         return Service(jobfile, store, clock, options, node=node, jobfile_seen=seen).run()
 
 
-class Service(ControlLoop, Reloading, StartupSteps):
+class Service(ControlLoop, Reloading, StartupSteps, StateFileWatch):
     """One running ``schedctl run``: the scheduler, its listeners and its control thread."""
 
     def __init__(

@@ -65,6 +65,7 @@ class ControlLoop:
     if TYPE_CHECKING:
 
         def reload(self, reason: str = "SIGHUP") -> SyncReport | None: ...
+        def _watch_state_file(self) -> None: ...
 
     def _install_signal_handlers(self) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -118,6 +119,7 @@ class ControlLoop:
         except Exception:
             _logger.exception("Could not write the heartbeat to the state file")
         self.runlog.flush()  # run records held while the state file failed, once it works
+        self._watch_state_file()  # removed, replaced or truncated under the scheduler?
         self.notifier.watchdog()  # the scheduler is alive, store or no store
         try:
             self.notifier.status(self._status_line())
