@@ -159,6 +159,13 @@ def test_a_bad_mailto_is_reported_and_ignored() -> None:
     assert result.jobfile.jobs["job"].on_output == ()
 
 
+def test_a_refused_setting_says_why_and_not_that_the_rest_still_runs() -> None:
+    # run and validate refuse the whole crontab for it; "ignored" would say the rest runs.
+    result = imported("RANDOM_DELAY=soon\n0 1 * * * job\n")
+    assert [p.message for p in result.problems] == [
+        "RANDOM_DELAY must be a whole number of minutes, got 'soon'"]
+
+
 def test_a_user_this_machine_lacks_is_reported_not_written() -> None:
     result = imported("0 2 * * * no-such-user-here /usr/bin/true\n", system=True)
     (problem,) = result.problems

@@ -176,7 +176,7 @@ class _FileConverter:
                 raise Bad(f"the value of {name} holds a NUL character")
             self._apply(line, name, value)
         except Bad as bad:
-            return Skipped(line, f"{bad.message}; the line is ignored", 1)
+            return Skipped(line, bad.message, 1)  # run refuses the file; import keeps it as a comment
         return Note(line)
 
     def _apply(self, line: Assignment, name: str, value: str) -> None:
