@@ -476,3 +476,14 @@ def test_readme_names_the_programs_the_suite_needs() -> None:
     for program in INSTALL:
         if re.search(rf"apt-get install .*\b{program}\b", ci):
             assert program in install.group(1).split(), program
+
+
+def test_the_readmes_failing_job_alert_matches_exactly_the_failure_outcomes() -> None:
+    from schedctl.state.history import FAILURES, NEVER_STARTED, REPLACED
+
+    rules = re.findall(r'schedctl_runs_total\{outcome(!~|=~)"([^"]+)"\}', README.read_text())
+    assert rules, "the README shows no alert on schedctl_runs_total by outcome"
+    outcomes = {*FAILURES, *NEVER_STARTED, REPLACED, "success"}
+    for operator, pattern in rules:
+        matched = {o for o in outcomes if (re.fullmatch(pattern, o) is not None) == (operator == "=~")}
+        assert matched == set(FAILURES), f"{operator}{pattern!r} alerts on {sorted(matched)}"
