@@ -116,6 +116,14 @@ def test_a_slow_client_does_not_hold_up_others(serving: list[MetricsServer]) -> 
         idle.close()
 
 
+def test_every_interface_is_shown_as_the_wildcard_address_so_a_url_can_be_made_of_it(
+    serving: list[MetricsServer],
+) -> None:
+    server = start(serving, ListenAddress("", 0))
+    assert server.where in (f"[::]:{server.port}", f"0.0.0.0:{server.port}")
+    assert get(http.client.HTTPConnection(server.where), "/metrics")[0] == 200
+
+
 def test_a_taken_port_is_one_clear_error(serving: list[MetricsServer]) -> None:
     server = start(serving, ListenAddress("127.0.0.1", 0))
     with pytest.raises(MetricsListenError, match=rf"127.0.0.1:{server.port}: .*in use"):

@@ -147,11 +147,13 @@ class MetricsServer:
 
     @property
     def where(self) -> str:
-        """The address listened on, with the port the system chose for port 0."""
+        """The address listened on, with the port the system chose for port 0 and, for
+        every interface, the wildcard address (``[::]:9746``): a URL can be made of it."""
         port = self.port
-        if port is None:
+        if port is None or self._server is None:
             return str(self.address)
-        return str(ListenAddress(host=self.address.host, port=port))
+        host = self.address.host or str(self._server.socket.getsockname()[0])
+        return str(ListenAddress(host=host, port=port))
 
     @property
     def port(self) -> int | None:
