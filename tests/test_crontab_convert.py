@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schedctl.crontab.build import Imported, import_crontabs
+from schedctl.crontab.build import Imported, import_crontabs, load_any
 from schedctl.crontab.files import Source, parse_source
 from schedctl.crontab.names import program_name, unique_ids
 from schedctl.crontab.parse import CrontabParser, SystemCrontabParser
@@ -164,6 +164,13 @@ def test_a_refused_setting_says_why_and_not_that_the_rest_still_runs() -> None:
     result = imported("RANDOM_DELAY=soon\n0 1 * * * job\n")
     assert [p.message for p in result.problems] == [
         "RANDOM_DELAY must be a whole number of minutes, got 'soon'"]
+
+
+def test_a_crontab_with_every_line_commented_out_runs_no_job(tmp_path: Path) -> None:
+    # What stops a crontab's jobs, as with cron: a live reload applies it, not refuses it.
+    path = tmp_path / "crontab"
+    path.write_text("# Off until the migration is done\n#0 2 * * * backup\n")
+    assert load_any(str(path)).jobs == {}
 
 
 def test_a_user_this_machine_lacks_is_reported_not_written() -> None:

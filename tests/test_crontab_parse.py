@@ -149,8 +149,11 @@ def test_a_jobfile_is_not_a_crontab(path: str) -> None:
 @pytest.mark.parametrize(
     "text",
     ["jobs:\n  a: {command: x, cron: '* * * * *'}\n", "{jobs: {}}\n", "# only comments\n\n",
-     "", "---\njobs: {}\n", "jobs:\n  b:\n    command: FOO=1 run\n"],
-    ids=["mapping", "flow", "comments", "empty", "document-marker", "assignment-inside"],
+     "", "---\njobs: {}\n", "jobs:\n  b:\n    command: FOO=1 run\n",
+     "# jobs:\n#   backup:\n#     cron: '0 2 * * *'\n",
+     "jobs: {}\n# 0 2 * * * backup was here\n"],
+    ids=["mapping", "flow", "comments", "empty", "document-marker", "assignment-inside",
+         "jobfile-commented-out", "jobfile-commenting-a-cron-line"],
 )
 def test_yaml_text_is_not_a_crontab(text: str) -> None:
     assert not looks_like_crontab(text)
@@ -159,8 +162,10 @@ def test_yaml_text_is_not_a_crontab(text: str) -> None:
 @pytest.mark.parametrize(
     "text",
     ["0 2 * * * backup\n", "# header\nMAILTO=root\n\n*/5 * * * * tick\n", "@reboot start\n",
-     "SHELL=/bin/bash\n", "30 2 * * mon-fri  run: with a colon\n"],
-    ids=["job", "header-and-env", "macro", "env-only", "colon-in-command"],
+     "SHELL=/bin/bash\n", "30 2 * * mon-fri  run: with a colon\n",
+     "# Note: all off for now\n#MAILTO=root\n# 0 2 * * * backup\n#@reboot start\n"],
+    ids=["job", "header-and-env", "macro", "env-only", "colon-in-command",
+         "every-line-commented-out"],
 )
 def test_crontab_text_is_a_crontab(text: str) -> None:
     assert looks_like_crontab(text)

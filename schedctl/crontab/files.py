@@ -132,21 +132,31 @@ def looks_like_crontab(text: str) -> bool:
     """True for crontab text, False for a YAML jobfile.
 
     No line of a crontab looks like YAML's ``key:``, and at least one is a job or an
-    environment line; a jobfile always has a ``jobs:`` line.
+    environment line; a jobfile always has a ``jobs:`` line. A file of comments alone is
+    a crontab with every job commented out when a comment is a job line
+    (``# 0 2 * * * backup``): so commenting out a crontab's last line stops its job.
     """
-    found = False
+    found = active = commented_job = False
     for row in text.split("\n"):
         line = row.strip(" \t\r")
-        if not line or line.startswith("#"):
+        if line.startswith("#"):
+            commented_job = commented_job or _is_job(line[1:].strip(" \t"))
+            continue
+        if not line:
             continue
         if _YAML_LINE.match(line):
             return False
+        active = True
         found = found or _is_job_or_assignment(line)
-    return found
+    return found or (commented_job and not active)
 
 
 def _is_job_or_assignment(line: str) -> bool:
-    if _MACRO.match(line + " ") or _ASSIGNMENT.match(line):
+    return _is_job(line) or _ASSIGNMENT.match(line) is not None
+
+
+def _is_job(line: str) -> bool:
+    if _MACRO.match(line + " "):
         return True
     tokens = line.split(None, 5)
     return len(tokens) == 6 and all(_TIME_TOKEN.fullmatch(token) for token in tokens[:5])
