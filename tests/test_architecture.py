@@ -14,7 +14,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "schedctl"
 ENGINE = ["triggers", "jobstores", "executors", "schedulers", "events.py", "job.py", "clock.py",
-          "timeutil.py", "refs.py", "errors.py"]
+          "timeutil.py", "refs.py", "errors.py", "trust.py"]
 #: Modules allowed to read the time or block on it.
 CLOCK_MODULES = {"clock.py", "running.py", "spawn.py", "processes.py", "shim.py"}  # the shim is a process of its own
 TIME_CALLS = {("datetime", "now"), ("datetime", "utcnow"), ("time", "time"), ("time", "monotonic"),

@@ -121,12 +121,17 @@ def resume(job_ids: tuple[str, ...], state: str | None, jobfile: str | None, as_
 @click.argument("job_id", metavar="JOB")
 @state_options
 @json_option
-def run_now(job_id: str, state: str | None, jobfile: str | None, as_json: bool) -> None:
+@click.option("--insecure", is_flag=True,
+              help="Run here even if the jobfile or state file could be changed by another user.")
+def run_now(job_id: str, state: str | None, jobfile: str | None, as_json: bool,
+            insecure: bool) -> None:
     """Run JOB once, as soon as possible, leaving its schedule alone.
 
     With a 'schedctl run' on this state file, that scheduler runs it (its
     history and log show the run). Without one, it runs here, in the
-    foreground, and the exit code says whether it succeeded.
+    foreground, as the jobfile declares it (the one given with -f, else the
+    one the last 'schedctl run' used), and the exit code says whether it
+    succeeded.
 
     \b
     Examples:
@@ -135,7 +140,7 @@ def run_now(job_id: str, state: str | None, jobfile: str | None, as_json: bool) 
     """
     from schedctl.cli import output
     from schedctl.commands.outcome import summarize
-    from schedctl.service.control import known_ids, run_here
+    from schedctl.service.control import jobfile_to_run_here, known_ids, run_here
     from schedctl.state.stores import store_now
     from schedctl.state.views import scheduler_running
 
@@ -150,9 +155,11 @@ def run_now(job_id: str, state: str | None, jobfile: str | None, as_json: bool) 
             click.echo(f"{job_id}: run requested from the running scheduler")
         return
     from schedctl.service.logfmt import setup_logging
+    from schedctl.trust import set_insecure
 
     setup_logging()
-    outcome = run_here(store, history, job_id)
+    set_insecure(insecure)
+    outcome = run_here(store, history, job_id, jobfile=jobfile_to_run_here(store, history, jobfile))
     if as_json:
         output.print_json({"id": job_id, "requested": False, "outcome": outcome.to_json()})
     else:

@@ -111,11 +111,13 @@ def validate(jobfile: str, count: int, as_json: bool, as_crontab: bool, system: 
     from rich.markup import escape
 
     from schedctl.cli import output
-    from schedctl.service.startup import open_jobfile
+    from schedctl.service.startup import open_jobfile, trust_warnings
     from schedctl.state.sync import build_job
     from schedctl.state.views import upcoming
 
-    loaded = open_jobfile(jobfile, crontab=as_crontab or None, system=system or None)
+    _warn(trust_warnings(jobfile))
+    loaded = open_jobfile(jobfile, crontab=as_crontab or None, system=system or None,
+                          trusted=False)
     now = SystemClock().now()
     jobs = [(spec, build_job(spec, loaded)) for spec in loaded.jobs.values()]
     plan = [(spec, job, [] if spec.paused else upcoming(job, now, count)) for spec, job in jobs]
@@ -160,10 +162,10 @@ def systemd_unit(jobfile: str, state: str | None, run_as: str | None) -> None:
       systemctl daemon-reload && systemctl enable --now schedctl-jobs
     """
     from schedctl.jobfile.loader import default_state_path, resolve_state
-    from schedctl.service.startup import open_jobfile
+    from schedctl.service.startup import open_jobfile, trust_warnings
     from schedctl.service.unitfile import render_unit, runs_as_root, system_state_path
 
-    loaded = open_jobfile(jobfile)
+    loaded = open_jobfile(jobfile, trusted=False)
     others = sorted({spec.user for spec in loaded.jobs.values() if spec.user not in (None, run_as)})
     if run_as and not runs_as_root(run_as) and others:
         raise UsageError(
@@ -175,8 +177,24 @@ def systemd_unit(jobfile: str, state: str | None, run_as: str | None) -> None:
         where = location if isinstance(location, str) else str(location.resolve())
     else:  # not the home of whoever prints the unit: the service's user may not reach it
         where = system_state_path(default_state_path(jobfile).name)
+    _warn(trust_warnings(jobfile, None if "://" in where else Path(where), uid=_uid(run_as)))
     click.echo(render_unit(jobfile=str(Path(jobfile).resolve()), state=where,
                            executable=_executable(), user=run_as), nl=False)
+
+
+def _warn(lines: list[str]) -> None:
+    for line in lines:
+        click.echo(f"schedctl: warning: {line}", err=True)
+
+
+def _uid(name: str | None) -> int | None:
+    """The uid of the unit's ``User=``, for the trust check (None: root, or unknown here)."""
+    import pwd
+
+    try:
+        return pwd.getpwnam(name).pw_uid if name else 0
+    except KeyError:
+        return None
 
 
 def _executable() -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from schedctl.errors import SchedctlError
+from schedctl.trust import UntrustedFileError, check_trusted
 
 OutputMode = Literal["log", "inherit", "discard"]
 Outcome = Literal[
@@ -221,8 +222,14 @@ def parse_env_file(path: str) -> dict[str, str]:
     """Read ``KEY=VALUE`` lines: ``#`` comments, blank lines, ``export`` prefixes, quotes.
 
     Nothing is interpolated. Read at every run, so an edited secret takes effect
-    without reloading the scheduler.
+    without reloading the scheduler; and checked at every run by the trust rule
+    (:func:`schedctl.trust.check_trusted`), since whoever can change it (a ``PATH``,
+    an ``LD_PRELOAD``) decides what the command runs.
     """
+    try:
+        check_trusted(path)
+    except UntrustedFileError as exc:
+        raise EnvFileError(f"env_file {exc}") from None
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:

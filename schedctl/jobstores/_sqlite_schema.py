@@ -12,6 +12,7 @@ import sqlite3
 import time
 
 from schedctl.errors import StoreError
+from schedctl.trust import check_not_link
 
 #: Marks the file as ours in its header (``PRAGMA application_id``): 'schd'.
 APPLICATION_ID = 0x73636864
@@ -146,7 +147,8 @@ def _path_from_url(url: object) -> str:
 
 def ensure_file(path: str) -> None:
     """Create missing parent directories (0700) and the file itself (0600), so a
-    state file holding commands and arguments is private from its first byte."""
+    state file holding commands and arguments is private from its first byte; a
+    symbolic link where the file should be is an error that names it."""
     parent = os.path.dirname(path)
     missing: list[str] = []
     while parent and not os.path.isdir(parent):
@@ -159,9 +161,9 @@ def ensure_file(path: str) -> None:
             except FileExistsError:
                 pass  # made meanwhile by another process
         try:
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
         except FileExistsError:
-            pass
+            check_not_link(path)  # SQLite would open whatever a link there points to
     except OSError as exc:
         raise StoreError(f"{path}: cannot create the state file ({exc.strerror or exc})") from None
 

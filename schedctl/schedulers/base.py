@@ -29,7 +29,7 @@ from schedctl.jobstores.base import BaseJobStore
 from schedctl.schedulers import config as cfg
 from schedctl.schedulers.jobs import JobAPI
 from schedctl.schedulers.listeners import ListenerAPI
-from schedctl.schedulers.loop import BUSY_RETRY, MAX_CLAIM_BATCH, MAX_WAIT, RunLoop
+from schedctl.schedulers.loop import BUSY_RETRY, MAX_CLAIM_BATCH, MAX_WAIT, RunGuard, RunLoop
 from schedctl.schedulers.outage import MemorySchedule
 from schedctl.schedulers.plugins import PluginAPI
 from schedctl.schedulers.states import STATE_PAUSED, STATE_RUNNING, STATE_STOPPED
@@ -66,6 +66,7 @@ class BaseScheduler(ListenerAPI, PluginAPI, RunLoop, JobAPI, TransferAPI, ABC):
         self._stopped.set()
         self.state = STATE_STOPPED
         self._clock: Clock = SystemClock()
+        self._run_guard: RunGuard | None = None
         self._logger = logging.getLogger("schedctl.scheduler")
         self.timezone = get_localzone()
         self._job_defaults = dict(cfg.DEFAULT_JOB_OPTIONS)
@@ -87,6 +88,7 @@ class BaseScheduler(ListenerAPI, PluginAPI, RunLoop, JobAPI, TransferAPI, ABC):
             "executors",
             "jobstores",
             "clock",
+            "run_guard",
         }
         if unknown:
             raise TypeError(f"unknown scheduler option(s): {', '.join(sorted(unknown))}")
@@ -97,6 +99,8 @@ class BaseScheduler(ListenerAPI, PluginAPI, RunLoop, JobAPI, TransferAPI, ABC):
             self.timezone = astimezone(config["timezone"]) or get_localzone()
         if "clock" in config:
             self._clock = config["clock"]
+        if "run_guard" in config:
+            self._run_guard = config["run_guard"]
         if "job_defaults" in config:
             self._job_defaults = cfg.job_defaults(config["job_defaults"])
         for alias, spec in (config.get("executors") or {}).items():

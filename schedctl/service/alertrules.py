@@ -8,6 +8,7 @@ that was failing before a restart still sends its recovery alert.
 from __future__ import annotations
 
 import shlex
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ from schedctl.alerts.context import AlertContext
 from schedctl.alerts.dispatcher import AlertDispatcher
 from schedctl.alerts.spec import alert_from_dict
 from schedctl.errors import StoreError
+from schedctl.job import Job
 from schedctl.jobstores.base import BaseJobStore
 from schedctl.state.history import RunHistory, RunOutcome
 
@@ -33,6 +35,7 @@ class AlertRules:
         self._store = store
         self._dispatcher = dispatcher
         self._meta: dict[str, dict[str, Any]] = {}
+        self._pinned = False
         self.refresh()
         self._failing = {
             job_id: record.failed
@@ -40,10 +43,14 @@ class AlertRules:
             if record.state not in _NEUTRAL
         }
 
-    def refresh(self) -> None:
+    def refresh(self, jobs: Mapping[str, Job] | None = None) -> None:
         """Remember every job's alert settings. Called at start-up and after each reload,
-        because a one-shot job is gone from the store by the time its run ends."""
-        self._meta = {job.id: job.meta for job in self._store.get_all_jobs()}
+        because a one-shot job is gone from the store by the time its run ends. Given the
+        jobfile's ``jobs`` (a local state file), alerts come from them alone: an alert
+        command is a command, and the state file never decides what runs."""
+        self._pinned = jobs is not None
+        source = jobs.values() if jobs is not None else self._store.get_all_jobs()
+        self._meta = {job.id: job.meta for job in source}
 
     def after_run(self, job_id: str, scheduled_for: datetime, outcome: RunOutcome) -> None:
         if outcome.state in _NEUTRAL:
@@ -59,10 +66,12 @@ class AlertRules:
             self._send("recovery", "on_recovery", job_id, scheduled_for, outcome)
 
     def _send(self, kind: str, key: str, job_id: str, scheduled_for: datetime, outcome: RunOutcome) -> None:
-        try:
-            job = self._store.lookup_job(job_id)
-        except StoreError:  # a failing state file must not swallow the alert: use what we know
-            job = None
+        job = None
+        if not self._pinned:
+            try:
+                job = self._store.lookup_job(job_id)
+            except StoreError:  # a failing state file must not swallow the alert: use what we know
+                pass
         meta = job.meta if job is not None else self._meta.get(job_id, {})
         if not meta.get(key):
             return

@@ -12,12 +12,17 @@ import socket
 from datetime import datetime
 
 from schedctl.clock import Clock, SystemClock
-from schedctl.errors import JobLookupError, StaleJobError
-from schedctl.state.history import RunHistory, RunOutcome
 from schedctl.commands.jobrunner import ATTEMPT_LISTENERS
+from schedctl.errors import JobLookupError, SchedctlError, StaleJobError
+from schedctl.jobfile.specs import Jobfile
+from schedctl.jobstores._sqlstore import SQLJobStore
 from schedctl.jobstores.base import BaseJobStore
 from schedctl.service.foreground import foreground_signals, interrupted, run_in_foreground
+from schedctl.service.jobguard import JobfileGuard
 from schedctl.service.runlog import RunLog, outcome_of
+from schedctl.service.startup import open_jobfile
+from schedctl.state.history import RunHistory, RunOutcome
+from schedctl.state.stores import check_state_trusted
 from schedctl.timeutil import from_epoch_ms, to_epoch_ms
 
 _CAS_ATTEMPTS = 20
@@ -51,17 +56,43 @@ def set_paused(store: BaseJobStore, job_id: str, paused: bool, now: datetime) ->
     raise StaleJobError(job_id)
 
 
+def jobfile_to_run_here(
+    store: SQLJobStore, history: RunHistory, given: str | None
+) -> Jobfile | None:
+    """The jobfile that a job run here must match, trust-checked with the state file: the
+    one given (``-f``), else the one the last ``schedctl run`` of this file ran. None on a
+    shared store, whose database is trusted as its credentials are."""
+    if store.shared:
+        return None
+    path = given
+    if path is None:
+        presence = history.presence()
+        path = presence.jobfile if presence else None
+    if path is None:
+        raise SchedctlError(
+            "run-now runs a job here only as its jobfile declares it, and this state file "
+            "names none: give the jobfile with -f JOBFILE")
+    check_state_trusted(store.location)
+    return open_jobfile(path)
+
+
 def run_here(
-    store: BaseJobStore, history: RunHistory, job_id: str, clock: Clock | None = None
+    store: BaseJobStore, history: RunHistory, job_id: str, clock: Clock | None = None, *,
+    jobfile: Jobfile | None = None,
 ) -> RunOutcome:
     """Run a job once in this process (no scheduler is running) and record it in the history.
 
     A SIGINT, SIGTERM or SIGHUP meanwhile stops it and records it as interrupted, with
-    the signal (``foreground``)."""
+    the signal (``foreground``). With a ``jobfile``, what runs is the jobfile's own
+    definition, and only if the store's matches it (UnboundJobError otherwise): the state
+    file never decides what runs.
+    """
     clock = clock or SystemClock()
     job = store.lookup_job(job_id)
     if job is None:
         raise JobLookupError(job_id, known_ids(store))
+    if jobfile is not None:
+        job = JobfileGuard(jobfile).check(job)
     owner = f"{socket.gethostname()}/{os.getpid()}"
     started = from_epoch_ms(to_epoch_ms(clock.now()))  # as precise as the history keeps it
     with foreground_signals() as gate:

@@ -39,6 +39,7 @@ from schedctl.schedulers.blocking import BlockingScheduler
 from schedctl.service.alertrules import AlertRules
 from schedctl.service.filewatch import FileSignature, FileWatch
 from schedctl.service.live import LivePublisher
+from schedctl.service.jobguard import JobfileGuard
 from schedctl.service.pingrules import PingRules
 from schedctl.service.reload import Reloading
 from schedctl.service.runlog import RUN_EVENTS, RunLog
@@ -101,9 +102,11 @@ class Service(ControlLoop, Reloading, StartupSteps, StateFileWatch):
                               else jobfile.metrics.where if jobfile.metrics else "")
         # With metrics, the loop's clock notes when the loop is due back, for /healthz.
         self.loop_watch = LoopWatch(clock) if listen is not None else None
+        # A local state file runs only what the jobfile declares (see jobguard.py).
+        self.guard = JobfileGuard(jobfile) if node is None else None
         self.scheduler = BlockingScheduler(
             jobstores={"default": store}, executors=build_executors(jobfile),
-            timezone=jobfile.timezone, clock=self.loop_watch or clock,
+            timezone=jobfile.timezone, clock=self.loop_watch or clock, run_guard=self.guard,
         )
         self.alerts = AlertDispatcher()
         self.alert_rules = AlertRules(store, self.history, self.alerts)
@@ -111,6 +114,8 @@ class Service(ControlLoop, Reloading, StartupSteps, StateFileWatch):
         self.live = LivePublisher(store, self.owner)
         self.runlog = RunLog(self.history, clock, self.owner, self.scheduler.timezone,
                              replacing=self._replaces, after_run=self._after_run)
+        if self.guard is not None:
+            self.guard.refuse = self.runlog.refused
         self.scheduler.add_listener(self.runlog, RUN_EVENTS)
         self.scheduler.add_listener(self._started, EVENT_JOB_SUBMITTED)
         self.scheduler.add_listener(self._replace_running, EVENT_JOB_MAX_INSTANCES)
@@ -127,8 +132,7 @@ class Service(ControlLoop, Reloading, StartupSteps, StateFileWatch):
         now = self.clock.now()
         metrics = self._bind_metrics()  # a taken address stops us before the state changes
         report = self._sync_at_start(now)
-        self.alert_rules.refresh()
-        self.pings.refresh()
+        self._bind(self.jobfile)
         self._start_metrics(metrics)  # counting from here: the catch-up's missed runs count too
         self._catch_up(now)
         self._run_boot_jobs(now)
@@ -181,6 +185,17 @@ class Service(ControlLoop, Reloading, StartupSteps, StateFileWatch):
         """A run's outcome is recorded: its end ping, then the alerts it calls for."""
         self.pings.ended(job_id, scheduled_for, outcome)
         self.alert_rules.after_run(job_id, scheduled_for, outcome)
+
+    def _bind(self, jobfile: Jobfile) -> None:
+        """Take the jobs of a (re)loaded jobfile as the only ones that may run, with their
+        alerts and pings; a node runs the shared store's, as the database holds them."""
+        if self.guard is not None:
+            self.guard.use(jobfile)
+            self.alert_rules.refresh(self.guard.jobs)
+            self.pings.refresh(self.guard.jobs.values())
+        else:
+            self.alert_rules.refresh()
+            self.pings.refresh()
 
     def _bind_metrics(self) -> MetricsServer | None:
         """Listen on the metrics address when asked to; nothing listens otherwise."""

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 
 from schedctl.alerts.dispatcher import AlertDispatcher
 from schedctl.alerts.ping import PingDelivery, PingEvent, PingSpec, ping_from_dict
 from schedctl.commands.spec import CommandResult
+from schedctl.job import Job
 from schedctl.jobstores.base import BaseJobStore
 from schedctl.state.history import NEVER_STARTED, RunOutcome
 
@@ -32,13 +34,12 @@ class PingRules:
         self._pings: dict[str, PingSpec] = {}
         self.refresh()
 
-    def refresh(self) -> None:
+    def refresh(self, jobs: Iterable[Job] | None = None) -> None:
         """Read every job's ``ping``; called at start-up and after each reload, because a
-        one-shot job is gone from the store by the time its run ends."""
-        pings = {
-            job.id: ping_from_dict(job.meta["ping"])
-            for job in self._store.get_all_jobs() if job.meta.get("ping")
-        }
+        one-shot job is gone from the store by the time its run ends. Given the jobfile's
+        ``jobs`` (a local state file), pings come from them, not from the state file."""
+        source = jobs if jobs is not None else self._store.get_all_jobs()
+        pings = {job.id: ping_from_dict(job.meta["ping"]) for job in source if job.meta.get("ping")}
         with self._lock:
             self._pings = pings
 

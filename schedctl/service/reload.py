@@ -1,8 +1,9 @@
 """Reloading the jobfile of a running ``schedctl run``: on SIGHUP, or when the file changed.
 
-A reload is all or nothing: an invalid jobfile, or a store that cannot be
-written, is reported and the jobs already running are kept as they were. Its log
-line says who asked (a signal, a change to the file), for the audit trail.
+A reload is all or nothing: an invalid jobfile, one that another user could have
+changed (the trust rule applies at every reload, as at start), or a store that
+cannot be written, is reported and the jobs already running are kept as they were.
+Its log line says who asked (a signal, a change to the file), for the audit trail.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from schedctl.schedulers.blocking import BlockingScheduler
 from schedctl.service.alertrules import AlertRules
 from schedctl.service.filewatch import FileSignature, FileWatch
 from schedctl.service.pingrules import PingRules
-from schedctl.service.safety import RunAsRefusedError, check_run_as
+from schedctl.service.runas import RunAsRefusedError, check_run_as
 from schedctl.service.startup import build_executors, open_jobfile
 from schedctl.service.systemd import Notifier
 from schedctl.state.sync import SyncReport, sync_jobs
+from schedctl.trust import UntrustedFileError
 
 if TYPE_CHECKING:
     from schedctl.cluster.node import ClusterNode
@@ -87,6 +89,7 @@ class Reloading:
     if TYPE_CHECKING:
 
         def _status_line(self) -> str: ...
+        def _bind(self, jobfile: Jobfile) -> None: ...
 
     def reload(self, reason: str = "SIGHUP") -> SyncReport | None:
         """Re-read the jobfile; an invalid one is reported and the running jobs are kept.
@@ -98,7 +101,7 @@ class Reloading:
             jobfile = open_jobfile(self.options.jobfile, crontab=self.options.crontab,
                                    system=self.options.system)
             check_run_as(jobfile)
-        except (JobfileError, RunAsRefusedError) as exc:
+        except (JobfileError, RunAsRefusedError, UntrustedFileError) as exc:
             _logger.error("Reload failed (asked by %s); still running the previous jobs:\n%s",
                           reason, exc)
             self.notifier.notify("READY=1", "STATUS=Reload failed; running the previous jobfile")
@@ -109,8 +112,7 @@ class Reloading:
                     report = self.node.sync(jobfile, self.clock.now()) or SyncReport()
                 else:
                     report = sync_jobs(jobfile, self.store, self.clock.now())
-                self.alert_rules.refresh()
-                self.pings.refresh()
+                self._bind(jobfile)
                 self._add_new_executors(jobfile)
         except StoreError as exc:  # raised here, it would end the control thread
             _logger.error("Reload failed (asked by %s); still running the previous jobs: %s",

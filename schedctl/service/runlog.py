@@ -139,6 +139,10 @@ class RunLog:
                   f"{_summary(_from_result(result, self._clock.now()))}; attempt {result.attempt + 1} "
                   f"in {format_seconds(delay)}", outcome=result.outcome, exit_code=result.exit_code)
 
+    def refused(self, job_id: str, run_time: datetime, error: str) -> None:
+        """A run the run guard refused: recorded as not started (the guard logged why, once)."""
+        self._record(job_id, run_time, RunOutcome("not_started", self._clock.now(), error=error))
+
     def _handed_over(self, job_id: str, run_time: datetime, outcome: RunOutcome) -> bool:
         """A run this node's stop cut short, on a shared store: left to the other nodes."""
         try:

@@ -22,15 +22,24 @@ from schedctl.executors.base import BaseExecutor
 from schedctl.executors.pool import ProcessPoolExecutor, ThreadPoolExecutor
 from schedctl.job import Job
 from schedctl.jobfile.addresses import ListenAddress
-from schedctl.jobfile.loader import resolve_state
+from schedctl.jobfile.loader import JobfileError, Problem, resolve_state
 from schedctl.jobfile.specs import Jobfile
 from schedctl.jobstores._sqlstore import SQLJobStore
 from schedctl.jobstores.sqlite import SQLiteJobStore
-from schedctl.service.safety import check_jobfile_safety, check_run_as
+from schedctl.service.runas import check_run_as
 from schedctl.state.history import RunHistory, RunOutcome
 from schedctl.state.runlock import RunLock
+from schedctl.state.stores import check_state_trusted
 from schedctl.state.sync import SyncReport, sync_jobs
 from schedctl.triggers.boot import BootTrigger, current_boot_id
+from schedctl.trust import (
+    allowed_import_directory,
+    check_trusted,
+    import_directory_problem,
+    set_insecure,
+    trust_problem,
+    user_name,
+)
 
 if TYPE_CHECKING:
     from schedctl.cluster.node import ClusterNode
@@ -50,21 +59,60 @@ class ServeOptions:
     system: bool | None = None  # True: a crontab with a user column; None: decided by its path
 
 
-def add_import_path(directory: str) -> None:
-    """Let ``call:`` jobs import modules that sit beside the jobfile (also in pool workers)."""
-    if directory not in sys.path:
-        sys.path.insert(0, directory)
+def add_import_path(directory: str | None) -> None:
+    """Let ``call:`` jobs import modules that sit beside the jobfile (also in pool workers).
+
+    Appended, after the standard library and site-packages: a module there can never be
+    shadowed by a file of the same name beside the jobfile.
+    """
+    if directory is not None and directory not in sys.path:
+        sys.path.append(directory)
 
 
-def open_jobfile(path: str, *, crontab: bool | None = None, system: bool | None = None) -> Jobfile:
-    """Load a jobfile with its directory importable, so ``call:`` targets can be checked;
-    or a crontab, converted as ``schedctl import`` would (see :func:`load_any`)."""
-    add_import_path(str(Path(path).resolve().parent))
-    return load_any(path, crontab=crontab, system=system)
+def import_directory(jobfile_path: str) -> str | None:
+    """The jobfile's directory, when ``call:`` modules may be imported from it: only if it
+    passes the trust rule and nobody else may add files to it (a sticky directory lets
+    anyone plant a module); ``--insecure`` lets it in all the same, with a warning."""
+    directory = str(Path(jobfile_path).resolve().parent)
+    return directory if allowed_import_directory(directory) else None
+
+
+def open_jobfile(
+    path: str, *, crontab: bool | None = None, system: bool | None = None, trusted: bool = True,
+) -> Jobfile:
+    """Load a jobfile, or a crontab converted as ``schedctl import`` would (see
+    :func:`load_any`), refusing one that another user could change (``trusted``: the check
+    of :mod:`schedctl.trust`, at start and at every reload), with its directory importable
+    when it may be, so ``call:`` targets can be checked. A target that cannot be imported
+    from a directory kept off the import path gets the reason as a problem."""
+    if trusted:
+        check_trusted(path)
+    directory = import_directory(path)
+    add_import_path(directory)
+    try:
+        return load_any(path, crontab=crontab, system=system)
+    except JobfileError as exc:
+        kept_off = None if directory else import_directory_problem(Path(path).resolve().parent)
+        if kept_off is None or not any(p.message.startswith("cannot import") for p in exc.problems):
+            raise
+        note = Problem(path, 0, 0, "", f"modules beside the jobfile are not imported: {kept_off}")
+        raise JobfileError([*exc.problems, note]) from None
+
+
+def trust_warnings(
+    jobfile_path: str, state: Path | str | None = None, *, uid: int | None = None
+) -> list[str]:
+    """What ``schedctl run`` (as ``uid``) would refuse to trust: the jobfile, and a state
+    file. For ``validate`` and ``systemd-unit``, which warn and go on."""
+    found = [(jobfile_path, trust_problem(jobfile_path, uid=uid))]
+    if isinstance(state, Path):
+        found.append((str(state), trust_problem(state, uid=uid)))
+    return [f"{path}: schedctl run would refuse it: {problem}"
+            for path, problem in found if problem is not None]
 
 
 def build_executors(jobfile: Jobfile) -> dict[str, BaseExecutor]:
-    directory = str(Path(jobfile.path).resolve().parent)
+    directory = import_directory(jobfile.path)
     executors: dict[str, BaseExecutor] = {"default": ThreadPoolExecutor(20)}
     for name, spec in jobfile.executors.items():
         if spec.type == "processpool":
@@ -81,7 +129,12 @@ def opened_store(
 ) -> Iterator[tuple[Jobfile, SQLJobStore, ClusterNode | None]]:
     """Check and load the jobfile, then open the store it names: a PostgreSQL store joined
     as one node of several, or a SQLite file held under its run lock until the end."""
-    check_jobfile_safety(options.jobfile, insecure=options.insecure)
+    set_insecure(options.insecure)
+    if options.insecure:
+        _logger.warning(
+            "--insecure: files that other users can change are used anyway (the jobfile, "
+            "env_file, call: modules, the state file); commands they name run as %s. "
+            "Each such file is logged below", user_name())
     jobfile = open_jobfile(options.jobfile, crontab=options.crontab, system=options.system)
     check_run_as(jobfile)
     location = resolve_state(options.state, jobfile)
@@ -96,6 +149,7 @@ def opened_store(
         yield jobfile, shared, node
         return
     state_path = str(location)
+    check_state_trusted(state_path)
     with RunLock(state_path):
         # The lock makes this the file's only scheduler: it may run from memory when the file fails.
         yield jobfile, SQLiteJobStore(path=state_path, keep_schedule_on_error=True), None

@@ -3,17 +3,21 @@
 The kernel drops the lock when the process dies however it dies, so a stale
 lock is impossible. Written inside are the pid (for messages) and the device and inode
 of the state file the scheduler has open, so a command can tell when the file at the
-path is no longer the scheduler's (removed, or replaced by a rename).
+path is no longer the scheduler's (removed, or replaced by a rename). The file is
+opened without following symbolic links: a link planted there would make the
+scheduler truncate and write whatever file it points to.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 from dataclasses import dataclass
 
 from schedctl.errors import SchedctlError, StoreError
 from schedctl.jobstores._sqlite_schema import ensure_file
+from schedctl.trust import open_own_file
 
 
 class AlreadyRunningError(SchedctlError):
@@ -40,7 +44,7 @@ class RunLock:
         """Take the lock or raise AlreadyRunningError naming the holder."""
         ensure_file(self.state_path)  # the lock sits beside it: its directory may not exist yet
         try:
-            fd = os.open(lock_path(self.state_path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fd = open_own_file(lock_path(self.state_path), os.O_RDWR, 0o600)
         except OSError as exc:
             raise StoreError(
                 f"{lock_path(self.state_path)}: cannot create the lock file ({exc.strerror or exc})"
@@ -161,9 +165,13 @@ def holder_pid(state_path: str) -> int | None:
 def lock_holder(state_path: str) -> LockHolder | None:
     """Who holds the lock of ``state_path``, or None when nobody does."""
     try:
-        fd = os.open(lock_path(state_path), os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(lock_path(state_path), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # a link: no scheduler of ours, which would have refused it
+            return None
+        raise
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)

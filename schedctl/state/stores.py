@@ -12,6 +12,11 @@ from datetime import datetime
 from schedctl.clock import SystemClock
 from schedctl.jobfile.loader import is_state_url
 from schedctl.jobstores._sqlstore import SQLJobStore
+from schedctl.trust import check_not_link, check_trusted
+
+#: What SQLite and ``schedctl run`` keep beside a state file: each decides what runs as much
+#: as the file itself does (a rolled-back journal or a WAL is part of the database).
+STATE_COMPANIONS = ("-wal", "-shm", "-journal", ".lock")
 
 
 def open_store(location: str | os.PathLike[str], **sqlite_options: object) -> SQLJobStore:
@@ -40,3 +45,14 @@ def is_shared(store: SQLJobStore) -> bool:
     from schedctl.jobstores.postgresql import PostgreSQLJobStore
 
     return isinstance(store, PostgreSQLJobStore)
+
+
+def check_state_trusted(path: str | os.PathLike[str]) -> None:
+    """Refuse a state file that another user could change: the file, its companions and
+    the directories holding them must pass :func:`schedctl.trust.check_trusted`, and none of
+    them may be a symbolic link. ``schedctl run`` and ``run-now`` call this before a job
+    runs from the file; on PostgreSQL the database is trusted as its credentials are."""
+    name = os.fspath(path)
+    for each in (name, *(name + suffix for suffix in STATE_COMPANIONS)):
+        check_not_link(each)
+        check_trusted(each)

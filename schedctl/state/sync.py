@@ -4,7 +4,8 @@ The jobfile owns job definitions; the store owns runtime state. So a sync adds
 new jobs, drops removed ones (their history stays), rewrites changed ones, and
 keeps what the store knows better: next run times (unless the schedule itself
 changed) and a pause or resume given from the command line (unless the jobfile's
-own ``paused`` value changed since).
+own ``paused`` value changed since). A stored job whose action was changed behind
+schedctl's back (its recorded hash kept) is rewritten too (see ``binding.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from schedctl.errors import StaleJobError
 from schedctl.job import Job
 from schedctl.jobfile.specs import Jobfile, JobSpec
 from schedctl.jobstores.base import BaseJobStore
+from schedctl.state.binding import same_action
 from schedctl.triggers.boot import BootTrigger
 
 #: JobSpec fields handed to the command runner and to the retry loop, as they are.
@@ -106,7 +108,8 @@ def sync_jobs(jobfile: Jobfile, store: BaseJobStore, now: datetime) -> SyncRepor
                 report.added.append(spec.id)
             else:
                 report.expired.append(spec.id)
-        elif old.meta.get("definition_hash") == job.meta["definition_hash"]:
+        elif (old.meta.get("definition_hash") == job.meta["definition_hash"]
+              and same_action(old, job)):
             report.unchanged.append(spec.id)
         else:
             _update(store, old, job, spec, now, report)
