@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from schedctl.commands.outcome import summarize
+from schedctl.commands.escape import escape_text
 from schedctl.commands.spec import format_seconds
 from schedctl.state.history import RunRecord
 from schedctl.state.views import JOB_STATES, StatusView
@@ -117,7 +118,9 @@ def last_run_text(
 def history_table(records: Iterable[RunRecord], now: datetime, *, show_output: bool,
                   stream: IO[str] | None = None) -> None:
     """``schedctl history``: newest first. ATTEMPT tells a job's retries of one scheduled run
-    apart (they share its SCHEDULED time)."""
+    apart (they share its SCHEDULED time). Output and errors are escaped (``--json`` gives
+    them as recorded): what a job printed is data, and on a terminal an escape sequence
+    would act."""
     out = console(stream)
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("RUN", "JOB", "SCHEDULED", "STARTED", "DURATION", "ATTEMPT", "OUTCOME"):
@@ -126,7 +129,7 @@ def history_table(records: Iterable[RunRecord], now: datetime, *, show_output: b
     for record in records:
         rows += 1
         outcome = _state(record.state)
-        outcome.append(describe_outcome(record)[len(record.state):])
+        outcome.append(escape_text(describe_outcome(record)[len(record.state):], newlines=False))
         table.add_row(
             str(record.run_id), record.job_id, local(record.scheduled_for),
             local(record.started_at) if record.started_at else "-",
@@ -134,7 +137,8 @@ def history_table(records: Iterable[RunRecord], now: datetime, *, show_output: b
             str(record.attempt), outcome,
         )
         if show_output and record.output:
-            table.add_row("", "", Text(record.output.rstrip(), style="dim"), "", "", "", "")
+            shown = escape_text(record.output.rstrip())
+            table.add_row("", "", Text(shown, style="dim"), "", "", "", "")
     if rows == 0:
         out.print("No runs recorded yet.")
         return

@@ -3,7 +3,11 @@
 Split from ``commands.py`` so that the process handling there stays readable. Memory
 stays bounded by ``limit`` plus one partial line (at most :data:`MAX_LINE` bytes),
 however much the command prints: a job that writes a gigabyte costs the scheduler
-nothing but the time to read it.
+nothing but the time to read it. What reaches the log is bounded too, by ``log_limit``
+per run: a job that prints 100 MB puts at most that much into the journal, then a note
+of how much was left out (the history's tail is kept as always). Each logged line is
+escaped (see ``escape.py``) and carries the ``output`` event, so no line a job prints
+can pass for one of schedctl's own.
 """
 
 from __future__ import annotations
@@ -12,39 +16,62 @@ import logging
 import os
 import select
 
+from schedctl.commands.escape import escape_text
+
 #: Longest single log record; a longer line is split so one runaway line cannot flood a record.
 MAX_LINE = 4096
 #: Bytes per read: the default pipe capacity, so a full pipe empties in one call.
 READ_SIZE = 65536
+#: Output logged per run by default (the ``log_limit`` key); the rest is counted, not logged.
+DEFAULT_LOG_LIMIT = 1024 * 1024
+#: The ``event`` field of a log record that holds a line of a job's output.
+OUTPUT_EVENT = "output"
 
 
 class OutputCapture:
     """Keeps the last ``limit`` bytes of a stream and logs its complete lines.
 
     ``logger`` may be None (capture only). Lines go out at INFO as ``<prefix><line>``,
-    decoded as UTF-8 with replacement, so undecodable output never raises.
+    decoded as UTF-8 with replacement, so undecodable output never raises, and escaped;
+    once ``log_limit`` bytes of lines were logged, the rest is only counted.
     """
 
-    def __init__(self, *, limit: int, logger: logging.Logger | None, prefix: str) -> None:
+    def __init__(
+        self, *, limit: int, logger: logging.Logger | None, prefix: str,
+        log_limit: int = DEFAULT_LOG_LIMIT, job_id: str | None = None,
+    ) -> None:
         self._limit = limit
         self._logger = logger
         self._prefix = prefix
+        self._log_limit = log_limit
+        self._fields = {"job_id": job_id, "event": OUTPUT_EVENT}
         self._tail = bytearray()
         self._partial = b""
         self.total = 0
+        self.logged = 0  # bytes of output logged
+        self.dropped = 0  # bytes of output not logged, past log_limit
 
     def feed(self, chunk: bytes) -> None:
         """Take one chunk read from the pipe."""
         self.total += len(chunk)
         self._keep(chunk)
         if self._logger is not None and self._logger.isEnabledFor(logging.INFO):
-            self._log_lines(chunk)
+            if self.dropped:  # past log_limit: counted, not even split into lines
+                self.dropped += len(chunk)
+            else:
+                self._log_lines(chunk)
 
     def flush(self) -> None:
-        """Log a last line that had no newline (the stream has ended)."""
+        """Log a last line that had no newline (the stream has ended), and how much of the
+        output ``log_limit`` kept out of the log."""
         if self._partial and self._logger is not None:
             self._emit(self._partial)
         self._partial = b""
+        if self.dropped and self._logger is not None:
+            self._note(f"[... {human_size(self.dropped)} of output not logged (log_limit "
+                       f"{human_size(self._log_limit)}); the history keeps the last "
+                       f"{human_size(self._limit)} ...]")
+            self.dropped = 0
 
     def tail_text(self) -> str:
         """The kept tail, decoded, behind a marker that says how much was cut."""
@@ -85,12 +112,22 @@ class OutputCapture:
         self._partial = rest
 
     def _emit(self, line: bytes) -> None:
-        assert self._logger is not None
+        if self.dropped or self.logged + len(line) > self._log_limit:
+            if not self.dropped:
+                self._note(f"[... log_limit of {human_size(self._log_limit)} reached: the rest "
+                           "of this run's output is counted, not logged ...]")
+            self.dropped += len(line) + 1
+            return
+        self.logged += len(line) + 1
         while line:
             cut = utf8_cut(line, MAX_LINE)
-            text = line[:cut].decode("utf-8", "replace").rstrip("\r")
-            self._logger.info("%s%s", self._prefix, text)
+            text = line[:cut].decode("utf-8", "replace").removesuffix("\r")
+            self._note(escape_text(text, newlines=False))
             line = line[cut:]
+
+    def _note(self, text: str) -> None:
+        assert self._logger is not None
+        self._logger.info("%s%s", self._prefix, text, extra=self._fields)
 
 
 def utf8_cut(data: bytes, limit: int) -> int:

@@ -167,7 +167,8 @@ class RunningCommand:
         pipe = None
         if read_fd is not None:
             logger = logger or logging.getLogger(f"schedctl.job.{job_id}")
-            capture = OutputCapture(limit=spec.output_limit, prefix=f"[{job_id}] ", logger=logger)
+            capture = OutputCapture(limit=spec.output_limit, prefix=f"[{job_id}] ", logger=logger,
+                                    log_limit=spec.log_limit, job_id=job_id)
             pipe = OutputPipe(read_fd, capture)
         command = cls(
             proc,
@@ -327,7 +328,7 @@ class RunningCommand:
             os.close(self._exit_fd)
         self._result = self._make_result(returncode, duration, finished_at)
         if _log.isEnabledFor(logging.DEBUG):
-            _log.debug("[%s] %s", self.job_id, self._result.describe())
+            _log.debug("%s: %s", self.job_id, self._result.describe())
 
     def _release_lease(self) -> None:
         """Stop the renewals and close the shim's pipe; after ``_finish``, so the lease is
@@ -349,7 +350,7 @@ class RunningCommand:
         while live_group_members(self.pgid):
             now = time.monotonic()
             if now >= give_up:
-                _log.warning("[%s] processes of group %d survive SIGKILL", self.job_id, self.pgid)
+                _log.warning("%s: processes of group %d survive SIGKILL", self.job_id, self.pgid)
                 return
             if now >= self._kill_at:
                 _signal_group(self.pgid, signal.SIGKILL)
@@ -385,7 +386,7 @@ class RunningCommand:
     def _warn_pipe_held(self) -> None:
         leftovers = live_group_members(self.pgid)
         _log.warning(
-            "[%s] exited, but its output pipe is still held open by a process it left behind "
+            "%s: exited, but its output pipe is still held open by a process it left behind "
             "(pids in its group: %s); stopped reading, and that process keeps running",
             self.job_id,
             ", ".join(map(str, leftovers)) or "none, it left the group",

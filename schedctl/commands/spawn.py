@@ -170,7 +170,7 @@ def _log_start(spec: CommandSpec, job_id: str, pid: int, *, shim: bool) -> None:
         names = ", ".join(sorted(spec.env)) or "none"
         shim_of = "the lease shim of " if shim else ""
         command = shlex.join(spec.argv())
-        _log.debug("[%s] started pid %d: %s%s (env set: %s)", job_id, pid, shim_of, command, names)
+        _log.debug("%s: started pid %d: %s%s (env set: %s)", job_id, pid, shim_of, command, names)
 
 
 def _open_exit_fd(pid: int) -> int | None:

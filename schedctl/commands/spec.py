@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from schedctl.commands.capture import DEFAULT_LOG_LIMIT
 from schedctl.errors import SchedctlError
 from schedctl.trust import UntrustedFileError, check_trusted
 
@@ -65,6 +66,7 @@ class CommandSpec:
     output_limit: int = 65536
     stdin: str | None = None  # the command's standard input; None: /dev/null
     user: str | None = None  # run as this user (root only); see schedctl.commands.runas
+    log_limit: int = DEFAULT_LOG_LIMIT
 
     def __post_init__(self) -> None:
         if isinstance(self.command, list):
@@ -134,6 +136,9 @@ def _spec_problems(spec: CommandSpec) -> Iterator[str]:
     if spec.user is not None and not (isinstance(spec.user, str) and spec.user.strip()
                                       and "\0" not in spec.user):
         yield f"user: must be a user name, got {spec.user!r}"
+    if not (isinstance(spec.log_limit, int) and not isinstance(spec.log_limit, bool)
+            and spec.log_limit >= 0):
+        yield f"log_limit: must be a number of bytes >= 0, got {spec.log_limit!r}"
     # Names only: values may be secrets and must never reach a message.
     for name, value in spec.env.items():
         if not isinstance(name, str) or not _ENV_NAME.fullmatch(name):

@@ -73,6 +73,14 @@ def check_stdin(node: Node) -> str:
     return result
 
 
+def check_log_limit(node: Node) -> int:
+    """Output logged per run (``log_limit``): streamed, never held, so any size."""
+    try:
+        return parse_size(node.value)
+    except ValueError as exc:
+        raise Bad(str(exc)) from None
+
+
 def check_directory(node: Node) -> str:
     """A working directory, kept as written (relative ones are the runner's to resolve)."""
     return nonempty_text(node, "a directory")

@@ -27,7 +27,7 @@ _ONLY_FOR_CALL = ("args", "kwargs")
 # Retries are the command runner's: a call: job's function would be run once all the same.
 _ONLY_FOR_COMMAND = (
     *("env", "cwd", "stdin", "timeout", "shell", "env_file", "kill_grace", "output"),
-    "output_limit",
+    "output_limit", "log_limit",
     "user",
     *("retries", "retry_delay", "backoff", "on_output"),
 )

@@ -61,9 +61,12 @@ class TriggerSpec:
     value: Any
 
 
-#: Keys added after state files existed: left out of the hash while unset, so that
-#: upgrading schedctl does not count every stored job as changed.
-_NEWER_KEYS = ("stdin", "ping", "user", "on_output")
+#: Keys added after state files existed, with their defaults: left out of the hash while
+#: at them, so that upgrading schedctl does not count every stored job as changed.
+_NEWER_KEYS: dict[str, Any] = {
+    "stdin": None, "ping": None, "user": None, "on_output": (),
+    "log_limit": _COMMAND_DEFAULTS["log_limit"],
+}
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)
@@ -107,6 +110,7 @@ class JobSpec:
     output: OutputMode = _COMMAND_DEFAULTS["output"]
     output_limit: int = _COMMAND_DEFAULTS["output_limit"]
     user: str | None = None
+    log_limit: int = _COMMAND_DEFAULTS["log_limit"]
     overlap: OverlapPolicy = "skip"
     retries: int = 0
     retry_delay: float = 10.0
@@ -173,7 +177,7 @@ class JobSpec:
         Stable across runs and Python versions; sync compares it with the stored one.
         """
         return _sha256({name: value for name, value in _fields(self).items()
-                        if name != "line" and not (name in _NEWER_KEYS and value in (None, ()))})
+                        if name != "line" and not (name in _NEWER_KEYS and value == _NEWER_KEYS[name])})
 
     def trigger_hash(self) -> str:
         """sha256 of the fields that decide fire times, so sync can tell a changed

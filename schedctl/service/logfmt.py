@@ -1,5 +1,13 @@
 """Log lines on stderr: plain or coloured text for people, JSON for machines, and
-syslog-priority lines without timestamps when journald is the reader."""
+syslog-priority lines without timestamps when journald is the reader.
+
+No text a job controls can pass for one of schedctl's lines: every message is escaped
+(``commands/escape.py``: CR, ESC and the other controls, U+2028 and its kin), records
+are split only at line feeds, and a record's further lines are indented, so only a
+record's first line starts like a log line. A line of a job's output (the ``output``
+event) starts with ``[job]`` where an event has its job id and a colon; in JSON it
+carries ``"event": "output"``.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +17,8 @@ import os
 import sys
 from datetime import UTC, datetime
 from typing import IO, Any, Literal
+
+from schedctl.commands.escape import escape_text
 
 LogFormat = Literal["text", "json", "journal"]
 
@@ -33,9 +43,8 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         stamp = datetime.fromtimestamp(record.created).strftime("%Y-%m-%d %H:%M:%S")
-        line = f"{stamp} {record.levelname:<7} {record.getMessage()}"
-        if record.exc_info:
-            line += "\n" + self.formatException(record.exc_info)
+        first, *rest = _lines(self, record)
+        line = "\n".join([f"{stamp} {record.levelname:<7} {first}", *rest])
         if self.colour and record.levelno in _COLOURS:
             return f"{_COLOURS[record.levelno]}{line}{_RESET}"
         return line
@@ -46,10 +55,21 @@ class JournalFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         priority = _PRIORITIES.get(record.levelno, 6)
-        text = record.getMessage()
-        if record.exc_info:
-            text += "\n" + self.formatException(record.exc_info)
-        return "\n".join(f"<{priority}>{line}" for line in text.splitlines() or [""])
+        return "\n".join(f"<{priority}>{line}" for line in _lines(self, record))
+
+
+#: How a record's second and later lines start: never like a record's first line.
+CONTINUATION = "  "
+
+
+def _lines(formatter: logging.Formatter, record: logging.LogRecord) -> list[str]:
+    """The record's message (and traceback) as lines split at line feeds only (never at
+    the other characters str.splitlines takes), escaped, the later ones indented."""
+    text = record.getMessage()
+    if record.exc_info:
+        text += "\n" + formatter.formatException(record.exc_info)
+    first, *rest = escape_text(text.rstrip("\n")).split("\n")
+    return [first, *(CONTINUATION + line for line in rest)]
 
 
 class JsonFormatter(logging.Formatter):

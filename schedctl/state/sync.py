@@ -24,7 +24,7 @@ from schedctl.triggers.boot import BootTrigger
 
 #: JobSpec fields handed to the command runner and to the retry loop, as they are.
 _COMMAND_OPTIONS = ("shell", "env_file", "kill_grace", "output", "output_limit", "stdin",
-                    "user")
+                    "user", "log_limit")
 _RETRY_OPTIONS = ("retries", "retry_delay", "backoff")
 
 #: The job function of every ``command:`` job.

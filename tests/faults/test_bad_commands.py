@@ -107,10 +107,10 @@ def test_bad_commands_have_defined_outcomes(tmp_path, cli_env, jobfile, schedule
     assert forked.duration < 2.0 and forked.output == "started\n"
     pid = int((tmp_path / "daemon.pid").read_text())
     assert not process_gone(pid), "the daemon a job left behind was killed"
-    assert "[forks-daemon] exited, but its output pipe is still held open" in daemon.log()
+    assert "forks-daemon: exited, but its output pipe is still held open" in daemon.log()
     quiet_pid = int((tmp_path / "quiet.pid").read_text())
     assert not process_gone(quiet_pid)
-    assert "[forks-quiet-daemon] exited, but" not in daemon.log()
+    assert "forks-quiet-daemon: exited, but" not in daemon.log()
 
     # The scheduler kept going: the witness ran all along, and still does.
     witness_runs = len(read_runs(state, "witness"))

@@ -1,0 +1,45 @@
+"""What a job prints is data: made visible, never able to pass for a log line or steer a
+terminal.
+
+A job's output reaches logs (text, the journal) and terminals (``history --output``).
+Raw, a carriage return could overwrite the start of a line, an escape sequence could
+recolour it, set a terminal's clipboard (OSC 52) or retitle its window, and a Unicode
+line separator could start what a reader takes for a new log line. So control characters
+(C0 but TAB and line feed, DEL, C1), the Unicode line and paragraph separators and the
+bidirectional overrides are written as escapes (``\\r``, ``\\x1b``, ``\\u2028``).
+"""
+
+from __future__ import annotations
+
+import re
+
+_NAMED = {"\r": "\\r", "\x0b": "\\v", "\x0c": "\\f", "\x08": "\\b", "\x07": "\\a"}
+
+
+def _escape_of(code: int) -> str:
+    char = chr(code)
+    if char in _NAMED:
+        return _NAMED[char]
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+#: Everything that is escaped: C0 controls but TAB and LF, DEL and C1 (U+0085 among them),
+#: the line and paragraph separators, and the bidirectional embeddings, overrides and isolates.
+_ESCAPED = [
+    *(c for c in range(0x20) if c not in (0x09, 0x0A)), 0x7F, *range(0x80, 0xA0),
+    0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A),
+]
+_TABLE = {code: _escape_of(code) for code in _ESCAPED}
+_TABLE_WITHOUT_LF = {**_TABLE, 0x0A: "\\n"}
+
+
+_NEEDS = re.compile("[" + "".join(f"\\u{code:04x}" for code in _ESCAPED) + "]")
+_NEEDS_WITH_LF = re.compile(_NEEDS.pattern[:-1] + "\\n]")
+
+
+def escape_text(text: str, *, newlines: bool = True) -> str:
+    """``text`` with every character above written as an escape; line feeds are kept (the
+    caller splits at them) unless ``newlines`` is False, when they are escaped too."""
+    if not (_NEEDS if newlines else _NEEDS_WITH_LF).search(text):
+        return text  # the usual case, found at C speed
+    return text.translate(_TABLE if newlines else _TABLE_WITHOUT_LF)
