@@ -16,7 +16,7 @@ from schedctl.job import Job
 
 #: What a job runs: its function and arguments (a command job's command, env, env_file,
 #: cwd, shell, user, ... all sit in its keyword arguments), and the alerts it sends.
-ACTION_META = ("on_failure", "on_recovery")
+ACTION_META = ("on_failure", "on_recovery", "on_output")
 
 
 def job_action(job: Job) -> dict[str, Any]:
