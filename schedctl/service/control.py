@@ -61,19 +61,17 @@ def jobfile_to_run_here(
 ) -> Jobfile | None:
     """The jobfile that a job run here must match, trust-checked with the state file: the
     one given (``-f``), else the one the last ``schedctl run`` of this file ran. None on a
-    shared store, whose database is trusted as its credentials are."""
+    shared store, whose database is trusted as its credentials are, and for a state file
+    that no ``schedctl run`` ever ran (filled through the Python API): having passed the
+    trust rule, it is as trusted as a jobfile would be."""
     if store.shared:
         return None
+    check_state_trusted(store.location)
     path = given
     if path is None:
         presence = history.presence()
         path = presence.jobfile if presence else None
-    if path is None:
-        raise SchedctlError(
-            "run-now runs a job here only as its jobfile declares it, and this state file "
-            "names none: give the jobfile with -f JOBFILE")
-    check_state_trusted(store.location)
-    return open_jobfile(path)
+    return open_jobfile(path) if path is not None else None
 
 
 def run_here(
