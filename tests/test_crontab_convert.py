@@ -181,6 +181,15 @@ def test_a_user_this_machine_lacks_is_reported_not_written() -> None:
     assert result.jobfile.jobs == {} and "# CANNOT CONVERT tab:1:" in result.text
 
 
+def test_a_user_crontab_read_with_a_user_column_is_not_told_to_add_a_user() -> None:
+    result = imported("0 2 * * * echo hello\n", system=True)
+    (problem,) = result.problems
+    assert (problem.line, problem.column) == (1, 11)
+    assert problem.message == ("'echo' is a program, not a user of this machine: tab is read "
+                               "with a user column, as /etc/crontab is; if it is a user "
+                               "crontab, leave out --system")
+
+
 @pytest.mark.parametrize("spool", ["/var/spool/cron/crontabs", "/var/spool/cron"],
                          ids=["debian", "cronie"])
 def test_a_crontab_of_crons_spool_runs_as_the_user_it_is_named_for(spool: str) -> None:

@@ -239,7 +239,9 @@ class _FileConverter:
             try:
                 JOB_KEYS["user"](Node(user, entry.number, 1, user))
             except Bad as bad:  # cron skips such a line too ("ORPHAN (no passwd entry)")
-                return bad.message, entry.text.find(user) + 1 if entry.user else 1
+                if entry.user is None:
+                    return bad.message, 1
+                return self._user_problem(entry.user, bad), entry.text.find(entry.user) + 1
         if not self.crontab.system:
             user = _leading_user(entry.command, self.settings.get("env.PATH"))
             if user:
@@ -248,6 +250,16 @@ class _FileConverter:
                            f"remove {user!r} from the line")
                 return message, entry.text.find(user) + 1
         return None
+
+    def _user_problem(self, user: str, bad: Bad) -> str:
+        """Why the user column is refused; a program there means a user crontab read as
+        a system one, which no ``useradd`` mends."""
+        path = self.settings.get("env.PATH")
+        if not shutil.which(user, path=path.value if path else None):
+            return bad.message
+        return (f"{user!r} is a program, not a user of this machine: {self.crontab.filename} "
+                "is read with a user column, as /etc/crontab is; if it is a user crontab, "
+                "leave out --system")
 
     def _description(self) -> str | None:
         """The comment lines of prose right above the job (they are not repeated), up to a
