@@ -229,6 +229,20 @@ def test_comments_and_lines_stay_in_the_written_jobfile() -> None:
     assert "  # tab:5: 0 2 * * * backup%in\n  backup:\n" in text
 
 
+@pytest.mark.parametrize(("line", "column"), [("*/2 * * * * * * ls 2>/dev/null", 13),
+                                              ("0 0 1 1 * 2030 /bin/go", 11)],
+                         ids=["seconds-and-year", "year"])
+def test_supercronics_extra_time_fields_are_refused_not_run_as_a_command(
+    line: str, column: int
+) -> None:
+    # cron would run '* * ls' (the shell's glob: the first file here) or '2030 /bin/go'.
+    result = imported(line + "\n")
+    (problem,) = result.problems
+    assert problem.column == column
+    assert problem.message.startswith(f"the command starts with {line.split()[5]!r}, a sixth "
+                                      "time field (supercronic's seconds or year)")
+
+
 BROKEN = [
     (3, 1, "cron expression '0 0 30 2 *' never fires: February has no 30th"),
     (4, 1, "cron expression '61 * * * *': minute 61 is out of range 0-59"),
@@ -283,8 +297,9 @@ def test_commands_stdin_env_and_descriptions_read_back_exactly(
     line = CrontabParser().line("tab", 3, f"0 2 * * * {raw}")
     body = f'# {description}\nVALUE="{value}"\n{line.text}\n'
     result = import_crontabs([CrontabParser().parse(body, "tab")], "jobs.yaml")
-    if result.problems:  # only a line cron itself refuses, or an unlikely user column
-        assert not line.command.strip() or "user column" in result.problems[0].message
+    if result.problems:  # only a line cron refuses, an unlikely user column or time field
+        message = result.problems[0].message
+        assert not line.command.strip() or "user column" in message or "time field" in message
         return
     (spec,) = parse_jobfile(result.text, "jobs.yaml").jobs.values()
     assert (spec.command, spec.stdin) == (line.command, line.stdin)

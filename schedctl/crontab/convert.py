@@ -39,6 +39,8 @@ _MAIL_TO, _MAIL_FROM = "mail.to", "mail.from"
 _SET_BY_CRON = ("LOGNAME", "USER")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _MINUTES = re.compile(r"[0-9]+")
+#: A word that can only be a time field: ``*``, ``*/5``, ``?``, ``0``, ``1-5``, ``0,30``.
+_TIME_FIELD = re.compile(r"(\*|\?|[0-9]+(-[0-9]+)?)(/[0-9]+)?(,[0-9]+(-[0-9]+)?(/[0-9]+)?)*")
 #: Keys a job at ``@reboot`` refuses (it has no schedule to shift).
 _NOT_FOR_REBOOT = ("jitter",)
 #: Shell builtins that a user crontab's command may start with, though no user-named file exists.
@@ -242,6 +244,9 @@ class _FileConverter:
                 if entry.user is None:
                     return bad.message, 1
                 return self._user_problem(entry.user, bad), entry.text.find(entry.user) + 1
+        field = _time_field_in_command(entry)
+        if field is not None:
+            return field
         if not self.crontab.system:
             user = _leading_user(entry.command, self.settings.get("env.PATH"))
             if user:
@@ -299,6 +304,18 @@ def _is_prose(line: Comment) -> bool:
     if isinstance(parsed, Assignment):
         return False
     return not (isinstance(parsed, Entry) and body[0] in "0123456789*@")
+
+
+def _time_field_in_command(entry: Entry) -> tuple[str, int] | None:
+    """A command that starts with a time field: a line written with supercronic's seconds
+    or year fields (``*/2 * * * * * * job``), which cron would run as the command ``* * job``."""
+    word = entry.command.split(None, 1)[0] if entry.command.split() else ""
+    if entry.schedule.startswith("@") or not _TIME_FIELD.fullmatch(word):
+        return None
+    return (f"the command starts with {word!r}, a sixth time field (supercronic's seconds or "
+            "year): a crontab line has five, as cron's; write this job in a jobfile, whose "
+            "cron: takes seconds as a sixth field, first, and year: a year"
+            ), entry.text.find(entry.command) + 1
 
 
 def _leading_user(command: str, path: Setting | None) -> str | None:
