@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from schedctl.jobfile.loader import load_jobfile
 from schedctl.jobstores.sqlite import SQLiteJobStore
-from schedctl.metrics.exposition import store_exposition
+from schedctl.metrics.exposition import ProcessCollector, render, store_exposition
 from schedctl.metrics.live import LiveRuns
 from schedctl.metrics.text import JobSnapshot, TextCache, escape, render_jobs
 from schedctl.state import history as history_module
@@ -237,3 +237,11 @@ def test_text_kept_between_scrapes_is_written_again_when_a_job_runs(store: SQLit
     assert value(families(again)["schedctl_runs"], "schedctl_runs_total", job_id="backup",
                  outcome="failed") == 2
     assert value(families(again)["schedctl_job_paused"], "schedctl_job_paused", job_id="report") == 1
+
+
+def test_every_alert_kind_and_result_shows_from_the_start_at_zero() -> None:
+    text = render(JobSnapshot(totals={}, schedule=[]), ProcessCollector(alerts={})).decode()
+    (alerts,) = [f for f in text_string_to_metric_families(text) if f.name == "schedctl_alerts"]
+    shown = {(s.labels["kind"], s.labels["result"]) for s in alerts.samples if s.value == 0}
+    kinds = {"failure", "recovery", "output", "ping"}  # output: on_output, crontab's MAILTO
+    assert shown == {(kind, result) for kind in kinds for result in ("sent", "failed", "dropped")}

@@ -10,12 +10,14 @@ import os
 import secrets
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import get_args
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
 from schedctl import __version__
+from schedctl.alerts.context import AlertKind
 from schedctl.errors import SchedctlError
 from schedctl.jobstores._sqlstore import SQLJobStore
 from schedctl.metrics.text import JobSnapshot, TextCache, render_jobs
@@ -27,8 +29,9 @@ from schedctl.state.views import schedule_index, scheduler_running
 #: newest "latest" is a later version, with UTF-8 names).
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
-#: Alert kinds and results shown from the start, at 0.
-ALERT_KINDS = ("failure", "recovery", "ping")
+#: Alert kinds and results shown from the start, at 0: every kind of alert the rules send
+#: (``output`` is crontab's MAILTO), and pings.
+ALERT_KINDS = (*get_args(AlertKind), "ping")
 ALERT_RESULTS = ("sent", "failed", "dropped")
 
 
