@@ -33,7 +33,8 @@ def state_options(func: F) -> F:
     """``--state PATH|URL`` and ``-f/--jobfile FILE``: the two ways to name a state store."""
     func = click.option(
         "-f", "--jobfile", type=click.Path(dir_okay=False), envvar="SCHEDCTL_JOBFILE",
-        help="Jobfile whose state to use (its 'state:' key or the default path). "
+        help="Jobfile whose state to use (the one its last 'schedctl run' used, else its "
+             "'state:' key or the default path). "
              "[env: SCHEDCTL_JOBFILE]",
     )(func)
     return click.option(
@@ -86,12 +87,17 @@ def open_state(state: str | None, jobfile: str | None) -> tuple[SQLJobStore, Run
 
 
 def _state_of_jobfile(jobfile: str) -> Path | str:
-    """The state file a jobfile names. A jobfile broken since the scheduler loaded it
+    """The state the last ``run`` of the jobfile recorded it used, if it is still there;
+    else the state file the jobfile names. A jobfile broken since the scheduler loaded it
     must not stop ``list`` or ``history``: then only its top-level ``state:`` line is read."""
     from schedctl.crontab.build import load_any
-    from schedctl.jobfile.loader import resolve_state
+    from schedctl.jobfile.loader import is_state_url, resolve_state
     from schedctl.jobfile.specs import Jobfile
+    from schedctl.state.where import recorded_state
 
+    recorded = recorded_state(jobfile)  # run --state: where the scheduler really is
+    if recorded is not None and (is_state_url(recorded) or os.path.exists(recorded)):
+        return recorded if is_state_url(recorded) else Path(recorded)
     try:  # a crontab too: 'run' gave its jobs the ids 'import' would
         return resolve_state(None, load_any(jobfile, check_imports=False))
     except SchedctlError:  # unreadable or invalid: read the state: line alone below

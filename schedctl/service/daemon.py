@@ -44,7 +44,7 @@ from schedctl.service.pingrules import PingRules
 from schedctl.service.reload import Reloading
 from schedctl.service.runlog import RUN_EVENTS, RunLog
 from schedctl.service.signals import ControlLoop
-from schedctl.service.statewatch import StateFileWatch
+from schedctl.service.statewatch import StateFileWatch, record_state
 from schedctl.service.startup import ServeOptions, StartupSteps, build_executors, opened_store
 from schedctl.service.systemd import Notifier
 from schedctl.state.history import RunHistory, RunOutcome
@@ -69,6 +69,7 @@ def serve(options: ServeOptions, clock: Clock | None = None) -> int:
     logging.getLogger("schedctl.scheduler").setLevel(logging.ERROR)
     seen = FileSignature.of(options.jobfile)  # before reading: a change after it is reloaded
     with opened_store(options) as (jobfile, store, node):
+        record_state(jobfile, store)  # so that commands given -f JOBFILE find this state
         return Service(jobfile, store, clock, options, node=node, jobfile_seen=seen).run()
 
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from schedctl.errors import SchedctlError
 from schedctl.jobstores.sqlite import SQLiteJobStore
 from schedctl.state.runlock import held_lock
+from schedctl.state.where import remember
 from schedctl.state.sync import sync_jobs
 
 if TYPE_CHECKING:
@@ -93,3 +94,14 @@ class StateFileWatch:
             _logger.error("The lock file of %s was removed or replaced; locking it again so "
                           "that no second scheduler starts on it", store.path)
             lock.retake(store.opened)
+
+
+def record_state(jobfile: Jobfile, store: SQLJobStore) -> None:
+    """Leave the record by which ``-f JOBFILE`` finds the state this scheduler uses
+    (:mod:`schedctl.state.where`); a record that cannot be written is a warning."""
+    try:
+        remember(jobfile, store.location)
+    except (OSError, SchedctlError) as exc:
+        _logger.warning("Could not record where %s keeps its state (%s): commands given "
+                        "-f %s will not find %s; give them --state", jobfile.path, exc,
+                        jobfile.path, store.location)
