@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from schedctl.errors import SchedctlError
 from schedctl.jobstores.sqlite import SQLiteJobStore
 from schedctl.state.runlock import held_lock
+from schedctl.state.stores import check_state_trusted
 from schedctl.state.where import remember
 from schedctl.state.sync import sync_jobs
 
@@ -69,6 +70,10 @@ class StateFileWatch:
     def _take_back(self, store: SQLiteJobStore, change: FileChange) -> None:
         _logger.error("The state file %s %s while schedctl was running on it; taking it back",
                       store.path, _WHAT.get(change, change))
+        if change == "replaced" and (problem := _untrusted(store.path)) is not None:
+            _logger.error("The file renamed over %s fails the trust rule (%s); writing the "
+                          "scheduler's copy over it", store.path, problem)
+            change = "removed"  # taken back as a removed file is: from the scheduler's copy
         with self.scheduler._jobstores_lock:
             kept = store.take_back(change)
             if kept:
@@ -105,3 +110,13 @@ def record_state(jobfile: Jobfile, store: SQLJobStore) -> None:
         _logger.warning("Could not record where %s keeps its state (%s): commands given "
                         "-f %s will not find %s; give them --state", jobfile.path, exc,
                         jobfile.path, store.location)
+
+
+def _untrusted(path: str) -> str | None:
+    """Why a file renamed over the state path may not be used (another user's, or one that
+    others may write), or None: a state file decides what runs."""
+    try:
+        check_state_trusted(path)
+    except SchedctlError as exc:
+        return str(exc)
+    return None

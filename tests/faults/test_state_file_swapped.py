@@ -36,6 +36,7 @@ jobs:
 """
 
 CHANGES = ["removed", "replaced", "truncated"]
+NOBODY = 65534  # a real user that is neither root nor us
 
 
 @pytest.fixture
@@ -128,6 +129,20 @@ def test_run_takes_the_state_file_back_within_a_heartbeat(tmp_path, cli_env, run
     running.signal(signal.SIGTERM)
     assert running.wait_exit() == 0
     assert "Traceback" not in running.log()
+
+
+def test_a_file_of_another_user_renamed_there_is_not_used(tmp_path, cli_env, running):
+    """A state file decides what runs: one another user owns is written over with the
+    scheduler's copy, not used."""
+    state = tmp_path / "state.db"
+    change_file(state, "replaced")
+    os.chown(state, NOBODY, NOBODY)
+    running.wait_for_log("The state file", count=2, timeout=10)
+    assert "fails the trust rule" in running.log()
+    assert "is written anew from the scheduler's copy" in running.log()
+    assert state.stat().st_uid == os.geteuid()
+    jobs = {job["id"]: job for job in as_json(cli(tmp_path, cli_env, "list", "--json"))}
+    assert jobs["held"]["next_run_time"] is None  # the scheduler's own pause
 
 
 def assert_obeyed(tmp_path: Path, env: dict[str, str], state: Path, paused_at: float) -> None:
