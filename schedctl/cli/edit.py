@@ -72,6 +72,10 @@ def edit(jobfile: str, no_retry: bool) -> None:
         raise editing.EditError(f"{exc}; your edit is kept in {copy}") from None
     editing.discard_copy(copy)
     click.echo(f"{jobfile}: saved; {_tell(state)}")
+    from schedctl.service.startup import trust_warnings
+
+    for warning in trust_warnings(jobfile):
+        click.echo(f"schedctl: warning: {warning}", err=True)
 
 
 def _again() -> bool:

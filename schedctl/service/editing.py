@@ -124,13 +124,13 @@ def check_copy(copy: str, original: Original) -> list[str]:
 
     The copy is read as ``schedctl run`` reads the jobfile: a crontab stays a crontab
     (with a user column under ``/etc/cron.d``), and ``call:`` targets are imported from
-    the jobfile's directory.
+    the jobfile's directory when :mod:`schedctl.trust` allows it.
     """
     from schedctl.crontab.build import load_any
     from schedctl.crontab.files import is_system_path
-    from schedctl.service.startup import add_import_path
+    from schedctl.service.startup import add_import_path, import_directory
 
-    add_import_path(os.path.dirname(original.path))
+    add_import_path(import_directory(original.path))  # only where the trust rule allows it
     try:
         load_any(copy, system=is_system_path(original.path) or None)
     except JobfileError as exc:
