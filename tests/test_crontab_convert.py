@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schedctl.crontab.build import Imported, import_crontabs, load_any
-from schedctl.crontab.files import Source, parse_source
+from schedctl.crontab.files import Source, expand, parse_source
 from schedctl.crontab.names import program_name, unique_ids
 from schedctl.crontab.parse import CrontabParser, SystemCrontabParser
 from schedctl.jobfile.loader import parse_jobfile
@@ -200,6 +200,17 @@ def test_a_crontab_of_crons_spool_runs_as_the_user_it_is_named_for(spool: str) -
     assert problem.message.startswith("no user 'no-such-user-here' on this machine")
     elsewhere = import_crontabs([parse_source(Source("/home/alice/crontabs/root", "@daily x\n"))])
     assert elsewhere.jobfile.jobs["x"].user is None  # only cron's own spool names a user
+
+
+def test_a_spool_directory_stands_for_every_users_crontab_dotted_names_too(tmp_path: Path) -> None:
+    spool = tmp_path / "cron" / "crontabs"
+    spool.mkdir(parents=True)
+    for name in ("john.doe", "root", "tmp.Xa81kz"):  # tmp.*: what crontab -e leaves
+        (spool / name).write_text("@daily true\n")
+    files, notes = expand([str(spool)])
+    assert [Path(f).name for f in files] == ["john.doe", "root"]
+    assert notes == [(f"{spool}/tmp.Xa81kz: skipped: cron's spool holds one crontab per user, "
+                      "named for the user, and this is none")]
 
 
 def test_the_comment_right_above_a_line_is_its_description() -> None:

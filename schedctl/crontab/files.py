@@ -23,6 +23,7 @@ from schedctl.errors import SchedctlError
 
 STDIN = "-"
 _CRON_D_NAME = re.compile(r"[A-Za-z0-9_-]+")
+_USER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\$?")
 _TIME_TOKEN = re.compile(r"[0-9*][0-9A-Za-z*,/#-]*|[A-Za-z]{3}[0-9A-Za-z,/#-]*")
 _MACRO = re.compile(r"@[A-Za-z]+[ \t]")
 _ASSIGNMENT = re.compile(r"""[ \t]*("[^"]*"|'[^']*'|[A-Za-z_][A-Za-z0-9_]*)[ \t]*=""")
@@ -54,12 +55,20 @@ def is_system_path(path: str) -> bool:
 
 def spool_owner(path: str) -> str | None:
     """The user a crontab of cron's spool belongs to: cron runs the lines of
-    ``/var/spool/cron/crontabs/alice`` (Debian) or ``/var/spool/cron/alice`` (cronie) as alice."""
+    ``/var/spool/cron/crontabs/alice`` (Debian) or ``/var/spool/cron/alice`` (cronie) as alice.
+    Names with dots are users too (``john.doe``); ``crontab -e``'s ``tmp.*`` files are not."""
     resolved = Path(path).absolute()
-    parent = resolved.parent
+    name = resolved.name
+    if not _in_spool(resolved) or not _USER_NAME.fullmatch(name) or name.startswith("tmp."):
+        return None
+    return name
+
+
+def _in_spool(path: Path) -> bool:
+    parent = path.parent
     debian = parent.name == "crontabs" and parent.parent.name == "cron"
     cronie = parent.name == "cron" and parent.parent.name == "spool"
-    return resolved.name if (debian or cronie) and cron_reads(resolved.name) else None
+    return debian or cronie
 
 
 def cron_reads(name: str) -> bool:
@@ -69,7 +78,8 @@ def cron_reads(name: str) -> bool:
 
 def expand(paths: list[str]) -> tuple[list[str], list[str]]:
     """The files to read, and notes on those skipped: a directory stands for the files in it
-    that cron reads, and a file of a ``cron.d`` directory is read only if cron would."""
+    that cron reads (in its spool, every user's; elsewhere, as in ``cron.d``), and a file
+    of a ``cron.d`` directory is read only if cron would."""
     files: list[str] = []
     notes: list[str] = []
     for path in paths:
@@ -78,7 +88,13 @@ def expand(paths: list[str]) -> tuple[list[str], list[str]]:
                 full = os.path.join(path, name)
                 if not os.path.isfile(full):
                     continue
-                if cron_reads(name):
+                if _in_spool(Path(full).absolute()):
+                    if spool_owner(full) is not None:
+                        files.append(full)
+                    else:
+                        notes.append(f"{full}: skipped: cron's spool holds one crontab per "
+                                     "user, named for the user, and this is none")
+                elif cron_reads(name):
                     files.append(full)
                 else:
                     notes.append(_skip_note(full))
