@@ -76,7 +76,9 @@ def load_any(
         return load_jobfile(path, check_imports=check_imports)
     if crontab or looks_like_crontab(source.text):
         return crontab_jobfile(source, system=system)
-    return load_jobfile(path, check_imports=check_imports)
+    # The text judged is the text loaded: read once, so a pipe (<(...), /dev/stdin) works
+    # and a file replaced meanwhile is not half one version, half another.
+    return parse_jobfile(source.text, path, check_imports=check_imports)
 
 
 def _refuse(conversion: Conversion, problems: list[Problem], written: Written) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import subprocess
 import textwrap
 
 import pytest
@@ -272,3 +273,16 @@ def test_a_missing_jobfile_is_a_clean_error(schedctl, command):
 
     assert result.returncode == 2
     assert result.stderr.strip() == "schedctl: missing.yaml: cannot read the jobfile: No such file or directory"
+
+
+@pytest.mark.parametrize("text", ["jobs:\n  a: {command: 'true', interval: 1h}\n",
+                                  "@hourly true\n"], ids=["jobfile", "crontab"])
+def test_a_jobfile_from_a_pipe_is_read_once(text: str, cli_env: dict[str, str]) -> None:
+    """``schedctl validate <(generate)``: a pipe gives its text once, so a second read
+    would find it empty."""
+    from tests.cli.conftest import SCHEDCTL
+
+    result = subprocess.run([SCHEDCTL, "validate", "/dev/stdin"], input=text, env=cli_env,
+                            capture_output=True, text=True, timeout=30, check=False)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.startswith("/dev/stdin: OK, 1 job(s)")
