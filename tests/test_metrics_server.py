@@ -130,6 +130,15 @@ def test_a_taken_port_is_one_clear_error(serving: list[MetricsServer]) -> None:
         start(serving, ListenAddress("127.0.0.1", server.port or 0))
 
 
+def test_a_socket_in_a_missing_directory_says_which_and_what_to_do(tmp_path: Path) -> None:
+    path = tmp_path / "no-such-dir" / "metrics.sock"
+    server = MetricsServer(ListenAddress(path=str(path)), where="--metrics")
+    with pytest.raises(MetricsListenError) as raised:
+        server.bind()
+    assert str(raised.value) == (f"--metrics: cannot serve metrics on {path}: the directory "
+                                 f"{path.parent} does not exist; create it or choose another path")
+
+
 def test_a_unix_socket_is_private_to_owner_and_group_and_removed_at_close(
     tmp_path: Path, serving: list[MetricsServer]
 ) -> None:
