@@ -34,6 +34,8 @@ FOREGROUND_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 #: How long past its kill_grace a stopped run may take to report how it ended.
 _REPORT_SECONDS = 5.0
 _STEP_SECONDS = 0.05
+#: Steps with no command to stop after which a run is taken as a Python function's.
+_IDLE_STEPS = 4
 
 
 class ForegroundSignal(BaseException):
@@ -121,13 +123,14 @@ def _stop(done: threading.Event, gate: SignalGate, grace: float) -> None:
     """SIGTERM the command, SIGKILL after ``grace`` (enforced by the worker's own wait), or at
     once on a second signal; then wait for the worker to report."""
     STOP_RETRIES.set()
+    seen = False  # a command to stop; without one for a while, a Python function runs
     try:
         with gate.open():
             # Asked again and again: the signal may have come before the command registered.
-            for _ in range(int((grace + _REPORT_SECONDS) / _STEP_SECONDS)):
-                DEFAULT_REGISTRY.terminate_all(grace, wait=False)
-                if done.wait(_STEP_SECONDS):
-                    return
+            for step in range(int((grace + _REPORT_SECONDS) / _STEP_SECONDS)):
+                seen = bool(DEFAULT_REGISTRY.terminate_all(grace, wait=False)) or seen
+                if done.wait(_STEP_SECONDS) or (not seen and step >= _IDLE_STEPS):
+                    return  # ended, or nothing here can end it: recorded as it stands
     except ForegroundSignal:
         DEFAULT_REGISTRY.terminate_all(0.0, wait=False)
         done.wait(_REPORT_SECONDS)

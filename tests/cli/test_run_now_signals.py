@@ -32,13 +32,13 @@ jobs:
 """
 
 
-def start_run_now(tmp_path: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+def start_run_now(tmp_path: Path, env: dict[str, str], job: str = "slow") -> subprocess.Popen[str]:
     """``schedctl run-now slow`` on a state file with no scheduler, as a shell starts a
     foreground job: in its own process group."""
     store = SQLiteJobStore(path=tmp_path / "state.db")
     sync_jobs(load_jobfile(tmp_path / "jobs.yaml"), store, datetime.now(UTC))
     store.shutdown()
-    return subprocess.Popen([SCHEDCTL, "run-now", "-f", "jobs.yaml", "slow"], cwd=tmp_path,
+    return subprocess.Popen([SCHEDCTL, "run-now", "-f", "jobs.yaml", job], cwd=tmp_path,
                             env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
 
@@ -89,4 +89,22 @@ def test_a_second_ctrl_c_kills_a_command_that_ignores_sigterm_at_once(tmp_path, 
     assert proc.returncode == 130, (out, err)
     assert process_gone(pid)
     [run] = read_runs(state, "slow")
+    assert (run.state, run.signal) == ("interrupted", signal.SIGINT)
+
+
+def test_ctrl_c_records_a_python_job_at_once(tmp_path, cli_env, jobfile, state):
+    """Nothing stops a Python function from outside; the run is recorded and schedctl
+    exits at once rather than wait out a kill_grace (10 s) for a command there is not."""
+    jobfile("""\
+        state: state.db
+        jobs:
+          nap: {call: 'time:sleep', args: [120], interval: 1h}
+    """)
+    proc = start_run_now(tmp_path, cli_env, "nap")
+    wait_until(lambda: [r for r in read_runs(state, "nap") if r.state == "running"], 10,
+               what="the run to start")
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=8)  # before the 10 s grace of a command ends
+    assert proc.returncode == 130, (out, err)
+    [run] = read_runs(state, "nap")
     assert (run.state, run.signal) == ("interrupted", signal.SIGINT)
