@@ -104,8 +104,9 @@ class StateFileWatch:
 def record_state(jobfile: Jobfile, store: SQLJobStore) -> None:
     """Leave the record by which ``-f JOBFILE`` finds the state this scheduler uses
     (:mod:`schedctl.state.where`); a record that cannot be written is a warning."""
+    where = getattr(store, "url", None) or store.location  # a URL as given, not redacted
     try:
-        remember(jobfile, store.location)
+        remember(jobfile, where)
     except (OSError, SchedctlError) as exc:
         _logger.warning("Could not record where %s keeps its state (%s): commands given "
                         "-f %s will not find %s; give them --state", jobfile.path, exc,

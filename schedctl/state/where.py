@@ -53,8 +53,8 @@ def remember(jobfile: Jobfile, location: str) -> Path | None:
     when that is the jobfile's own state, which ``-f`` finds by itself. The record's path,
     or None. OSError (or the trust rule's errors) when it cannot be written."""
     path = record_path(jobfile.path)
-    if _same(location, own_state(jobfile)):
-        _forget(path)
+    if _same(location, own_state(jobfile)) or _has_password(location):
+        _forget(path)  # found by -f anyway; or a password, which a record must not hold
         return None
     _make_private_directories(path.parent)
     check_trusted(path)
@@ -95,6 +95,14 @@ def recorded_state(jobfile: str | os.PathLike[str]) -> str | None:
         return None
     state = record.get("state")
     return state if isinstance(state, str) and state else None
+
+
+def _has_password(location: str) -> bool:
+    if not is_state_url(location):
+        return False
+    from schedctl.jobstores._pg_schema import redact
+
+    return redact(location) != location
 
 
 def _home() -> Path:

@@ -101,3 +101,20 @@ def test_a_record_of_another_jobfile_is_not_used(schedctl, jobfile, tmp_path, cl
     record.write_text(json.dumps({"jobfile": "/etc/other.yaml", "state": str(other)}))
     result = schedctl("list", "-f", path)
     assert "state.db does not exist yet" in result.stderr
+
+
+@pytest.mark.parametrize(("url", "recorded"), [
+    ("postgresql://schedctl@db.example.com/jobs", True),
+    ("postgresql://schedctl:secret@db.example.com/jobs", False),
+    ("postgresql://schedctl@db.example.com/jobs?password=secret", False),
+], ids=["no-password", "password", "password-parameter"])
+def test_a_database_url_is_recorded_only_without_a_password(tmp_path, monkeypatch, url, recorded):
+    from schedctl.jobfile.specs import Jobfile
+    from schedctl.state.where import recorded_state, remember
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    jobfile = Jobfile(path=str(tmp_path / "jobs.yaml"))
+    remember(jobfile, url)
+    assert recorded_state(jobfile.path) == (url if recorded else None)
+    assert ("secret" in record_path(jobfile.path).read_text()
+            if record_path(jobfile.path).exists() else False) is False
