@@ -26,6 +26,7 @@ from schedctl.jobfile.loader import JobfileError, Problem, resolve_state
 from schedctl.jobfile.specs import Jobfile
 from schedctl.jobstores._sqlstore import SQLJobStore
 from schedctl.jobstores.sqlite import SQLiteJobStore
+from schedctl.service.importguard import guard_imports
 from schedctl.service.runas import check_run_as
 from schedctl.state.history import RunHistory, RunOutcome
 from schedctl.state.runlock import RunLock
@@ -36,6 +37,7 @@ from schedctl.trust import (
     allowed_import_directory,
     check_trusted,
     import_directory_problem,
+    is_insecure,
     set_insecure,
     trust_problem,
     user_name,
@@ -63,10 +65,21 @@ def add_import_path(directory: str | None) -> None:
     """Let ``call:`` jobs import modules that sit beside the jobfile (also in pool workers).
 
     Appended, after the standard library and site-packages: a module there can never be
-    shadowed by a file of the same name beside the jobfile.
+    shadowed by a file of the same name beside the jobfile. Each module found there passes
+    the trust rule before it is loaded (see :mod:`schedctl.service.importguard`).
     """
-    if directory is not None and directory not in sys.path:
+    if directory is None:
+        return
+    guard_imports(directory)
+    if directory not in sys.path:
         sys.path.append(directory)
+
+
+def prepare_worker(directory: str | None, insecure: bool) -> None:
+    """A process pool worker imports as the scheduler does: from the same directory, with
+    the same checks and the same ``--insecure`` (a worker does not inherit it)."""
+    set_insecure(insecure)
+    add_import_path(directory)
 
 
 def import_directory(jobfile_path: str) -> str | None:
@@ -116,7 +129,7 @@ def build_executors(jobfile: Jobfile) -> dict[str, BaseExecutor]:
     executors: dict[str, BaseExecutor] = {"default": ThreadPoolExecutor(20)}
     for name, spec in jobfile.executors.items():
         if spec.type == "processpool":
-            pool = {"initializer": add_import_path, "initargs": (directory,)}
+            pool = {"initializer": prepare_worker, "initargs": (directory, is_insecure())}
             executors[name] = ProcessPoolExecutor(spec.max_workers, pool_kwargs=pool)
         else:
             executors[name] = ThreadPoolExecutor(spec.max_workers)
