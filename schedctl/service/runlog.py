@@ -37,7 +37,8 @@ RUN_EVENTS = (
     | EVENT_JOB_MAX_INSTANCES
 )
 
-_TIME = "%Y-%m-%d %H:%M:%S"
+#: A scheduled time in the log: the job's zone, named, since the line's own stamp is local.
+_TIME = "%Y-%m-%d %H:%M:%S %Z"
 
 
 class RunLog:

@@ -305,3 +305,22 @@ def test_the_first_run_creates_the_default_state_directory(tmp_path, schedctl, j
     assert (db.parent.stat().st_mode & 0o777) == 0o700
     wait_until(lambda: read_runs(db, "tick"), what="a run of tick", context=daemon.log)
     assert [job["id"] for job in as_json(schedctl("list", "-f", path, "--json"))] == ["tick"]
+
+
+def test_the_log_names_the_zone_of_a_scheduled_time(tmp_path, cli_env, jobfile, scheduler, state):
+    """The line's stamp is the machine's time; a job's scheduled time is in the job's zone,
+    so it says which, or a run on time would read as hours late."""
+    from zoneinfo import ZoneInfo
+
+    cli_env["TZ"] = "UTC"
+    path = jobfile("""
+        state: state.db
+        timezone: America/New_York
+        jobs:
+          tick: {command: "true", cron: "* * * * * *"}
+    """)
+    daemon = scheduler(path)
+    daemon.wait_for_log("tick: started")
+    first = wait_until(lambda: read_runs(state, "tick"), what="a run of tick")[-1]
+    shown = first.scheduled_for.astimezone(ZoneInfo("America/New_York"))
+    assert f"tick: started (scheduled {shown:%Y-%m-%d %H:%M:%S %Z})" in daemon.log()
