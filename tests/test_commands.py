@@ -608,6 +608,17 @@ def test_describe(result, text):
 
 
 @pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0.25, "250ms"), (0.9996, "1s"), (5.0, "5s"), (12.34, "12.3s"), (59.97, "1m00s"),
+     (60.0, "1m00s"), (125, "2m05s"), (3599.9, "59m59s"), (3600, "1h00m")],
+    ids=["ms", "ms-rounding-to-1s", "whole", "tenths", "rounding-to-a-minute", "minute",
+         "minutes", "under-an-hour", "hour"],
+)
+def test_format_seconds_shows_a_length_in_one_unit_only(seconds, text):
+    assert format_seconds(seconds) == text
+
+
+@pytest.mark.parametrize(
     ("state", "fields", "line"),
     [
         ("success", {"exit_code": 0, "duration": 1.25}, "success exit 0 in 1.2s"),

@@ -206,14 +206,19 @@ class CommandResult:
 
 
 def format_seconds(seconds: float) -> str:
-    """``0.25`` -> ``250ms``, ``5.0`` -> ``5s``, ``12.34`` -> ``12.3s``, ``125`` -> ``2m05s``."""
-    if seconds >= 3600:
-        return f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"
-    if seconds >= 60:
-        return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
-    if seconds < 1:
+    """``0.25`` -> ``250ms``, ``5.0`` -> ``5s``, ``12.34`` -> ``12.3s``, ``125`` -> ``2m05s``.
+
+    A value that rounds up to the next unit is shown in it (``59.97`` -> ``1m00s``, not
+    ``60s``), so one length always reads the same.
+    """
+    if round(seconds * 1000) < 1000:
         return f"{seconds * 1000:.0f}ms"
-    return f"{seconds:.1f}".removesuffix(".0") + "s"
+    if round(seconds, 1) < 60:
+        return f"{seconds:.1f}".removesuffix(".0") + "s"
+    whole = max(int(seconds), 60)
+    if whole >= 3600:
+        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+    return f"{whole // 60}m{whole % 60:02d}s"
 
 
 def signal_name(signum: int | None) -> str:
