@@ -93,7 +93,8 @@ def run(jobfile: str, state: str | None, node: str | None, log_format: str | Non
 
 @main.command()
 @click.argument("jobfile", type=click.Path(dir_okay=False))
-@click.option("-n", "--count", default=3, show_default=True, help="Upcoming runs to show per job.")
+@click.option("-n", "--count", type=click.IntRange(min=0), default=3, show_default=True,
+              help="Upcoming runs to show per job (0: none).")
 @json_option
 @crontab_options
 def validate(jobfile: str, count: int, as_json: bool, as_crontab: bool, system: bool) -> None:

@@ -286,3 +286,11 @@ def test_a_jobfile_from_a_pipe_is_read_once(text: str, cli_env: dict[str, str]) 
                             capture_output=True, text=True, timeout=30, check=False)
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout.startswith("/dev/stdin: OK, 1 job(s)")
+
+
+def test_a_negative_count_is_a_usage_error(schedctl, jobfile):
+    path = jobfile("jobs:\n  a: {command: 'true', interval: 1h}\n")
+    result = schedctl("validate", "-n", "-1", path)
+    assert result.returncode == 2 and result.stdout == ""
+    assert "Invalid value for '-n' / '--count': -1 is not in the range x>=0." in result.stderr
+    assert schedctl("validate", "-n", "0", path).returncode == 0
