@@ -170,10 +170,20 @@ def run_now(job_id: str, state: str | None, jobfile: str | None, as_json: bool,
     raise SystemExit(0 if outcome.state == "success" else 1)
 
 
+def _check_zone(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from schedctl.jobfile.triggerkeys import timezone_problem
+
+    problem = None if value is None else timezone_problem(value)
+    if problem:
+        raise click.BadParameter(problem)
+    return value
+
+
 @main.command("next")
 @click.argument("job_id", metavar="[JOB]", required=False)
 @click.option("--cron", "expr", help="Show the runs of a crontab expression instead of a job.")
-@click.option("--timezone", "zone", help="Time zone for --cron (default: local).")
+@click.option("--timezone", "zone", metavar="TZ", callback=_check_zone,
+              help="Time zone for --cron, such as Europe/Berlin (default: the machine's zone).")
 @click.option("-n", "--count", default=5, show_default=True, type=click.IntRange(min=1),
               help="How many runs to show.")
 @state_options

@@ -46,9 +46,16 @@ def check_grace_time(node: Node) -> float | None:
 
 def check_timezone(node: Node) -> str:
     name = nonempty_text(node, "a time zone name such as Europe/Berlin")
-    if not _zone_exists(name):
-        raise Bad(f"unknown timezone {name!r}{_zone_hint(name)}")
+    problem = timezone_problem(name)
+    if problem:
+        raise Bad(problem)
     return name
+
+
+def timezone_problem(name: str) -> str | None:
+    """Why ``name`` is not a time zone, with a likely fix; None when it is one. Shared with
+    the CLI's ``--timezone``, so a misspelt zone reads the same everywhere."""
+    return None if _zone_exists(name) else f"unknown timezone {name!r}{_zone_hint(name)}"
 
 
 def _zone_exists(name: str) -> bool:

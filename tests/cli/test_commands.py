@@ -236,6 +236,14 @@ def test_next_usage_errors(seeded, args, message):
     assert_clean_error(cli(*args, "--state", seeded), 2, message)
 
 
+def test_a_misspelt_timezone_is_named_as_the_option_with_a_fix(tmp_path):
+    done = subprocess.run([SCHEDCTL, "next", "--cron", "* * * * *", "--timezone", "Europe/Berln"],
+                          capture_output=True, text=True, check=False, cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.endswith("Error: Invalid value for '--timezone': unknown timezone "
+                                "'Europe/Berln' — did you mean 'Europe/Berlin'?\n")
+
+
 # -- status ------------------------------------------------------------------------------------
 
 def test_status_without_a_scheduler(seeded):
