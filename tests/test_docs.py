@@ -487,3 +487,25 @@ def test_the_readmes_failing_job_alert_matches_exactly_the_failure_outcomes() ->
     for operator, pattern in rules:
         matched = {o for o in outcomes if (re.fullmatch(pattern, o) is not None) == (operator == "=~")}
         assert matched == set(FAILURES), f"{operator}{pattern!r} alerts on {sorted(matched)}"
+
+
+def _help(*command: str) -> str:
+    from tests.cli.conftest import SCHEDCTL
+
+    done = subprocess.run([SCHEDCTL, *command, "--help"], capture_output=True, text=True,
+                          check=True, env={**os.environ, "COLUMNS": "200"})
+    return " ".join(done.stdout.split())
+
+
+def test_history_help_names_every_outcome_and_failed_exactly_the_failures() -> None:
+    """The outcome words of ``history --help`` are the history's own: a new outcome, or a
+    new failure that --failed selects, fails here until the help says so."""
+    from schedctl.state.history import FAILURES, NEVER_STARTED, REPLACED
+
+    text = _help("history")
+    outcomes = {"success", *FAILURES, *NEVER_STARTED, REPLACED}
+    listed = text.split("Outcomes:", 1)[1].split("With --stats", 1)[0]
+    assert sorted(o for o in outcomes if not mentions(listed, o)) == []
+    failed = re.search(r"--failed [^:]*: (.*?)\.", text.split("Options:", 1)[1])
+    assert failed, text
+    assert sorted(re.findall(r"[a-z_]+", failed.group(1))) == sorted([*FAILURES, "or"])

@@ -231,7 +231,9 @@ def next_runs(job_id: str | None, expr: str | None, zone: str | None, count: int
 @click.argument("job_id", metavar="[JOB]", required=False)
 @click.option("-n", "--count", "limit", default=20, show_default=True, type=click.IntRange(min=1),
               help="How many runs to show.")
-@click.option("--failed", is_flag=True, help="Only failed, interrupted or timed-out runs.")
+@click.option("--failed", is_flag=True,
+              help="Only runs that failed: failed, timeout, killed, not_started, error, "
+                   "interrupted or orphaned.")
 @click.option("--output", "show_output", is_flag=True, help="Show the captured output tail of each run.")
 @click.option("--since", type=TimeBound(),
               help="Only runs scheduled at or after this time: a duration back from now (7d, "
@@ -240,8 +242,8 @@ def next_runs(job_id: str | None, expr: str | None, zone: str | None, count: int
 @click.option("--until", type=TimeBound(),
               help="Only runs scheduled before this time; written as for --since.")
 @click.option("--stats", is_flag=True,
-              help="Sum up each job's runs instead: runs, success rate, missed and skipped "
-                   "counts, p50/p95/max duration, a sparkline of the latest durations, and "
+              help="Sum up each job's runs instead: runs, success rate, missed, skipped "
+                   "and replaced counts, p50/p95/max duration, a sparkline of the latest durations, and "
                    "the last failure with its reason.")
 @state_options
 @json_option
@@ -253,10 +255,11 @@ def history(job_id: str | None, limit: int, failed: bool, show_output: bool,
     \b
     Outcomes: success, failed (non-zero exit), timeout, killed (by a signal),
     not_started, error (a Python job raised), interrupted (schedctl stopped
-    during the run), replaced (stopped for a newer run by overlap: replace; not
-    a failure), missed (too late to run), skipped (previous run still going).
-    With --stats, every attempt counts as a run; missed and skipped runs are
-    counted apart.
+    during the run), orphaned (its node died; PostgreSQL only), replaced
+    (stopped for a newer run by overlap: replace; not a failure), missed (too
+    late to run), skipped (previous run still going).
+    With --stats, every attempt counts as a run; missed, skipped and replaced
+    runs are counted apart.
     \b
     Examples:
       schedctl history -f jobs.yaml backup -n 5 --output
