@@ -509,3 +509,19 @@ def test_history_help_names_every_outcome_and_failed_exactly_the_failures() -> N
     failed = re.search(r"--failed [^:]*: (.*?)\.", text.split("Options:", 1)[1])
     assert failed, text
     assert sorted(re.findall(r"[a-z_]+", failed.group(1))) == sorted([*FAILURES, "or"])
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_help_examples_keep_their_lines(name: str) -> None:
+    """Each example command of a docstring is a line of its own in ``--help``, not a
+    paragraph click rewrapped (a missing blank line before ``\\b`` does that)."""
+    from tests.cli.conftest import SCHEDCTL
+
+    doc = main.commands[name].help or ""
+    examples = [line.strip() for line in doc.split("Example", 1)[-1].splitlines()[1:]
+                if line.strip().startswith(("schedctl ", "crontab ", "systemctl ", "EDITOR="))]
+    assert examples, f"schedctl {name} --help shows no example"
+    done = subprocess.run([SCHEDCTL, name, "--help"], capture_output=True, text=True, check=True,
+                          env={**os.environ, "COLUMNS": "80"})
+    shown = [line.strip() for line in done.stdout.splitlines()]
+    assert [line for line in examples if line not in shown] == []

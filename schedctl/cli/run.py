@@ -54,7 +54,8 @@ def _check_node(ctx: click.Context, param: click.Parameter, value: str | None) -
 @click.option("--shutdown-timeout", type=Duration(), default="30s", show_default=True,
               help="On SIGTERM, how long running jobs may finish before they are terminated.")
 @click.option("--insecure", is_flag=True,
-              help="Run as root even if the jobfile is not owned by root or is writable by others.")
+              help="Run even if the jobfile, an env_file, the state file or the directory of "
+                   "call: modules could be changed by another user (logged loudly).")
 @click.option("--metrics", type=ListenAddressType(), metavar="ADDRESS", envvar="SCHEDCTL_METRICS",
               help="Serve Prometheus metrics (/metrics) and a health check (/healthz) on "
                    "ADDRESS: 127.0.0.1:9746, :9746 (every interface) or a unix socket path; "
@@ -148,7 +149,7 @@ def validate(jobfile: str, count: int, as_json: bool, as_crontab: bool, system: 
 @click.argument("jobfile", type=click.Path(dir_okay=False, exists=True))
 @click.option("--state", type=click.Path(dir_okay=False), envvar="SCHEDCTL_STATE",
               help="State file (or postgresql:// URL) the unit should use (default: the "
-                   "jobfile's 'state:', else /var/lib/schedctl/NAME.db). [env: SCHEDCTL_STATE]")
+                   "jobfile's 'state:', else /var/lib/schedctl/NAME-HASH.db). [env: SCHEDCTL_STATE]")
 @click.option("--user", "run_as", help="Run the jobs as this user (User= in the unit).")
 def systemd_unit(jobfile: str, state: str | None, run_as: str | None) -> None:
     """Print a systemd service unit that runs JOBFILE (Type=notify, reload on SIGHUP).
@@ -157,6 +158,7 @@ def systemd_unit(jobfile: str, state: str | None, run_as: str | None) -> None:
     /var/lib, owned by the unit's user) unless --state or the jobfile's 'state:' names
     one. A unit run as root keeps what its jobs may need (setuid for user: jobs, a
     writable system); with --user it gets the hardening of a packaged service.
+
     \b
     Example:
       schedctl systemd-unit /etc/schedctl/jobs.yaml > /etc/systemd/system/schedctl-jobs.service
