@@ -1,4 +1,5 @@
-"""Thread and process pool executors on top of concurrent.futures."""
+"""Thread and process pool executors: threads on a queue of calls, processes on
+concurrent.futures."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 
 from schedctl.clock import SystemClock
 from schedctl.executors.base import BaseExecutor, JobCall, run_job
+from schedctl.executors.workers import WorkerPool
 from schedctl.job import Job
 
 
@@ -91,28 +93,79 @@ class BasePoolExecutor(BaseExecutor):
         pool.shutdown(wait=wait)
 
 
-class ThreadPoolExecutor(BasePoolExecutor):
-    """Runs jobs in threads of this process. The default executor."""
+class ThreadPoolExecutor(BaseExecutor):
+    """Runs jobs in threads of this process. The default executor.
+
+    The threads are a :class:`~schedctl.executors.workers.WorkerPool`: a run is one
+    call on a queue, with no Future behind it. ``pool_kwargs`` takes the standard
+    thread pool's ``thread_name_prefix``, ``initializer`` and ``initargs``.
+    """
 
     def __init__(self, max_workers: int = 10, pool_kwargs: dict[str, Any] | None = None) -> None:
-        super().__init__(_positive_int("max_workers", max_workers))
-        self._pool_kwargs = dict(pool_kwargs or {})
+        super().__init__()
+        self._max_workers = _positive_int("max_workers", max_workers)
+        self._pool_kwargs = {"thread_name_prefix": "schedctl-job", **(pool_kwargs or {})}
+        self._pool: WorkerPool | None = None
+        # The runs submitted and not yet ended, so shutdown from inside a job skips itself.
+        self._slots: set[_RunSlot] = set()
+        self._slots_done = threading.Condition(threading.Lock())
+        self._slots_awaited = False  # a job's shutdown waits for the others: notify it
 
-    def _make_pool(self) -> concurrent.futures.Executor:
-        return concurrent.futures.ThreadPoolExecutor(
-            self._max_workers, thread_name_prefix="schedctl-job", **self._pool_kwargs
-        )
+    def free_slots(self) -> int | None:
+        return max(self._max_workers - self.running_total(), 0)
 
     def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
-        slot = _RunSlot()
-        self._submit(job, slot, self._run_in_thread, slot, job.func, JobCall(job), run_times)
-
-    def _run_in_thread(
-        self, slot: _RunSlot, func: Callable[..., Any], call: JobCall, run_times: list[datetime]
-    ) -> Any:
+        if self._pool is None:
+            self._pool = WorkerPool(self._max_workers, **self._pool_kwargs)
         assert self._scheduler is not None
-        slot.thread = threading.get_ident()
-        return run_job(func, call, run_times, self._scheduler._clock, self._logger.name)
+        slot = _RunSlot()
+        job_id, func, call = job.id, job.func, JobCall(job)
+        clock, logger_name = self._scheduler._clock, self._logger.name
+
+        def run() -> None:
+            slot.thread = threading.get_ident()
+            try:
+                events = run_job(func, call, run_times, clock, logger_name)
+            except BaseException as exc:
+                fail(exc)
+            else:
+                self._end(slot)
+                self._run_job_success(job_id, events)
+
+        def fail(exc: BaseException) -> None:
+            self._end(slot)
+            self._run_job_error(job_id, exc, exc.__traceback__)
+
+        # Listed before it can run: a job that calls shutdown() at once finds its own slot.
+        with self._slots_done:
+            self._slots.add(slot)
+        try:
+            self._pool.submit(run, fail)
+        except BaseException:
+            self._end(slot)
+            raise
+
+    def _end(self, slot: _RunSlot) -> None:
+        with self._slots_done:
+            self._slots.discard(slot)
+            if self._slots_awaited:
+                self._slots_done.notify_all()
+
+    def shutdown(self, wait: bool = True) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        me = threading.get_ident()
+        with self._slots_done:
+            inside_job = any(slot.thread == me for slot in self._slots)
+            if wait and inside_job:
+                # Joining the pool would join this very thread: wait for the other runs,
+                # and let this one finish on its own.
+                pool.shutdown(wait=False)
+                self._slots_awaited = True
+                self._slots_done.wait_for(lambda: all(s.thread == me for s in self._slots))
+                return
+        pool.shutdown(wait=wait)
 
 
 class ProcessPoolExecutor(BasePoolExecutor):
