@@ -97,19 +97,24 @@ class MemoryJobStore(BaseJobStore):
         self, now: datetime, plan: Callable[[Job, datetime], PlanT], limit: int = 100
     ) -> list[tuple[Job, PlanT]]:
         with self._lock:
+            end = min(bisect_left(self._order, (now.timestamp(), "\U0010ffff")), limit)
+            due = [self._attach(self._jobs[key[1]][0].copy()) for key in self._order[:end]]
             # Plan them all before changing any, so a failing plan leaves the store as it was.
-            claimed = [(job, plan(job, now)) for job in self.get_due_jobs(now, limit)]
+            claimed = [(job, plan(job, now)) for job in due]
+            # The claimed are the first ``end`` keys: one cut, where a delete per job moved
+            # the whole rest of the list each time (a backlog of 50,000 moved 10 GB).
+            del self._order[:end]
             for job, decision in claimed:
-                self._delete(job.id)
+                del self._jobs[job.id]
                 if decision.next_run_time is not None:
-                    stored = job.copy()
+                    stored = job.copy()  # the caller's copy stays the caller's
                     stored.next_run_time = decision.next_run_time
                     stored.version += 1
-                    self._insert(stored)
+                    self._insert(stored, copy=False)
         return claimed
 
-    def _insert(self, job: Job) -> None:
-        stored = job.copy()
+    def _insert(self, job: Job, *, copy: bool = True) -> None:
+        stored = job.copy() if copy else job
         key = _sort_key(stored)
         self._jobs[job.id] = (stored, key)
         insort(self._order, key)
