@@ -291,11 +291,20 @@ class Job:
             setattr(self, slot, getattr(job, slot))
 
     def copy(self) -> Job:
-        """A shallow copy, so a store's own object is never changed behind its back."""
+        """A shallow copy, so a store's own object is never changed behind its back.
+
+        Spelled out rather than a loop over ``__slots__`` (a test checks it names every
+        one): a store copies each job it hands out, and the loop cost three times as much.
+        """
         clone = Job.__new__(Job)
-        for slot in Job.__slots__:
-            setattr(clone, slot, getattr(self, slot))
-        clone.kwargs, clone.meta = dict(self.kwargs), dict(self.meta)
+        clone._func, clone._jobstore_alias = self._func, self._jobstore_alias
+        clone._next_run_unset, clone._scheduler = self._next_run_unset, self._scheduler
+        clone.args, clone.coalesce, clone.executor = self.args, self.coalesce, self.executor
+        clone.func_ref, clone.id, clone.kwargs = self.func_ref, self.id, dict(self.kwargs)
+        clone.max_instances, clone.meta = self.max_instances, dict(self.meta)
+        clone.misfire_grace_time, clone.name = self.misfire_grace_time, self.name
+        clone.next_run_time, clone.trigger = self.next_run_time, self.trigger
+        clone.version = self.version
         return clone
 
     # -- presentation ---------------------------------------------------------------------

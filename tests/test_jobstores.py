@@ -324,3 +324,17 @@ def test_run_request_for_unknown_job(fresh_store: BaseJobStore) -> None:
     store = fresh_store
     with pytest.raises(JobLookupError, match="'ghost'"):
         store.request_run("ghost", T0)
+
+
+def test_a_job_copy_carries_every_slot_and_its_own_dicts() -> None:
+    job = Job.__new__(Job)
+    markers = {slot: object() for slot in Job.__slots__}
+    markers["kwargs"], markers["meta"] = {"k": 1}, {"m": 2}
+    for slot, marker in markers.items():
+        setattr(job, slot, marker)
+    clone = job.copy()
+    for slot, marker in markers.items():
+        if slot in ("kwargs", "meta"):
+            assert getattr(clone, slot) == marker and getattr(clone, slot) is not marker
+        else:
+            assert getattr(clone, slot) is marker, slot
