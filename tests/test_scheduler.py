@@ -102,6 +102,20 @@ def test_listener_that_raises_does_not_stop_the_scheduler(debug_scheduler, fake_
     assert any("listener" in r.getMessage().lower() for r in caplog.records)
 
 
+def test_listeners_hear_the_codes_of_their_masks_as_they_come_and_go(debug_scheduler, fake_clock):
+    submitted, removed = [], []
+    debug_scheduler.add_listener(submitted.append, EVENT_JOB_SUBMITTED)
+    debug_scheduler.add_listener(removed.append, EVENT_JOB_REMOVED)
+    debug_scheduler.start()
+    debug_scheduler.add_job(conftest.record, "date", run_date=START + timedelta(seconds=1), id="a")
+    debug_scheduler.tick(START + timedelta(seconds=1))
+    assert [e.job_id for e in submitted] == ["a"] and [e.job_id for e in removed] == ["a"]
+    debug_scheduler.remove_listener(submitted.append)
+    debug_scheduler.add_job(conftest.record, "date", run_date=START + timedelta(seconds=2), id="b")
+    debug_scheduler.tick(START + timedelta(seconds=2))
+    assert [e.job_id for e in submitted] == ["a"] and [e.job_id for e in removed] == ["a", "b"]
+    assert len(conftest.CALLS) == 2
+
 def test_missed_runs_beyond_grace_are_reported_not_run(debug_scheduler, fake_clock, event_log):
     debug_scheduler.add_job(
         conftest.record, "interval", minutes=10, start_date=START, id="j", misfire_grace_time=60,

@@ -63,11 +63,13 @@ class BaseExecutor(ABC):
             if self._instances[job.id] >= job.max_instances:
                 raise MaxInstancesReachedError(job.id, job.max_instances)
             self._instances[job.id] += 1
-        assert self._scheduler is not None
-        self._scheduler._dispatch_event(JobSubmissionEvent(
-            code=EVENT_JOB_SUBMITTED, job_id=job.id, jobstore=job._jobstore_alias,
-            scheduled_run_times=tuple(run_times),
-        ))
+        scheduler = self._scheduler
+        assert scheduler is not None
+        if scheduler._listened(EVENT_JOB_SUBMITTED):
+            scheduler._dispatch_event(JobSubmissionEvent(
+                code=EVENT_JOB_SUBMITTED, job_id=job.id, jobstore=job._jobstore_alias,
+                scheduled_run_times=tuple(run_times),
+            ))
         try:
             self._do_submit_job(job, list(run_times))
         except BaseException:

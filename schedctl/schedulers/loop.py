@@ -64,6 +64,7 @@ class RunLoop:
     if TYPE_CHECKING:
 
         def _dispatch_event(self, event: SchedulerEvent) -> None: ...
+        def _listened(self, code: int) -> bool: ...
         def wakeup(self) -> None: ...
         def _lookup_job(self, job_id: str, jobstore: str | None) -> tuple[Job, str | None]: ...
         def _store(self, alias: str) -> BaseJobStore: ...
@@ -185,7 +186,10 @@ class RunLoop:
             self._submit(job, alias, plan.run_times)
         if plan.next_run_time is None:
             self._logger.info("Removed job %s: its trigger has no more fire times", job.id)
-            self._dispatch_event(JobEvent(code=EVENT_JOB_REMOVED, job_id=job.id, jobstore=alias))
+            if self._listened(EVENT_JOB_REMOVED):
+                self._dispatch_event(
+                    JobEvent(code=EVENT_JOB_REMOVED, job_id=job.id, jobstore=alias)
+                )
 
     def _report_missed(self, job: Job, alias: str, plan: RunPlan) -> None:
         count = "an unknown number of" if plan.missed_count is None else str(plan.missed_count)
