@@ -80,6 +80,8 @@ def test_changed_trigger_gets_a_fresh_next_run(store) -> None:
     report = sync(store, BASE.replace('"30 2 * * *"', '"0 * * * *"'), later)
     assert report.rescheduled == ["backup"]
     assert store.lookup_job("backup").next_run_time == datetime(2026, 6, 1, 14, 0, tzinfo=UTC)
+    # The reload's log line: the rescheduled job is one of the updated, not one more.
+    assert report.summary() == "1 updated (1 rescheduled), 1 unchanged"
 
 
 def test_removed_job_is_dropped(store) -> None:

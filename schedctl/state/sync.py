@@ -41,7 +41,14 @@ class SyncReport:
     expired: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        parts = [f"{len(ids)} {name}" for name, ids in self.__dict__.items() if ids]
+        """``2 added, 3 updated (1 rescheduled), 11 unchanged``: the counts add up to the
+        jobs, since a rescheduled job is one of the updated ones."""
+        parts = []
+        for name, ids in self.__dict__.items():
+            if ids and name == "updated" and self.rescheduled:
+                parts.append(f"{len(ids)} updated ({len(self.rescheduled)} rescheduled)")
+            elif ids and name != "rescheduled":
+                parts.append(f"{len(ids)} {name}")
         return ", ".join(parts) or "no jobs"
 
 
