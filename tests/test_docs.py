@@ -27,7 +27,8 @@ from click.testing import CliRunner
 import schedctl
 from schedctl.cli import main
 from schedctl.jobfile.alertkeys import ALERT_KINDS, EMAIL_KEYS, SENDMAIL_KEYS, WEBHOOK_KEYS
-from schedctl.jobfile.check import TOP_KEYS
+from schedctl.alerts.ping import METHODS, PLACEHOLDERS
+from schedctl.jobfile.check import CLUSTER_KEYS, METRICS_KEYS, TOP_KEYS
 from schedctl.jobfile.commandkeys import OUTPUT_MODES
 from schedctl.jobfile.keys import EXECUTOR_KEYS, EXECUTOR_TYPES, JOB_KEYS, OVERLAP_POLICIES
 from schedctl.jobfile.loader import load_jobfile, parse_jobfile
@@ -46,6 +47,8 @@ EXAMPLE = ROOT / "jobs.example.yaml"
 KEY_TABLES: dict[str, tuple[str, ...]] = {
     "TOP-LEVEL KEYS": tuple(TOP_KEYS),
     "EXECUTORS": tuple(EXECUTOR_KEYS),
+    "CLUSTER": tuple(CLUSTER_KEYS),
+    "METRICS": METRICS_KEYS,
     "JOBS": tuple(JOB_KEYS),
     "ALERTS": tuple(dict.fromkeys((*ALERT_KINDS, "timeout", *WEBHOOK_KEYS, *EMAIL_KEYS,
                                    *SENDMAIL_KEYS))),
@@ -56,6 +59,8 @@ KEY_TABLES: dict[str, tuple[str, ...]] = {
 EXAMPLE_TABLES: dict[str, tuple[str, ...]] = {
     "TOP-LEVEL KEYS": KEY_TABLES["TOP-LEVEL KEYS"],
     "EXECUTORS": KEY_TABLES["EXECUTORS"],
+    "CLUSTER": KEY_TABLES["CLUSTER"],
+    "METRICS": KEY_TABLES["METRICS"],
     "JOBS": KEY_TABLES["JOBS"],
     "ALERTS": tuple(ALERT_KINDS),
 }
@@ -66,6 +71,8 @@ VALUE_TABLES: dict[str, tuple[str, ...]] = {
     "executor type": EXECUTOR_TYPES,
     "output mode": OUTPUT_MODES,
     "overlap policy": OVERLAP_POLICIES,
+    "ping placeholder": PLACEHOLDERS,
+    "ping method": METHODS,
 }
 COMMANDS = sorted(main.commands)
 
@@ -367,6 +374,8 @@ def _example_keys() -> dict[str, set[str]]:
     return {
         "TOP-LEVEL KEYS": set(data) | top_comments,
         "EXECUTORS": {key for pool in pools for key in pool} | nested_comments,
+        "CLUSTER": set(data.get("cluster") or {}) | nested_comments,
+        "METRICS": set(data.get("metrics") or {}),
         "JOBS": {key for job in jobs for key in job} | nested_comments,
         "ALERTS": {key for alert in alerts for key in alert} | nested_comments,
     }

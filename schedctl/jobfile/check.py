@@ -107,6 +107,10 @@ def _cluster(collector: Collector, field: Field) -> ClusterSpec:
     return ClusterSpec(**options)
 
 
+#: The keys of ``metrics:``.
+METRICS_KEYS = ("listen",)
+
+
 def _listen(base: str) -> Check:
     def check(node: Node) -> ListenAddress:
         try:
@@ -122,7 +126,7 @@ def _metrics(collector: Collector, field: Field) -> MetricsSpec | None:
     if not collector.section(field, "a mapping such as {listen: 127.0.0.1:9746}"):
         return None
     base = os.path.dirname(os.path.abspath(collector.filename))
-    entries = collector.keys(field.node, "metrics", {"listen": _listen(base)})
+    entries = collector.keys(field.node, "metrics", {key: _listen(base) for key in METRICS_KEYS})
     if "listen" not in entries:
         collector.add(field.node, "metrics", "no 'listen' address: add one, such as "
                       "listen: 127.0.0.1:9746")
