@@ -81,12 +81,8 @@ def check_trusted(path: str | os.PathLike[str], *, insecure: bool | None = None)
     (:func:`set_insecure`); with it on, a problem is logged as a warning instead.
     """
     problem = trust_problem(path)
-    if problem is None:
-        return
-    if insecure if insecure is not None else _insecure:
-        _warn_once(os.fspath(path), problem)
-        return
-    raise UntrustedFileError(os.fspath(path), problem)
+    if problem is not None:
+        check_trusted_problem(os.fspath(path), problem, insecure)
 
 
 def is_trusted(path: str | os.PathLike[str]) -> bool:
@@ -98,15 +94,86 @@ def is_trusted(path: str | os.PathLike[str]) -> bool:
 def trust_problem(path: str | os.PathLike[str], *, uid: int | None = None) -> str | None:
     """What makes ``path`` untrusted, with the fix, or None when it passes; for schedctl
     run by ``uid`` (default: this process's user)."""
+    return _walk(os.fspath(path), uid)[0]
+
+
+def open_trusted(path: str | os.PathLike[str], *, insecure: bool | None = None) -> int:
+    """A descriptor open for reading on ``path``, which passes the rule as the very file it
+    is: opened first and checked after, and the file the check reached must be the file
+    opened. Checking a path and then opening it leaves a gap: a file created in a sticky
+    directory after the check found nothing there, or a path that leads elsewhere than
+    its text says (``/proc/PID/fd/N``), would be read unchecked.
+
+    An open that fails raises the trust problem if there is one, else its OSError (the
+    reader says "not found" in its own words). An object the check cannot reach by name
+    (a pipe such as ``/dev/stdin``) must itself be owned by root or the running user.
+    """
+    name = os.fspath(path)
+    for _ in range(_OPEN_ATTEMPTS):
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            check_trusted(name, insecure=insecure)
+            raise
+        try:
+            problem, reached = _walk(name, None)
+            opened = os.fstat(fd)
+            if reached is not None and (reached.st_dev, reached.st_ino) != (opened.st_dev,
+                                                                             opened.st_ino):
+                os.close(fd)
+                continue  # replaced between the open and the check: once more
+            if problem is None and reached is None:
+                problem = _opened_problem(opened)
+            if problem is not None:
+                check_trusted_problem(name, problem, insecure)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+    check_trusted_problem(name, _REPLACED, insecure)
+    return os.open(name, os.O_RDONLY | os.O_CLOEXEC)  # --insecure: as it is
+
+
+_REPLACED = ("the file opened is not the one its path leads to (replaced at every try, or "
+             "the path leads elsewhere than it reads); try again")
+#: How often :func:`open_trusted` opens again a file replaced between its open and check.
+_OPEN_ATTEMPTS = 3
+
+
+def check_trusted_problem(path: str, problem: str, insecure: bool | None = None) -> None:
+    """Raise :class:`UntrustedFileError` for ``problem``, or warn under ``--insecure``."""
+    if insecure if insecure is not None else _insecure:
+        _warn_once(path, problem)
+        return
+    raise UntrustedFileError(path, problem)
+
+
+def _opened_problem(info: os.stat_result) -> str | None:
+    """What is wrong with an open object the check could not reach by name."""
+    owners = trusted_uids()
+    if info.st_uid not in owners:
+        return (f"it leads to an object owned by {_user(info.st_uid)}, not by "
+                f"{_owners_text(owners)}")
+    if (stat.S_ISREG(info.st_mode) or stat.S_ISFIFO(info.st_mode)) and _writable_by_others(info):
+        return ("it leads to an object that group or others may write (mode "
+                f"{stat.filemode(info.st_mode)})")
+    return None
+
+
+def _walk(path: str, uid: int | None) -> tuple[str | None, os.stat_result | None]:
+    """The problem of ``path`` (None: it passes), and what its last lookup reached (None
+    when it found nothing there, or a problem stopped the walk first)."""
     owners = trusted_uids(uid)
+    reached = None
     try:
-        for step in _lookups(os.fspath(path)):
+        for step in _lookups(path):
             problem = _step_problem(step, owners, uid)
             if problem is not None:
-                return problem
+                return problem, None
+            reached = step.info if step.last else None
     except OSError as exc:
-        return f"cannot check {exc.filename or path}: {exc.strerror or exc}"
-    return None
+        return f"cannot check {exc.filename or path}: {exc.strerror or exc}", None
+    return None, reached
 
 
 def import_directory_problem(directory: str | os.PathLike[str]) -> str | None:

@@ -11,12 +11,11 @@ import signal
 from collections.abc import Iterator, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Literal, get_args
 
 from schedctl.commands.capture import DEFAULT_LOG_LIMIT
 from schedctl.errors import SchedctlError
-from schedctl.trust import UntrustedFileError, check_trusted
+from schedctl.trust import UntrustedFileError, open_trusted
 
 OutputMode = Literal["log", "inherit", "discard"]
 Outcome = Literal[
@@ -233,15 +232,16 @@ def parse_env_file(path: str) -> dict[str, str]:
 
     Nothing is interpolated. Read at every run, so an edited secret takes effect
     without reloading the scheduler; and checked at every run by the trust rule
-    (:func:`schedctl.trust.check_trusted`), since whoever can change it (a ``PATH``,
+    (:func:`schedctl.trust.open_trusted`), since whoever can change it (a ``PATH``,
     an ``LD_PRELOAD``) decides what the command runs.
     """
     try:
-        check_trusted(path)
+        # Opened, then checked as the file opened: a file put there after a check that
+        # found nothing (a sticky directory) is never read.
+        with os.fdopen(open_trusted(path), "rb") as stream:
+            text = stream.read().decode("utf-8")
     except UntrustedFileError as exc:
         raise EnvFileError(f"env_file {exc}") from None
-    try:
-        text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise EnvFileError(f"env_file not found: {path!r}") from None
     except (OSError, UnicodeDecodeError) as exc:

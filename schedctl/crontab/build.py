@@ -60,20 +60,21 @@ def crontab_jobfile(source: Source, *, system: bool | None = None) -> Jobfile:
 
 def load_any(
     path: str, *, crontab: bool | None = None, system: bool | None = None,
-    check_imports: bool = True,
+    check_imports: bool = True, check_trust: bool = False,
 ) -> Jobfile:
     """A jobfile, or a crontab converted in memory: ``crontab`` None decides by the content
-    (``--system`` implies a crontab)."""
+    (``--system`` implies a crontab). With ``check_trust``, the text is read only from a
+    file that passes the trust rule as it is opened (:func:`schedctl.trust.open_trusted`)."""
     if crontab is None and system:
         crontab = True
     if crontab is False:
-        return load_jobfile(path, check_imports=check_imports)
+        return load_jobfile(path, check_imports=check_imports, check_trust=check_trust)
     try:
-        source = read_source(path)
+        source = read_source(path, check_trust=check_trust)
     except Exception:
         if crontab:
             raise
-        return load_jobfile(path, check_imports=check_imports)
+        return load_jobfile(path, check_imports=check_imports, check_trust=check_trust)
     if crontab or looks_like_crontab(source.text):
         return crontab_jobfile(source, system=system)
     # The text judged is the text loaded: read once, so a pipe (<(...), /dev/stdin) works

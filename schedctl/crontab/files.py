@@ -20,6 +20,7 @@ from pathlib import Path
 from schedctl.crontab.lines import Crontab
 from schedctl.crontab.parse import MAX_BYTES, parser_for
 from schedctl.errors import SchedctlError
+from schedctl.jobfile.loader import open_for_reading
 
 STDIN = "-"
 _CRON_D_NAME = re.compile(r"[A-Za-z0-9_-]+")
@@ -110,13 +111,14 @@ def _skip_note(path: str) -> str:
             "digits, _ and - are read (no dots, no ~)")
 
 
-def read_source(path: str) -> Source:
-    """The text of ``path`` (``-``: stdin), refused over 1 MiB or when it is not UTF-8."""
+def read_source(path: str, *, check_trust: bool = False) -> Source:
+    """The text of ``path`` (``-``: stdin), refused over 1 MiB or when it is not UTF-8;
+    with ``check_trust``, only as a file that passes the trust rule as it is read."""
     try:
         if path == STDIN:
             data = sys.stdin.buffer.read(MAX_BYTES + 1)
         else:
-            with open(path, "rb") as stream:
+            with os.fdopen(open_for_reading(path, check_trust), "rb") as stream:
                 data = stream.read(MAX_BYTES + 1)
     except OSError as exc:
         raise CrontabReadError(f"{path}: cannot read the crontab: {exc.strerror or exc}") from None

@@ -103,7 +103,7 @@ def open_jobfile(
     directory = import_directory(path)
     add_import_path(directory)
     try:
-        return load_any(path, crontab=crontab, system=system)
+        return load_any(path, crontab=crontab, system=system, check_trust=trusted)
     except JobfileError as exc:
         kept_off = None if directory else import_directory_problem(Path(path).resolve().parent)
         if kept_off is None or not any(p.message.startswith("cannot import") for p in exc.problems):
