@@ -66,13 +66,15 @@ def pause(job_ids: tuple[str, ...], state: str | None, jobfile: str | None, as_j
       schedctl pause -f jobs.yaml backup --json
     """
     from schedctl.cli import output
-    from schedctl.service.control import check_ids, set_paused
+    from schedctl.service.control import check_ids, note_request, set_paused
     from schedctl.state.stores import store_now
 
     store, _ = open_state(state, jobfile)
     check_ids(store, job_ids)
     now = store_now(store)
     changes = [(job_id, set_paused(store, job_id, True, now)) for job_id in job_ids]
+    for job_id, changed in changes:  # the running scheduler logs who paused what
+        note_request(store, "pause", job_id, changed=changed, at=now)
     if as_json:
         output.print_json([{"id": job_id, "paused": True, "changed": changed}
                            for job_id, changed in changes])
@@ -94,8 +96,9 @@ def resume(job_ids: tuple[str, ...], state: str | None, jobfile: str | None, as_
       schedctl resume -f jobs.yaml backup --json
     """
     from schedctl.cli import output
-    from schedctl.service.control import check_ids, set_paused
+    from schedctl.service.control import check_ids, note_request, set_paused
     from schedctl.state.stores import store_now
+    from schedctl.state.views import zone_name
 
     store, _ = open_state(state, jobfile)
     check_ids(store, job_ids)
@@ -103,17 +106,19 @@ def resume(job_ids: tuple[str, ...], state: str | None, jobfile: str | None, as_
     results = []
     for job_id in job_ids:
         changed = set_paused(store, job_id, False, now)
+        note_request(store, "resume", job_id, changed=changed, at=now)
         job = store.lookup_job(job_id)
-        results.append((job_id, changed, job.next_run_time if job else None))
+        results.append((job_id, changed, job.next_run_time if job else None,
+                        zone_name(job) if job else None))
     if as_json:
         output.print_json([
             {"id": job_id, "paused": False, "changed": changed,
              "next_run_time": when.isoformat() if when else None}
-            for job_id, changed, when in results
+            for job_id, changed, when, _ in results
         ])
         return
-    for job_id, changed, when in results:
-        shown = output.local(when) if when else "never"
+    for job_id, changed, when, zone in results:
+        shown = output.local(when, output.zone_of(zone)) if when else "never"
         click.echo(f"{job_id}: {'resumed' if changed else 'not paused'}, next run {shown}")
 
 
@@ -140,7 +145,7 @@ def run_now(job_id: str, state: str | None, jobfile: str | None, as_json: bool,
     """
     from schedctl.cli import output
     from schedctl.commands.outcome import summarize
-    from schedctl.service.control import jobfile_to_run_here, known_ids, run_here
+    from schedctl.service.control import jobfile_to_run_here, known_ids, note_request, run_here
     from schedctl.state.stores import store_now
     from schedctl.state.views import scheduler_running
 
@@ -148,7 +153,9 @@ def run_now(job_id: str, state: str | None, jobfile: str | None, as_json: bool,
     if store.lookup_job(job_id) is None:
         raise JobLookupError(job_id, known_ids(store))
     if scheduler_running(store):
-        store.request_run(job_id, store_now(store))
+        now = store_now(store)
+        note_request(store, "run-now", job_id, changed=True, at=now)  # its log says who asked
+        store.request_run(job_id, now)
         if as_json:
             output.print_json({"id": job_id, "requested": True, "outcome": None})
         else:
@@ -281,7 +288,10 @@ def history(job_id: str | None, limit: int, failed: bool, show_output: bool,
     if as_json:
         output.print_json([record.to_json() for record in records])
     else:
-        output.history_table(records, SystemClock().now(), show_output=show_output)
+        from schedctl.state.views import job_zones
+
+        output.history_table(records, SystemClock().now(), show_output=show_output,
+                             zones=job_zones(store))
 
 
 def _history_stats(store: SQLJobStore, job_id: str | None, since: datetime | None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, tzinfo
 from typing import IO, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -116,11 +116,14 @@ def last_run_text(
 
 
 def history_table(records: Iterable[RunRecord], now: datetime, *, show_output: bool,
+                  zones: Mapping[str, str | None] | None = None,
                   stream: IO[str] | None = None) -> None:
     """``schedctl history``: newest first. ATTEMPT tells a job's retries of one scheduled run
     apart (they share its SCHEDULED time). Output and errors are escaped (``--json`` gives
     them as recorded): what a job printed is data, and on a terminal an escape sequence
-    would act."""
+    would act. Times are in each job's zone, as ``list`` shows them (``zones``: job id ->
+    zone name; a job since removed: the machine's zone)."""
+    zones = zones or {}
     out = console(stream)
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("RUN", "JOB", "SCHEDULED", "STARTED", "DURATION", "ATTEMPT", "OUTCOME"):
@@ -130,9 +133,10 @@ def history_table(records: Iterable[RunRecord], now: datetime, *, show_output: b
         rows += 1
         outcome = _state(record.state)
         outcome.append(escape_text(describe_outcome(record)[len(record.state):], newlines=False))
+        zone = zone_of(zones.get(record.job_id))
         table.add_row(
-            str(record.run_id), record.job_id, local(record.scheduled_for),
-            local(record.started_at) if record.started_at else "-",
+            str(record.run_id), record.job_id, local(record.scheduled_for, zone),
+            local(record.started_at, zone) if record.started_at else "-",
             format_seconds(record.duration) if record.duration is not None else "-",
             str(record.attempt), outcome,
         )

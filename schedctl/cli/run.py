@@ -52,7 +52,8 @@ def _check_node(ctx: click.Context, param: click.Parameter, value: str | None) -
 @click.option("--log-format", type=click.Choice(["text", "json", "journal"]), default=None,
               help="Log line format on stderr (default: text, or journal under journald).")
 @click.option("--shutdown-timeout", type=Duration(), default="30s", show_default=True,
-              help="On SIGTERM, how long running jobs may finish before they are terminated.")
+              help="On SIGTERM or Ctrl-C, how long running jobs may finish before they are "
+                   "terminated; a second Ctrl-C terminates them at once.")
 @click.option("--insecure", is_flag=True,
               help="Run even if the jobfile, an env_file, the state file or the directory of "
                    "call: modules could be changed by another user (logged loudly).")

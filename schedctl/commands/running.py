@@ -192,6 +192,10 @@ class RunningCommand:
             self.wait()
             raise
 
+    def running_for(self) -> float:
+        """Seconds since the command started (for a stop that says what it waits for)."""
+        return time.monotonic() - self._started_mono
+
     @property
     def result(self) -> CommandResult | None:
         """The outcome once the run is over, else None."""

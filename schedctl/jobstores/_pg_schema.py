@@ -102,6 +102,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # A running command's process, and (in ``output``) its output so far: schedctl top.
         "ALTER TABLE runs ADD COLUMN pid integer",
     ),
+    (
+        """CREATE TABLE audit (
+            id      bigserial PRIMARY KEY,
+            at      bigint NOT NULL,
+            action  text NOT NULL,
+            job_id  text NOT NULL,
+            changed integer NOT NULL,
+            uid     integer,
+            username text,
+            host    text,
+            via     text
+        )""",
+    ),
 )
 
 

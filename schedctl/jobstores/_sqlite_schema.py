@@ -106,6 +106,21 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # while a run goes on, ``output`` holds the tail printed so far.
         "ALTER TABLE runs ADD COLUMN pid INTEGER",
     ),
+    (
+        # Changes asked for from outside the scheduler (pause, resume, run-now) and who
+        # asked, until the running scheduler has logged them (schedctl.state.audit).
+        """CREATE TABLE audit (
+            id      INTEGER PRIMARY KEY,
+            at      INTEGER NOT NULL,   -- UTC epoch ms
+            action  TEXT NOT NULL,      -- pause|resume|run-now
+            job_id  TEXT NOT NULL,
+            changed INTEGER NOT NULL,   -- 0: the job was in that state already
+            uid     INTEGER,
+            username TEXT,
+            host    TEXT,
+            via     TEXT                -- the user sudo was run by, if any
+        )""",
+    ),
 )
 
 BUSY_TIMEOUT_MS = 10_000

@@ -54,6 +54,9 @@ class SQLJobStore(RunRows, BaseJobStore):
         self.runs_owner: str | None = None
         self.lease: LeaseTerms | None = None
         self.claims: ClaimRegistry = CLAIMS
+        #: Called, in the listening thread, when another process announces a change (the
+        #: wake-up socket, NOTIFY); a service reads what it keeps beside the jobs then.
+        self.change_listeners: list[Callable[[], None]] = []
 
     # -- what a backend provides -----------------------------------------------------------------
 
@@ -303,6 +306,8 @@ class SQLJobStore(RunRows, BaseJobStore):
         scheduler = self._scheduler
         if scheduler is not None:
             scheduler.wakeup()
+        for listener in list(self.change_listeners):
+            listener()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} ({self.location})>"

@@ -12,6 +12,7 @@ import socket
 from datetime import datetime
 
 from schedctl.clock import Clock, SystemClock
+from schedctl.state.audit import AuditEntry, AuditLog, Requester
 from schedctl.commands.jobrunner import ATTEMPT_LISTENERS
 from schedctl.errors import JobLookupError, SchedctlError, StaleJobError
 from schedctl.jobfile.specs import Jobfile
@@ -37,6 +38,13 @@ def check_ids(store: BaseJobStore, job_ids: tuple[str, ...] | list[str]) -> None
     for job_id in job_ids:
         if store.lookup_job(job_id) is None:  # the full list only for the message
             raise JobLookupError(job_id, known_ids(store))
+
+
+def note_request(
+    store: SQLJobStore, action: str, job_id: str, *, changed: bool, at: datetime
+) -> None:
+    """Leave the running scheduler a line to log: what was asked, and by whom."""
+    AuditLog(store).record(AuditEntry(at, action, job_id, changed, Requester.of_this_process()))
 
 
 def set_paused(store: BaseJobStore, job_id: str, paused: bool, now: datetime) -> bool:

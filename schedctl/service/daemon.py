@@ -37,15 +37,22 @@ from schedctl.metrics.health import LoopWatch
 from schedctl.metrics.server import MetricsListenError, MetricsServer
 from schedctl.schedulers.blocking import BlockingScheduler
 from schedctl.service.alertrules import AlertRules
+from schedctl.service.auditlines import AuditLines
 from schedctl.service.filewatch import FileSignature, FileWatch
 from schedctl.service.live import LivePublisher
 from schedctl.service.jobguard import JobfileGuard
 from schedctl.service.pingrules import PingRules
 from schedctl.service.reload import Reloading
 from schedctl.service.runlog import RUN_EVENTS, RunLog
-from schedctl.service.signals import ControlLoop
+from schedctl.service.signals import AUDIT_WAKE, ControlLoop
 from schedctl.service.statewatch import StateFileWatch, record_state
-from schedctl.service.startup import ServeOptions, StartupSteps, build_executors, opened_store
+from schedctl.service.startup import (
+    ServeOptions,
+    StartupSteps,
+    build_executors,
+    opened_store,
+    quiet_engine_logs,
+)
 from schedctl.service.systemd import Notifier
 from schedctl.state.history import RunHistory, RunOutcome
 
@@ -64,9 +71,7 @@ def serve(options: ServeOptions, clock: Clock | None = None) -> int:
     if os.getpid() == 1 and (code := split_init()) is not None:
         return code  # PID 1 reaped orphans and forwarded signals; its child ran the scheduler
     clock = clock or SystemClock()
-    # RunLog writes one line per run; the engine's own per-run lines would repeat it.
-    logging.getLogger("schedctl.executors").setLevel(logging.CRITICAL)
-    logging.getLogger("schedctl.scheduler").setLevel(logging.ERROR)
+    quiet_engine_logs()
     seen = FileSignature.of(options.jobfile)  # before reading: a change after it is reloaded
     with opened_store(options) as (jobfile, store, node):
         record_state(jobfile, store)  # so that commands given -f JOBFILE find this state
@@ -113,14 +118,17 @@ class Service(ControlLoop, Reloading, StartupSteps, StateFileWatch):
         self.alert_rules = AlertRules(store, self.history, self.alerts)
         self.pings = PingRules(store, self.alerts)
         self.live = LivePublisher(store, self.owner)
-        self.runlog = RunLog(self.history, clock, self.owner, self.scheduler.timezone,
-                             replacing=self._replaces, after_run=self._after_run)
+        self.runlog = RunLog(self.history, clock, self.owner, replacing=self._replaces,
+                             after_run=self._after_run)
         if self.guard is not None:
             self.guard.refuse = self.runlog.refused
         self.scheduler.add_listener(self.runlog, RUN_EVENTS)
         self.scheduler.add_listener(self._started, EVENT_JOB_SUBMITTED)
         self.scheduler.add_listener(self._replace_running, EVENT_JOB_MAX_INSTANCES)
         self._signals: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self.audit = AuditLines(store, shared=node is not None)
+        # Another process announced a change: the control thread looks for audit rows.
+        store.change_listeners.append(lambda: self._signals.put(AUDIT_WAKE))
         self._stopped = threading.Event()
         self._start_note: str | None = None
         self.exporter: MetricsExporter | None = None
@@ -149,6 +157,7 @@ class Service(ControlLoop, Reloading, StartupSteps, StateFileWatch):
         self.scheduler.add_listener(lambda event: control.start(), EVENT_SCHEDULER_START)
         where = self.store.location + (f" as node {self.node.node_id}" if self.node else "")
         _logger.info("schedctl started on %s: %s", where, self._start_note or report.summary())
+        self.audit.log_pending(now)  # what was asked while no scheduler ran
         STOP_RETRIES.clear()
         attempt_listeners = (self.runlog.attempt_failed, self.pings.attempt_failed)
         ATTEMPT_LISTENERS.extend(attempt_listeners)

@@ -7,6 +7,11 @@ are split only at line feeds, and a record's further lines are indented, so only
 record's first line starts like a log line. A line of a job's output (the ``output``
 event) starts with ``[job]`` where an event has its job id and a colon; in JSON it
 carries ``"event": "output"``.
+
+The handler sits on the root logger, so every record of the process goes through one
+formatter: schedctl's own, and those of a ``call:`` job that uses ``logging`` (which
+would otherwise make Python install its ``WARNING:root:...`` default on first use and
+break a JSON stream). Text lines carry the local time with its ISO offset.
 """
 
 from __future__ import annotations
@@ -19,11 +24,13 @@ from datetime import UTC, datetime
 from typing import IO, Any, Literal
 
 from schedctl.commands.escape import escape_text
+from schedctl.executors.base import current_run
 
 LogFormat = Literal["text", "json", "journal"]
 
 #: Fields the event log attaches to records (``extra=``) and JSON lines carry.
-EVENT_FIELDS = ("job_id", "event", "scheduled_for", "duration", "exit_code", "signal", "outcome")
+EVENT_FIELDS = ("job_id", "event", "scheduled_for", "duration", "exit_code", "signal", "outcome",
+                "requested_by", "uid")
 
 _COLOURS = {logging.DEBUG: "\033[2m", logging.WARNING: "\033[33m", logging.ERROR: "\033[31m",
             logging.CRITICAL: "\033[1;31m"}
@@ -35,14 +42,14 @@ _PRIORITIES = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ER
 
 
 class TextFormatter(logging.Formatter):
-    """``2026-11-24 17:40:01 WARNING backup: missed 2 runs``; coloured on a terminal."""
+    """``2026-11-24 17:40:01+01:00 WARNING backup: missed 2 runs``; coloured on a terminal."""
 
     def __init__(self, colour: bool) -> None:
         super().__init__()
         self.colour = colour
 
     def format(self, record: logging.LogRecord) -> str:
-        stamp = datetime.fromtimestamp(record.created).strftime("%Y-%m-%d %H:%M:%S")
+        stamp = log_time(datetime.fromtimestamp(record.created, UTC))
         first, *rest = _lines(self, record)
         line = "\n".join([f"{stamp} {record.levelname:<7} {first}", *rest])
         if self.colour and record.levelno in _COLOURS:
@@ -70,6 +77,7 @@ def _lines(formatter: logging.Formatter, record: logging.LogRecord) -> list[str]
         text += "\n" + formatter.formatException(record.exc_info)
     first, *rest = escape_text(text.rstrip("\n")).split("\n")
     return [first, *(CONTINUATION + line for line in rest)]
+from schedctl.executors.base import current_run
 
 
 class JsonFormatter(logging.Formatter):
@@ -89,6 +97,31 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             data["traceback"] = self.formatException(record.exc_info)
         return json.dumps(data, default=str)
+
+
+class RunTag(logging.Filter):
+    """Tags a record logged inside a job (a ``call:`` job's own ``logging``) with the job's
+    id, which the JSON lines carry as ``job_id`` and the text lines put first."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "job_id", None) is None:
+            run = current_run()
+            if run is not None:
+                record.job_id = run.job_id
+                record.from_job = True
+        return True
+
+
+def _message(record: logging.LogRecord) -> str:
+    """The message, led by its job's id when the job itself logged it."""
+    text = record.getMessage()
+    return f"{getattr(record, 'job_id', '')}: {text}" if getattr(record, "from_job", False) else text
+
+
+def log_time(when: datetime) -> str:
+    """A time as the text log shows it: local, to the second, with its ISO offset
+    (``2026-11-24 17:40:01+01:00``), so a line read elsewhere is never ambiguous."""
+    return when.astimezone().isoformat(sep=" ", timespec="seconds")
 
 
 def choose_format(requested: str | None, stream: IO[str]) -> LogFormat:
@@ -112,26 +145,56 @@ def _under_journald(stream: IO[str]) -> bool:
     return value == f"{st.st_dev}:{st.st_ino}"
 
 
+#: The handler setup_logging installed, so a second call replaces it and nothing else.
+_HANDLER_MARK = "_schedctl_handler"
+
+#: The format the last setup_logging chose (None before any).
+_chosen: LogFormat | None = None
+
+
 def setup_logging(
     log_format: str | None = None, *, stream: IO[str] | None = None, level: int = logging.INFO
 ) -> LogFormat:
-    """Send the ``schedctl`` loggers to ``stream`` (stderr) in the chosen format."""
+    """Send every log record of the process to ``stream`` (stderr) in the chosen format.
+
+    schedctl's own loggers log from ``level`` (INFO); others, a ``call:`` job's included,
+    from WARNING, Python's default, so libraries' chatter stays out.
+    """
     stream = stream or sys.stderr
     chosen = choose_format(log_format, stream)
     handler = logging.StreamHandler(stream)
-    if chosen == "json":
-        handler.setFormatter(JsonFormatter())
-    elif chosen == "journal":
-        handler.setFormatter(JournalFormatter())
-    else:
-        handler.setFormatter(TextFormatter(colour=wants_colour(stream)))
-    root = logging.getLogger("schedctl")
+    handler.setFormatter(formatter_for(chosen, stream))
+    handler.addFilter(RunTag())
+    setattr(handler, _HANDLER_MARK, True)
+    root = logging.getLogger()
     for old in list(root.handlers):
-        root.removeHandler(old)
+        if getattr(old, _HANDLER_MARK, False):
+            root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(level)
-    root.propagate = False
+    root.setLevel(logging.WARNING)
+    own = logging.getLogger("schedctl")
+    for old in list(own.handlers):  # an earlier setup's own handler would print twice
+        if getattr(old, _HANDLER_MARK, False):
+            own.removeHandler(old)
+    own.setLevel(level)
+    own.propagate = True
+    global _chosen
+    _chosen = chosen
     return chosen
+
+
+
+def current_format() -> LogFormat | None:
+    """The format setup_logging chose, for worker processes to log the same way."""
+    return _chosen
+
+
+def formatter_for(chosen: LogFormat, stream: IO[str]) -> logging.Formatter:
+    if chosen == "json":
+        return JsonFormatter()
+    if chosen == "journal":
+        return JournalFormatter()
+    return TextFormatter(colour=wants_colour(stream))
 
 
 def wants_colour(stream: IO[str]) -> bool:

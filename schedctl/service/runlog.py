@@ -28,6 +28,7 @@ from schedctl.events import (
     JobSubmissionEvent,
     SchedulerEvent,
 )
+from schedctl.service.logfmt import log_time
 from schedctl.service.pending import PendingWrites
 from schedctl.state.history import NEVER_STARTED, REPLACED, RunHistory, RunOutcome
 
@@ -37,15 +38,13 @@ RUN_EVENTS = (
     | EVENT_JOB_MAX_INSTANCES
 )
 
-#: A scheduled time in the log: the job's zone, named, since the line's own stamp is local.
-_TIME = "%Y-%m-%d %H:%M:%S %Z"
 
 
 class RunLog:
     """The listener: record each run in the history and log it."""
 
     def __init__(
-        self, history: RunHistory, clock: Clock, owner: str, timezone: Any = None,
+        self, history: RunHistory, clock: Clock, owner: str,
         replacing: Callable[[str], bool] | None = None,
         after_run: Callable[[str, datetime, RunOutcome], None] | None = None,
         reason: str = "schedule",
@@ -56,7 +55,6 @@ class RunLog:
         self._history = history
         self._clock = clock
         self._owner = owner
-        self._timezone = timezone
         self._logger = logging.getLogger("schedctl.events")
         self._history_down = False  # the last history write failed
         self._pending = PendingWrites()  # writes the store refused, made once it works again
@@ -207,7 +205,7 @@ class RunLog:
         self._logger.log(level, "%s: %s", job_id, message, extra={"job_id": job_id, "event": event, **fields})
 
     def _show(self, when: datetime) -> str:
-        return when.astimezone(self._timezone).strftime(_TIME)
+        return log_time(when)
 
 
 def outcome_of(event: JobExecutionEvent, now: datetime) -> RunOutcome:

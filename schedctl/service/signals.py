@@ -26,9 +26,11 @@ from schedctl.errors import StoreError
 from schedctl.executors.base import BaseExecutor
 from schedctl.jobstores._sqlstore import SQLJobStore
 from schedctl.schedulers.blocking import BlockingScheduler
+from schedctl.service.auditlines import AuditLines
 from schedctl.service.filewatch import FileWatch
 from schedctl.service.reload import ReloadRequests
 from schedctl.service.runlog import RunLog
+from schedctl.service.stopping import wait_for_jobs
 from schedctl.service.systemd import Notifier, watchdog_interval
 from schedctl.state.history import RunHistory
 from schedctl.state.sync import SyncReport
@@ -38,6 +40,9 @@ if TYPE_CHECKING:
     from schedctl.service.startup import ServeOptions
 
 HEARTBEAT_SECONDS = 10.0
+#: Put in the signal queue (where no signal number is negative) when the store announces a
+#: change, so the control thread logs the audit rows at once.
+AUDIT_WAKE = -1
 #: How long job threads may take to record their end once their commands were killed.
 RECORD_GRACE_SECONDS = 5.0
 #: How long alerts still queued at shutdown may take to go out.
@@ -54,6 +59,7 @@ class ControlLoop:
     clock: Clock
     node: ClusterNode | None
     history: RunHistory
+    audit: AuditLines
     runlog: RunLog
     notifier: Notifier
     scheduler: BlockingScheduler
@@ -84,9 +90,13 @@ class ControlLoop:
                 next_beat = now + beat
             wake = min(next_beat, self.jobfile_watch.next_poll, asked.due_at)
             received = self._take_signals(wake - now)
-            stop = next((signum for signum in received if signum != signal.SIGHUP), None)
-            if stop is not None:
-                _logger.info("Received %s: stopping", signal.Signals(stop).name)
+            if AUDIT_WAKE in received:  # another process changed the store: who asked
+                self.audit.log_pending(self.clock.now())
+            stops = [signum for signum in received if signum not in (signal.SIGHUP, AUDIT_WAKE)]
+            if stops:
+                _logger.info("Received %s: stopping", signal.Signals(stops[0]).name)
+                for again in stops[1:]:  # a second Ctrl-C already: the stop does not wait
+                    self._signals.put(again)
                 self.stop()
                 return
             asked.hangups += received.count(signal.SIGHUP)
@@ -120,6 +130,7 @@ class ControlLoop:
             _logger.exception("Could not write the heartbeat to the state file")
         self.runlog.flush()  # run records held while the state file failed, once it works
         self._watch_state_file()  # removed, replaced or truncated under the scheduler?
+        self.audit.log_pending(self.clock.now())  # in case an announcement was lost
         self.notifier.watchdog()  # the scheduler is alive, store or no store
         try:
             self.notifier.status(self._status_line())
@@ -147,8 +158,7 @@ class ControlLoop:
             self.scheduler.pause()
         executors = list(self.scheduler._executors.values())
         timeout = self.options.shutdown_timeout
-        if not _wait_idle(executors, timeout):
-            _logger.warning("Jobs still running after %ss; terminating them", timeout)
+        if not wait_for_jobs(executors, timeout, self._signals, DEFAULT_REGISTRY):
             # Each command gets its own kill_grace between SIGTERM and SIGKILL.
             DEFAULT_REGISTRY.terminate_all(wait=True)
             _wait_idle(executors, RECORD_GRACE_SECONDS)

@@ -28,6 +28,7 @@ from schedctl.jobstores._sqlstore import SQLJobStore
 from schedctl.jobstores.sqlite import SQLiteJobStore
 from schedctl.service.importguard import guard_imports
 from schedctl.service.runas import check_run_as
+from schedctl.service.logfmt import LogFormat, current_format, setup_logging
 from schedctl.state.history import RunHistory, RunOutcome
 from schedctl.state.runlock import RunLock
 from schedctl.state.stores import check_state_trusted
@@ -75,11 +76,21 @@ def add_import_path(directory: str | None) -> None:
         sys.path.append(directory)
 
 
-def prepare_worker(directory: str | None, insecure: bool) -> None:
+def prepare_worker(directory: str | None, insecure: bool, log_format: LogFormat | None) -> None:
     """A process pool worker imports as the scheduler does: from the same directory, with
-    the same checks and the same ``--insecure`` (a worker does not inherit it)."""
+    the same checks and the same ``--insecure`` (a worker does not inherit it); and it logs
+    (a job's own ``logging`` included) in the format of the scheduler's log."""
     set_insecure(insecure)
     add_import_path(directory)
+    if log_format is not None:
+        setup_logging(log_format)
+        quiet_engine_logs()
+
+
+def quiet_engine_logs() -> None:
+    """RunLog writes one line per run; the engine's own per-run lines would repeat it."""
+    logging.getLogger("schedctl.executors").setLevel(logging.CRITICAL)
+    logging.getLogger("schedctl.scheduler").setLevel(logging.ERROR)
 
 
 def import_directory(jobfile_path: str) -> str | None:
@@ -129,7 +140,8 @@ def build_executors(jobfile: Jobfile) -> dict[str, BaseExecutor]:
     executors: dict[str, BaseExecutor] = {"default": ThreadPoolExecutor(20)}
     for name, spec in jobfile.executors.items():
         if spec.type == "processpool":
-            pool = {"initializer": prepare_worker, "initargs": (directory, is_insecure())}
+            pool = {"initializer": prepare_worker,
+                    "initargs": (directory, is_insecure(), current_format())}
             executors[name] = ProcessPoolExecutor(spec.max_workers, pool_kwargs=pool)
         else:
             executors[name] = ThreadPoolExecutor(spec.max_workers)

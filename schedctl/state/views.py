@@ -130,12 +130,11 @@ def _job_view(
         else "paused" if job.next_run_time is None
         else "scheduled"
     )
-    zone = getattr(job.trigger, "timezone", None)
     describe = getattr(job.trigger, "describe", None)
     return JobView(
         id=job.id, description=job.meta.get("description"), trigger=str(job.trigger),
         schedule=describe() if describe else str(job.trigger),
-        timezone=getattr(zone, "key", None) or (str(zone) if zone else None),
+        timezone=zone_name(job),
         next_run_time=job.next_run_time, state=state, last_run=last,
         action=job.meta.get("action", job.func_ref), kind=job.meta.get("kind", "call"),
         env_names=list(job.meta.get("env_names", [])), executor=job.executor,
@@ -229,6 +228,17 @@ def _at_boot(state: str) -> bool:
         return json.loads(state)["trigger"]["type"] == "boot"
     except (ValueError, KeyError, TypeError):
         return False
+
+
+def zone_name(job: Job) -> str | None:
+    """The name of the zone a job's times are shown in: its trigger's (None: the machine's)."""
+    zone = getattr(job.trigger, "timezone", None)
+    return getattr(zone, "key", None) or (str(zone) if zone else None)
+
+
+def job_zones(store: SQLJobStore) -> dict[str, str | None]:
+    """Each job's zone name, for views that show many jobs' times (``history``)."""
+    return {job.id: zone_name(job) for job in store.get_all_jobs()}
 
 
 def status_view(store: SQLJobStore, history: RunHistory, now: datetime) -> StatusView:

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -49,6 +51,10 @@ def test_the_commands_work_on_a_postgresql_store(
     requested = schedctl("run-now", "--state", pg_url, "nightly")
     assert "requested from the running scheduler" in requested.stdout, requested.stdout
     daemon.wait_for_log("nightly: success")
+    # The audit trail: the node logs who asked, and from which host.
+    host = socket.gethostname()
+    daemon.wait_for_log(f"tick: paused by uid {os.getuid()} (root) on {host}")
+    daemon.wait_for_log(f"nightly: run requested by uid {os.getuid()} (root) on {host}")
 
     # Paused stays paused: no more runs of tick (the run-now above took about as long as
     # a few ticks would).

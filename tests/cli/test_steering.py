@@ -4,6 +4,8 @@ running scheduler, through the real executable."""
 from __future__ import annotations
 
 import json
+import os
+import pwd
 from datetime import UTC, datetime
 
 from schedctl.jobfile.loader import load_jobfile
@@ -67,3 +69,37 @@ def test_run_now_with_a_scheduler_answers_that_it_asked_in_json(schedctl, jobfil
     assert answer == {"id": "backup", "requested": True, "outcome": None}
     wait_until(lambda: [r for r in read_runs(state, "backup") if r.state == "success"],
                what="the requested run", context=daemon.log)
+
+
+def test_the_running_scheduler_logs_who_paused_resumed_or_ran_a_job(schedctl, jobfile,
+                                                                     scheduler, state, cli_env):
+    daemon = scheduler(jobfile(JOBS), "--log-format", "json")
+
+    assert schedctl("pause", "--state", state, "backup").returncode == 0
+    assert schedctl("pause", "--state", state, "backup").returncode == 0
+    cli_env["SUDO_USER"] = "alice"  # what sudo tells the command it runs
+    assert schedctl("resume", "--state", state, "backup").returncode == 0
+    del cli_env["SUDO_USER"]
+    assert schedctl("run-now", "--state", state, "report").returncode == 0
+    daemon.wait_for_log('"event": "run-now"')
+
+    audit = [record for record in map(json.loads, daemon.log().splitlines())
+             if record["logger"] == "schedctl.audit"]
+    me = f"uid {os.getuid()} ({pwd.getpwuid(os.getuid()).pw_name}"
+    assert [(r["job_id"], r["event"], r["message"]) for r in audit] == [
+        ("backup", "pause", f"backup: paused by {me})"),
+        ("backup", "pause", f"backup: pause asked by {me}); it was paused already"),
+        ("backup", "resume", f"backup: resumed by {me}, via sudo from alice)"),
+        ("report", "run-now", f"report: run requested by {me})"),
+    ]
+    assert {r["uid"] for r in audit} == {os.getuid()}
+
+
+def test_a_pause_made_while_no_scheduler_ran_is_logged_when_one_starts(schedctl, jobfile,
+                                                                        scheduler, state):
+    synced(jobfile, state)
+    assert schedctl("pause", "--state", state, "report").returncode == 0
+
+    daemon = scheduler(jobfile(JOBS))
+
+    daemon.wait_for_log(f"report: paused by uid {os.getuid()}")
