@@ -72,12 +72,11 @@ CONTINUATION = "  "
 def _lines(formatter: logging.Formatter, record: logging.LogRecord) -> list[str]:
     """The record's message (and traceback) as lines split at line feeds only (never at
     the other characters str.splitlines takes), escaped, the later ones indented."""
-    text = record.getMessage()
+    text = _message(record)
     if record.exc_info:
         text += "\n" + formatter.formatException(record.exc_info)
     first, *rest = escape_text(text.rstrip("\n")).split("\n")
     return [first, *(CONTINUATION + line for line in rest)]
-from schedctl.executors.base import current_run
 
 
 class JsonFormatter(logging.Formatter):
