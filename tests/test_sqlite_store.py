@@ -4,6 +4,7 @@ is shared safely by processes, wakes a sleeping scheduler, and fails in words.""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import sqlite3
@@ -23,6 +24,7 @@ import pytest
 from schedctl.errors import ConflictingIdError, StoreError
 from schedctl.job import Job
 from schedctl.jobstores import _sqlite_schema
+from schedctl.jobstores._sqlite_checkpoint import Checkpointer
 from schedctl.jobstores.sqlite import SQLiteJobStore
 from schedctl.timeutil import to_epoch_ms
 from schedctl.triggers.date import DateTrigger
@@ -558,3 +560,38 @@ def test_count_jobs_counts_paused_ones_without_decoding(store: SQLiteJobStore) -
     assert store.count_jobs() == (0, 0)
     store.add_jobs([make_job("a", T0), make_job("b", None), make_job("c", T0)])
     assert store.count_jobs() == (3, 1)
+
+
+# -- checkpoints --------------------------------------------------------------------------------
+
+
+def autocheckpoint(store: SQLiteJobStore) -> int:
+    with store._reading() as conn:
+        return int(conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+
+
+def test_a_scheduler_leaves_checkpoints_to_a_thread_of_their_own(db_path: Path) -> None:
+    """While a scheduler runs the store its commits never checkpoint (an fsync in a claim
+    delays every run due meanwhile); the store's thread copies the log back instead."""
+    store = SQLiteJobStore(path=db_path)
+    assert autocheckpoint(store) == 1000  # SQLite's default, for the CLI's connections
+    reader = sqlite3.connect(db_path)  # open throughout: closing the store's is not the last
+    try:
+        start(store)
+        assert autocheckpoint(store) == 0
+        size = db_path.stat().st_size
+        store.add_jobs([make_job(f"j{i}", T0, kwargs={"pad": "x" * 200}) for i in range(300)])
+        store.shutdown()  # the thread checkpoints a moment after commits, and once as it ends
+        assert db_path.stat().st_size > size
+        assert raw_rows(db_path, "SELECT count(*) FROM jobs") == [(300,)]
+        assert autocheckpoint(store) == 1000  # a connection opened anew after shutdown
+    finally:
+        reader.close()
+        store.shutdown()
+
+
+def test_a_checkpoint_of_a_removed_file_creates_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "gone.db"
+    checkpointer = Checkpointer(str(path), logging.getLogger("test"))
+    assert checkpointer.checkpoint() is False
+    assert not path.exists()

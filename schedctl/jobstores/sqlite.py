@@ -17,6 +17,7 @@ from datetime import datetime
 from math import isfinite
 from typing import TYPE_CHECKING, Any
 
+from schedctl.jobstores._sqlite_checkpoint import Checkpointer
 from schedctl.jobstores._sqlite_file import (
     FileChange,
     Identity,
@@ -36,6 +37,9 @@ if TYPE_CHECKING:
     from schedctl.schedulers.base import BaseScheduler
 
 __all__ = ["SQLiteJobStore"]
+
+#: While a scheduler runs the store, its commits never checkpoint (see _sqlite_checkpoint).
+_NO_AUTOCHECKPOINT = "PRAGMA wal_autocheckpoint = 0"
 
 
 class SQLiteJobStore(SQLJobStore):
@@ -73,6 +77,7 @@ class SQLiteJobStore(SQLJobStore):
         self._opened_wal: dict[str, Identity] = {}
         self._sender = WakeSender(self.wake_path, self._logger)
         self._listener: WakeListener | None = None
+        self._checkpointer: Checkpointer | None = None  # while a scheduler runs the store
         with self._reading():
             pass  # open now: a bad file fails at construction, not at the first tick
 
@@ -93,11 +98,20 @@ class SQLiteJobStore(SQLJobStore):
         self._stop_listening()
         self._listener = WakeListener(self.wake_path, self._wake_scheduler, self._logger)
         self._listener.open(self._writing(notify=False))
+        if self._checkpointer is None:
+            self._checkpointer = Checkpointer(self.path, self._logger)
+            self._checkpointer.start()
+            with self._lock:
+                if self._conn is not None:
+                    self._conn.execute(_NO_AUTOCHECKPOINT)
 
     def shutdown(self) -> None:
         """Stop listening and close the connection; any later call reopens it."""
         self._stop_listening()
         self._sender.close()
+        checkpointer, self._checkpointer = self._checkpointer, None
+        if checkpointer is not None:
+            checkpointer.stop()
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
@@ -179,6 +193,8 @@ class SQLiteJobStore(SQLJobStore):
             try:
                 if self._conn is None:
                     self._conn = connect(self.path)
+                    if self._checkpointer is not None:
+                        self._conn.execute(_NO_AUTOCHECKPOINT)
                     self._opened = identity_of(self.path)
                     self._opened_wal = wal_identities(self.path)
                 yield self._conn
@@ -197,6 +213,8 @@ class SQLiteJobStore(SQLJobStore):
             except BaseException:
                 rollback(conn)
                 raise
+            if self._checkpointer is not None:
+                self._checkpointer.written()
         if notify and not self.listening:
             # The scheduler that owns the socket is in this process, and is woken directly
             # by whoever changed something through it; a datagram would wake it twice.
