@@ -5,8 +5,11 @@ read: a user created, renamed or given new groups later is seen by the next run.
 command gets that user's groups (``initgroups``: the primary group and every group
 that lists the user), then its gid and uid; ``HOME``, ``USER``, ``LOGNAME`` and
 ``SHELL`` come from its password entry, and it starts in its home directory unless
-the job says ``cwd``. Everything else is prepared before the switch, by the scheduler's
-user: the environment, ``env_file`` included, is read as root.
+the job says ``cwd``. That directory is entered after the switch, as the user, as cron
+does: entered as root, a ``cwd`` the user controls (a link to a directory below one
+the user may not pass) would give the job a place the user cannot reach. Everything
+else is prepared before the switch, by the scheduler's user: the environment,
+``env_file`` included, is read as root.
 
 Only root may switch. A scheduler that is not root may still name itself, which
 changes nothing but the four variables; any other user is refused with a reason.
@@ -16,11 +19,18 @@ from __future__ import annotations
 
 import os
 import pwd
-from dataclasses import dataclass
+import shutil
+from dataclasses import dataclass, replace
 
+from schedctl.commands.spec import CommandSpec
 from schedctl.errors import SchedctlError
 
-__all__ = ["RunAs", "UnknownUserError", "UserSwitchError", "run_as", "switch_problem"]
+__all__ = ["RunAs", "UnknownUserError", "UserSwitchError", "entered_as_user", "run_as",
+           "switch_problem"]
+
+#: Run by ``/bin/sh`` as the user: enter the working directory, then become the command.
+ENTER_AS_USER = ('cd -- "$1" 2>/dev/null || { printf \'schedctl: %s cannot enter the working '
+                 'directory %s\\n\' "$USER" "$1" >&2; exit 125; }; shift; exec "$@"')
 
 
 class UserSwitchError(SchedctlError):
@@ -112,3 +122,25 @@ def run_as(user: str | None) -> RunAs | None:
     if not runas.allowed():
         raise UserSwitchError(switch_problem(user) or f"cannot run as {user!r}")
     return runas
+
+
+def entered_as_user(spec: CommandSpec, runas: RunAs | None, path: str | None) -> CommandSpec | str:
+    """What to start so that the command enters its working directory as ``runas``: a
+    shell that changes into ``spec.cwd`` after the switch and then becomes the command.
+    ``spec`` itself when no switch to another user happens. A reason (str) when it cannot
+    start, found as root beforehand so that a missing directory or program is reported
+    as a start failure, as before: ``path`` is the command's PATH."""
+    if runas is None or not runas.switches or runas.uid == os.geteuid() or spec.cwd is None:
+        return spec
+    if not os.path.isdir(spec.cwd):
+        return f"working directory does not exist: {spec.cwd!r}"
+    program = spec.argv()[0]
+    if os.sep in program:
+        found = os.path.exists(os.path.join(spec.cwd, program))
+    else:
+        found = shutil.which(program, path=path) is not None
+    if not found:
+        what = "shell" if isinstance(spec.command, str) else "command"
+        return f"{what} not found: {program!r}"
+    return replace(spec, command=("/bin/sh", "-c", ENTER_AS_USER, "schedctl", spec.cwd,
+                                  *spec.argv()), cwd=None)

@@ -44,7 +44,7 @@ from schedctl.commands.capture import OutputCapture, OutputPipe
 from schedctl.commands.leaselink import LeaseLink, ShimChannel
 from schedctl.commands.outcome import StopReason, outcome_of, signals_sent, with_error
 from schedctl.commands.processes import _DRAIN_MAX
-from schedctl.commands.runas import UserSwitchError, run_as
+from schedctl.commands.runas import UserSwitchError, entered_as_user, run_as
 from schedctl.commands.spawn import (
     _has_exited,
     _input_fd,
@@ -139,16 +139,19 @@ class RunningCommand:
             raise CommandStartError(_not_started(str(exc), started_mono, clock)) from None
         if runas is not None:
             spec = replace(spec, cwd=runas.workdir(spec.cwd))
-        argv = spec.argv()
+        launch = entered_as_user(spec, runas, os.fsdecode(env.get(b"PATH", b"")) or None)
+        if isinstance(launch, str):
+            raise CommandStartError(_not_started(launch, started_mono, clock))
+        argv = launch.argv()
         if lease is not None:
-            argv, env = _shim_argv(spec, lease.first_deadline(), runas), _shim_env(env)
+            argv, env = _shim_argv(launch, lease.first_deadline(), runas), _shim_env(env)
         read_fd, write_fd = os.pipe() if spec.output == "log" else (None, None)
         shim_fd, channel = ShimChannel.open() if lease is not None else (None, None)
         started_at = clock.now()
         input_fd = None
         try:
             input_fd = _input_fd(spec)
-            proc = _popen(spec, env, write_fd, argv=argv, stdin=shim_fd, input_fd=input_fd,
+            proc = _popen(launch, env, write_fd, argv=argv, stdin=shim_fd, input_fd=input_fd,
                           runas=runas if lease is None else None)
         except (OSError, ValueError) as exc:
             if read_fd is not None:
