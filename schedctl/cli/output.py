@@ -11,6 +11,8 @@ from typing import IO, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rich.console import Console
+from rich.padding import Padding
+from rich.segment import Segment, Segments
 from rich.table import Table
 from rich.text import Text
 
@@ -129,6 +131,7 @@ def history_table(records: Iterable[RunRecord], now: datetime, *, show_output: b
     for column in ("RUN", "JOB", "SCHEDULED", "STARTED", "DURATION", "ATTEMPT", "OUTCOME"):
         table.add_column(column, overflow="fold")
     rows = 0
+    outputs: list[str] = []
     for record in records:
         rows += 1
         outcome = _state(record.state)
@@ -141,12 +144,27 @@ def history_table(records: Iterable[RunRecord], now: datetime, *, show_output: b
             str(record.attempt), outcome,
         )
         if show_output and record.output:
-            shown = escape_text(record.output.rstrip())
-            table.add_row("", "", Text(shown, style="dim"), "", "", "", "")
+            outputs.append(escape_text(record.output.rstrip()))
+            table.add_row(_OUTPUT_MARK, "", "", "", "", "", "")
     if rows == 0:
         out.print("No runs recorded yet.")
         return
-    out.print(table)
+    _print_with_outputs(out, table, outputs)
+
+
+#: A private-use character that marks the row under a run where its output goes.
+_OUTPUT_MARK = "\ue000"
+
+
+def _print_with_outputs(out: Console, table: Table, outputs: list[str]) -> None:
+    """The table, each marked row replaced by a run's output across the whole width: in a
+    cell of its own it widened one column at 200 columns and broke words at 80."""
+    pending = iter(outputs)
+    for line in out.render_lines(table, pad=False):
+        if "".join(segment.text for segment in line).startswith(_OUTPUT_MARK):
+            out.print(Padding(Text(next(pending), style="dim", overflow="fold"), (0, 0, 0, 4)))
+        else:
+            out.print(Segments([*line, Segment.line()]), end="")
 
 
 def describe_outcome(record: RunRecord) -> str:

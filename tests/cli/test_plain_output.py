@@ -108,3 +108,24 @@ def test_piped_output_has_no_trailing_spaces(schedctl, synced, state):
               for command, text in outputs.items()}
     assert {command: lines for command, lines in padded.items() if lines} == {}
     assert all(text.strip() for text in outputs.values()), outputs
+
+
+def test_history_output_takes_a_line_of_its_own_under_its_run(tmp_path, schedctl, jobfile, state):
+    """An output line longer than a time once sat in the SCHEDULED column and widened it
+    (or, on a narrow terminal, was cut into pieces there)."""
+    long_line = "word " * 30
+    path = jobfile(f"""
+        state: state.db
+        jobs:
+          talky: {{command: "echo '{long_line}'; echo second", interval: 1h}}
+    """)
+    store = SQLiteJobStore(path=state)
+    sync_jobs(load_jobfile(path), store, datetime.now(UTC))
+    store.shutdown()
+    assert schedctl("run-now", "--state", state, "talky").returncode == 0
+
+    lines = schedctl("history", "--state", state, "--output").stdout.splitlines()
+    header, row, *output = lines
+    assert header.index("STARTED") - header.index("SCHEDULED") == len("2026-01-01 00:00:00 UTC  ")
+    assert row.split()[:2] == ["1", "talky"]
+    assert output == [f"    {long_line.strip()}", "    second"]
