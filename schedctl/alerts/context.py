@@ -15,7 +15,7 @@ something (``on_output``, cron's MAILTO). A webhook POSTs this JSON body
       "duration": 12.345,               # seconds, null if it never started
       "scheduled_for": "2026-03-01T02:30:00+00:00",
       "finished_at": "2026-03-01T02:30:12.345000+00:00",
-      "error": "exit status 3",         # one line on what went wrong, null on success
+      "error": null,                    # what went wrong beyond the exit code, else null
       "output_tail": "tar: /etc/shadow: Cannot open: Permission denied\\n",
       "hostname": "db1",
       "description": "Nightly backup"   # the job's description, or null
