@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from schedctl.commands.spec import CommandSpec
@@ -124,23 +125,28 @@ def run_as(user: str | None) -> RunAs | None:
     return runas
 
 
-def entered_as_user(spec: CommandSpec, runas: RunAs | None, path: str | None) -> CommandSpec | str:
-    """What to start so that the command enters its working directory as ``runas``: a
-    shell that changes into ``spec.cwd`` after the switch and then becomes the command.
-    ``spec`` itself when no switch to another user happens. A reason (str) when it cannot
-    start, found as root beforehand so that a missing directory or program is reported
-    as a start failure, as before: ``path`` is the command's PATH."""
-    if runas is None or not runas.switches or runas.uid == os.geteuid() or spec.cwd is None:
-        return spec
+def entered_as_user(
+    spec: CommandSpec, runas: RunAs | None, env: Mapping[bytes, bytes]
+) -> tuple[CommandSpec, CommandSpec]:
+    """``spec`` with the working directory it runs in (the user's home unless ``cwd``),
+    and what to start so that the command enters it as ``runas``: a shell that changes
+    into it after the switch and then becomes the command (``spec`` itself when no
+    switch to another user happens). A missing directory or program is found as root
+    beforehand and raised as :class:`UserSwitchError`, reported as a run not started."""
+    if runas is None:
+        return spec, spec
+    spec = replace(spec, cwd=runas.workdir(spec.cwd))
+    if not runas.switches or runas.uid == os.geteuid() or spec.cwd is None:
+        return spec, spec
     if not os.path.isdir(spec.cwd):
-        return f"working directory does not exist: {spec.cwd!r}"
+        raise UserSwitchError(f"working directory does not exist: {spec.cwd!r}")
     program = spec.argv()[0]
     if os.sep in program:
         found = os.path.exists(os.path.join(spec.cwd, program))
     else:
-        found = shutil.which(program, path=path) is not None
+        found = shutil.which(program, path=os.fsdecode(env.get(b"PATH", b"")) or None) is not None
     if not found:
         what = "shell" if isinstance(spec.command, str) else "command"
-        return f"{what} not found: {program!r}"
-    return replace(spec, command=("/bin/sh", "-c", ENTER_AS_USER, "schedctl", spec.cwd,
-                                  *spec.argv()), cwd=None)
+        raise UserSwitchError(f"{what} not found: {program!r}")
+    return spec, replace(spec, command=("/bin/sh", "-c", ENTER_AS_USER, "schedctl", spec.cwd,
+                                        *spec.argv()), cwd=None)

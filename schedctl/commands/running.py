@@ -36,7 +36,6 @@ import subprocess
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import datetime
 
 from schedctl.clock import Clock, SystemClock
@@ -135,13 +134,9 @@ class RunningCommand:
         try:
             runas = run_as(spec.user)
             env = build_env(spec, job_id, extra_env, runas.env() if runas else None)
+            spec, launch = entered_as_user(spec, runas, env)
         except (EnvFileError, UserSwitchError) as exc:
             raise CommandStartError(_not_started(str(exc), started_mono, clock)) from None
-        if runas is not None:
-            spec = replace(spec, cwd=runas.workdir(spec.cwd))
-        launch = entered_as_user(spec, runas, os.fsdecode(env.get(b"PATH", b"")) or None)
-        if isinstance(launch, str):
-            raise CommandStartError(_not_started(launch, started_mono, clock))
         argv = launch.argv()
         if lease is not None:
             argv, env = _shim_argv(launch, lease.first_deadline(), runas), _shim_env(env)
