@@ -534,3 +534,25 @@ def test_help_examples_keep_their_lines(name: str) -> None:
                           env={**os.environ, "COLUMNS": "80"})
     shown = [line.strip() for line in done.stdout.splitlines()]
     assert [line for line in examples if line not in shown] == []
+
+
+def _exposed_families() -> dict[str, str]:
+    """Every metric family a scrape of ``schedctl run --metrics`` can show: name -> type."""
+    from prometheus_client import generate_latest
+
+    from schedctl.metrics.exposition import ProcessCollector
+    from schedctl.metrics.text import FAMILIES
+
+    text = generate_latest(ProcessCollector(alerts={}, store_errors=0)).decode()
+    process = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, flags=re.MULTILINE))
+    return {**process, **{name: kind for name, kind, _ in FAMILIES}}
+
+
+def test_the_metric_tables_name_every_family_with_its_type() -> None:
+    exposed = _exposed_families()
+    assert "schedctl_alerts_total" in exposed, exposed  # the process families were read
+    readme = README.read_text(encoding="utf-8").split("\n## Monitoring", 1)[1]
+    listed = dict(re.findall(r"^\| `(schedctl_\w+)` \| (\w+) \|", readme, flags=re.MULTILINE))
+    assert listed == exposed
+    paged = {name.split("{")[0] for sect, _, name in all_tags(MAN1) if sect == "METRICS"}
+    assert paged >= set(exposed) and {n for n in paged if n.startswith("schedctl_")} == set(exposed)
