@@ -14,7 +14,7 @@ from datetime import datetime
 from schedctl.clock import Clock, SystemClock
 from schedctl.state.audit import AuditEntry, AuditLog, Requester
 from schedctl.commands.jobrunner import ATTEMPT_LISTENERS
-from schedctl.errors import JobLookupError, SchedctlError, StaleJobError
+from schedctl.errors import JobLookupError, StaleJobError
 from schedctl.jobfile.specs import Jobfile
 from schedctl.jobstores._sqlstore import SQLJobStore
 from schedctl.jobstores.base import BaseJobStore

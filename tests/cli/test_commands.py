@@ -213,7 +213,7 @@ def test_next_cron_lists_the_runs_of_an_expression(expr, zone, count, check):
     assert times == sorted(set(times))
     assert times[0] > NOW
     local = [t.astimezone(ZoneInfo(zone)) for t in times]
-    assert all(t.utcoffset() == l.utcoffset() for t, l in zip(times, local))  # printed in the zone
+    assert all(t.utcoffset() == there.utcoffset() for t, there in zip(times, local))  # printed in the zone
     assert all(check(t) for t in local)
 
 

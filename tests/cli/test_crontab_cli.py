@@ -10,7 +10,6 @@ import subprocess
 import textwrap
 from pathlib import Path
 
-import pytest
 
 from schedctl.jobfile.loader import load_jobfile, parse_jobfile
 from tests.cli.conftest import SCHEDCTL
