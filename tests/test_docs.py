@@ -556,3 +556,24 @@ def test_the_metric_tables_name_every_family_with_its_type() -> None:
     assert listed == exposed
     paged = {name.split("{")[0] for sect, _, name in all_tags(MAN1) if sect == "METRICS"}
     assert paged >= set(exposed) and {n for n in paged if n.startswith("schedctl_")} == set(exposed)
+
+
+PRODUCT_PACKAGES = ("alerts", "cli", "cluster", "commands", "crontab", "jobfile", "metrics",
+                    "service", "state")
+
+
+@pytest.mark.parametrize("package", PRODUCT_PACKAGES)
+def test_architecture_names_every_module_of_the_product(package: str) -> None:
+    """ARCHITECTURE.md says what each module of a product package is for: a new module
+    fails here until its package's paragraph names it."""
+    text = (ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    modules = sorted(path.stem for path in (ROOT / "schedctl" / package).glob("*.py")
+                     if path.stem != "__init__")
+    named = set(re.findall(r"`([\w/.]+)`", text))
+    def is_named(module: str) -> bool:
+        forms = {module, f"{module}.py", f"{package}/{module}.py", f"{package}.{module}"}
+        return bool(forms & named) or any(
+            token.startswith((f"{module}.", f"{package}.{module}.")) for token in named)
+
+    unnamed = [module for module in modules if not is_named(module)]
+    assert unnamed == [], f"ARCHITECTURE.md does not name schedctl/{package}/{unnamed}"
