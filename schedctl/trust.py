@@ -97,7 +97,9 @@ def trust_problem(path: str | os.PathLike[str], *, uid: int | None = None) -> st
     return _walk(os.fspath(path), uid)[0]
 
 
-def open_trusted(path: str | os.PathLike[str], *, insecure: bool | None = None) -> int:
+def open_trusted(
+    path: str | os.PathLike[str], *, insecure: bool | None = None, uid: int | None = None,
+) -> int:
     """A descriptor open for reading on ``path``, which passes the rule as the very file it
     is: opened first and checked after, and the file the check reached must be the file
     opened. Checking a path and then opening it leaves a gap: a file created in a sticky
@@ -106,7 +108,8 @@ def open_trusted(path: str | os.PathLike[str], *, insecure: bool | None = None) 
 
     An open that fails raises the trust problem if there is one, else its OSError (the
     reader says "not found" in its own words). An object the check cannot reach by name
-    (a pipe such as ``/dev/stdin``) must itself be owned by root or the running user.
+    (a pipe such as ``/dev/stdin``) must itself be owned by root or the running user
+    (or ``uid``, as for :func:`trust_problem`).
     """
     name = os.fspath(path)
     for _ in range(_OPEN_ATTEMPTS):
@@ -116,14 +119,14 @@ def open_trusted(path: str | os.PathLike[str], *, insecure: bool | None = None) 
             check_trusted(name, insecure=insecure)
             raise
         try:
-            problem, reached = _walk(name, None)
+            problem, reached = _walk(name, uid)
             opened = os.fstat(fd)
             if reached is not None and (reached.st_dev, reached.st_ino) != (opened.st_dev,
                                                                              opened.st_ino):
                 os.close(fd)
                 continue  # replaced between the open and the check: once more
             if problem is None and reached is None:
-                problem = _opened_problem(opened)
+                problem = _opened_problem(opened, uid)
             if problem is not None:
                 check_trusted_problem(name, problem, insecure)
         except BaseException:
@@ -148,9 +151,9 @@ def check_trusted_problem(path: str, problem: str, insecure: bool | None = None)
     raise UntrustedFileError(path, problem)
 
 
-def _opened_problem(info: os.stat_result) -> str | None:
+def _opened_problem(info: os.stat_result, uid: int | None) -> str | None:
     """What is wrong with an open object the check could not reach by name."""
-    owners = trusted_uids()
+    owners = trusted_uids(uid)
     if info.st_uid not in owners:
         return (f"it leads to an object owned by {_user(info.st_uid)}, not by "
                 f"{_owners_text(owners)}")

@@ -37,16 +37,17 @@ def import_crontabs(files: tuple[str, ...], system: bool, output: str | None) ->
       schedctl import -o /etc/schedctl/jobs.yaml /etc/crontab /etc/cron.d
     """
     from schedctl.crontab.build import import_crontabs as convert
-    from schedctl.crontab.files import expand, parse_source, read_source
+    from schedctl.crontab.files import expand, parse_source, read_trusted
 
     if files.count("-") > 1:
         raise UsageError("'-' (stdin) can be given only once")
     if output is not None and os.path.lexists(output):
         raise UsageError(f"{output} exists already; remove it or choose another name")
     paths, notes = expand(list(files))
-    crontabs = [parse_source(read_source(path), system or None) for path in paths]
+    sources, refused = read_trusted(paths)
+    crontabs = [parse_source(source, system or None) for source in sources]
     result = convert(crontabs, output or "jobs.yaml")
-    for note in notes:
+    for note in [*notes, *refused]:
         click.echo(f"schedctl: {note}", err=True)
     if output is None:
         click.echo(result.text, nl=False)
@@ -54,8 +55,8 @@ def import_crontabs(files: tuple[str, ...], system: bool, output: str | None) ->
         _write_new(output, result.text)
     for problem in result.problems:
         click.echo(str(problem), err=True)
-    _summary(len(result.jobfile.jobs), result.problems, output)
-    if result.problems:
+    _summary(len(result.jobfile.jobs), result.problems, output, len(refused))
+    if result.problems or refused:
         raise SystemExit(1)
 
 
@@ -70,9 +71,11 @@ def _write_new(path: str, text: str) -> None:
         stream.write(text)
 
 
-def _summary(jobs: int, problems: Sequence[object], output: str | None) -> None:
+def _summary(jobs: int, problems: Sequence[object], output: str | None, skipped: int = 0) -> None:
     where = f" to {output}" if output else ""
     message = f"schedctl: {jobs} job(s) written{where}"
     if problems:
         message += f"; {len(problems)} line(s) could not be converted (kept as comments)"
+    if skipped:
+        message += f"; {skipped} file(s) skipped as untrusted (see above)"
     click.echo(message, err=True)

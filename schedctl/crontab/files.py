@@ -12,6 +12,7 @@ is a crontab when its content says so (see :func:`looks_like_crontab`).
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import sys
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from schedctl.crontab.lines import Crontab
 from schedctl.crontab.parse import MAX_BYTES, parser_for
 from schedctl.errors import SchedctlError
 from schedctl.jobfile.loader import open_for_reading
+from schedctl.trust import UntrustedFileError, open_trusted
 
 STDIN = "-"
 _CRON_D_NAME = re.compile(r"[A-Za-z0-9_-]+")
@@ -106,6 +108,29 @@ def expand(paths: list[str]) -> tuple[list[str], list[str]]:
     return files, notes
 
 
+def read_trusted(paths: list[str]) -> tuple[list[Source], list[str]]:
+    """The crontabs of ``paths`` that pass the trust rule, and a note on each one skipped:
+    cron never runs a crontab that another user could change (``WRONG FILE OWNER``,
+    ``BAD FILE MODE``), and converting it would start running it. stdin is read as is."""
+    sources: list[Source] = []
+    notes: list[str] = []
+    for path in paths:
+        try:
+            sources.append(read_source(path, check_trust=path != STDIN))
+        except UntrustedFileError as exc:
+            notes.append(f"{path}: skipped, as cron skips it: not trusted: {exc.problem}")
+    return sources, notes
+
+
+def _spool_uid(path: str) -> int | None:
+    """The uid of the user a spool crontab is named for, who may own it."""
+    owner = spool_owner(path)
+    try:
+        return pwd.getpwnam(owner).pw_uid if owner is not None else None
+    except KeyError:
+        return None
+
+
 def _skip_note(path: str) -> str:
     return (f"{path}: skipped, as cron skips it: in cron.d only names made of letters, "
             "digits, _ and - are read (no dots, no ~)")
@@ -113,12 +138,15 @@ def _skip_note(path: str) -> str:
 
 def read_source(path: str, *, check_trust: bool = False) -> Source:
     """The text of ``path`` (``-``: stdin), refused over 1 MiB or when it is not UTF-8;
-    with ``check_trust``, only as a file that passes the trust rule as it is read."""
+    with ``check_trust``, only as a file that passes the trust rule as it is read (a
+    crontab of cron's spool may belong to the user it is named for, as cron wants it)."""
     try:
         if path == STDIN:
             data = sys.stdin.buffer.read(MAX_BYTES + 1)
         else:
-            with os.fdopen(open_for_reading(path, check_trust), "rb") as stream:
+            fd = (open_trusted(path, uid=_spool_uid(path)) if check_trust
+                  else open_for_reading(path, check_trust=False))
+            with os.fdopen(fd, "rb") as stream:
                 data = stream.read(MAX_BYTES + 1)
     except OSError as exc:
         raise CrontabReadError(f"{path}: cannot read the crontab: {exc.strerror or exc}") from None
