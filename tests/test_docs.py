@@ -577,3 +577,40 @@ def test_architecture_names_every_module_of_the_product(package: str) -> None:
 
     unnamed = [module for module in modules if not is_named(module)]
     assert unnamed == [], f"ARCHITECTURE.md does not name schedctl/{package}/{unnamed}"
+
+
+@cache
+def _option_tags() -> dict[tuple[str, str], str]:
+    """``(command, first flag) -> the whole tag`` of each option entry under COMMANDS in
+    schedctl(1): ``("history", "-n") -> "-n, --count COUNT"``."""
+    found: dict[tuple[str, str], str] = {}
+    section, command, after_tp = "", "", False
+    for line in MAN1.read_text(encoding="utf-8").splitlines():
+        if line.startswith(".SH "):
+            section, command = plain_line(line) or "", ""
+        elif line.startswith(".SS ") and section == "COMMANDS":
+            command = (plain_line(line) or "").split()[0]
+        elif line.startswith(".TP"):
+            after_tp = True
+        elif after_tp and not line.startswith(".PD"):
+            after_tp = False
+            tag = plain_line(line) or ""
+            if command and tag.startswith("-"):
+                found[(command, tag.split()[0].rstrip(","))] = " ".join(tag.split())
+    return found
+
+
+METAVAR_CASES = [
+    (name, option) for name in COMMANDS for option in options(main.commands[name])
+    if not option.is_flag
+]
+
+
+@pytest.mark.parametrize(("name", "option"), METAVAR_CASES,
+                         ids=[f"{n} {o.opts[-1]}" for n, o in METAVAR_CASES])
+def test_each_option_takes_the_same_value_name_in_help_and_page(name: str, option: click.Option) -> None:
+    """``--state FILE|URL`` in both, not ``--state FILE`` in one and ``FILE|URL`` in the other."""
+    context = click.Context(main.commands[name], info_name=name)
+    metavar = option.make_metavar(context).strip("[]")
+    flags = ", ".join(option.opts)
+    assert _option_tags().get((name, option.opts[0])) == f"{flags} {metavar}"

@@ -38,7 +38,7 @@ def state_options(func: F) -> F:
              "[env: SCHEDCTL_JOBFILE]",
     )(func)
     return click.option(
-        "--state", type=click.Path(dir_okay=False), envvar="SCHEDCTL_STATE",
+        "--state", type=click.Path(dir_okay=False), metavar="FILE|URL", envvar="SCHEDCTL_STATE",
         help="State file (SQLite), or postgresql://user@host/db for a store shared by "
              "several nodes. [env: SCHEDCTL_STATE]",
     )(func)

@@ -188,10 +188,12 @@ def _check_zone(ctx: click.Context, param: click.Parameter, value: str | None) -
 
 @main.command("next")
 @click.argument("job_id", metavar="[JOB]", required=False)
-@click.option("--cron", "expr", help="Show the runs of a crontab expression instead of a job.")
+@click.option("--cron", "expr", metavar="EXPR",
+              help="Show the runs of a crontab expression instead of a job.")
 @click.option("--timezone", "zone", metavar="TZ", callback=_check_zone,
               help="Time zone for --cron, such as Europe/Berlin (default: the machine's zone).")
 @click.option("-n", "--count", default=5, show_default=True, type=click.IntRange(min=1),
+              metavar="COUNT",
               help="How many runs to show.")
 @state_options
 @json_option
@@ -237,6 +239,7 @@ def next_runs(job_id: str | None, expr: str | None, zone: str | None, count: int
 @main.command()
 @click.argument("job_id", metavar="[JOB]", required=False)
 @click.option("-n", "--count", "limit", default=20, show_default=True, type=click.IntRange(min=1),
+              metavar="COUNT",
               help="How many runs to show.")
 @click.option("--failed", is_flag=True,
               help="Only runs that failed: failed, timeout, killed, not_started, error, "

@@ -43,10 +43,11 @@ def _check_node(ctx: click.Context, param: click.Parameter, value: str | None) -
 
 @main.command()
 @click.argument("jobfile", type=click.Path(dir_okay=False))
-@click.option("--state", type=click.Path(dir_okay=False), envvar="SCHEDCTL_STATE",
+@click.option("--state", type=click.Path(dir_okay=False), metavar="FILE|URL",
+              envvar="SCHEDCTL_STATE",
               help="State file (SQLite), or postgresql://user@host/db to run as one node of "
                    "several; overrides the jobfile's 'state:'. [env: SCHEDCTL_STATE]")
-@click.option("--node", envvar="SCHEDCTL_NODE", callback=_check_node,
+@click.option("--node", metavar="NAME", envvar="SCHEDCTL_NODE", callback=_check_node,
               help="This node's name in a PostgreSQL store; overrides the jobfile's "
                    "'cluster: node:' (default: the host name). [env: SCHEDCTL_NODE]")
 @click.option("--log-format", type=click.Choice(["text", "json", "journal"]), default=None,
@@ -96,6 +97,7 @@ def run(jobfile: str, state: str | None, node: str | None, log_format: str | Non
 @main.command()
 @click.argument("jobfile", type=click.Path(dir_okay=False))
 @click.option("-n", "--count", type=click.IntRange(min=0), default=3, show_default=True,
+              metavar="COUNT",
               help="Upcoming runs to show per job (0: none).")
 @json_option
 @crontab_options
@@ -148,10 +150,11 @@ def validate(jobfile: str, count: int, as_json: bool, as_crontab: bool, system: 
 
 @main.command("systemd-unit")
 @click.argument("jobfile", type=click.Path(dir_okay=False, exists=True))
-@click.option("--state", type=click.Path(dir_okay=False), envvar="SCHEDCTL_STATE",
+@click.option("--state", type=click.Path(dir_okay=False), metavar="FILE|URL",
+              envvar="SCHEDCTL_STATE",
               help="State file (or postgresql:// URL) the unit should use (default: the "
                    "jobfile's 'state:', else /var/lib/schedctl/NAME-HASH.db). [env: SCHEDCTL_STATE]")
-@click.option("--user", "run_as", help="Run the jobs as this user (User= in the unit).")
+@click.option("--user", "run_as", metavar="USER", help="Run the jobs as this user (User= in the unit).")
 def systemd_unit(jobfile: str, state: str | None, run_as: str | None) -> None:
     """Print a systemd service unit that runs JOBFILE (Type=notify, reload on SIGHUP).
 
