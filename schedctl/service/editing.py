@@ -25,7 +25,7 @@ from pathlib import Path
 from schedctl.errors import SchedctlError
 from schedctl.jobfile.loader import MAX_BYTES, JobfileError
 from schedctl.service.filewatch import FileSignature
-from schedctl.state.runlock import holder_pid
+from schedctl.state.runlock import holder_pid, lock_path
 
 __all__ = ["TEMPLATE", "EditError", "Original", "check_copy", "discard_copy", "editor_command",
            "make_copy", "read_original", "replace_file", "run_editor", "signal_scheduler"]
@@ -171,10 +171,26 @@ def replace_file(original: Original, data: bytes) -> None:
 
 def signal_scheduler(state_path: str) -> int | None:
     """Send SIGHUP to the ``schedctl run`` that holds ``state_path``; its pid, or None
-    when none runs. EditError when it runs but cannot be signalled."""
+    when none runs. EditError when it runs but cannot be signalled.
+
+    The pid comes from the lock file, which whoever made it wrote: in a sticky directory
+    such as /tmp another user may have made it, written any pid in it and locked it. So
+    only a process of the lock file's own owner is signalled (a scheduler writes its own
+    pid in a lock file it creates); root would otherwise send SIGHUP where told.
+    """
     pid = holder_pid(state_path)
     if pid is None or pid <= 0:
         return None
+    lock = lock_path(state_path)
+    try:
+        lock_owner, process_owner = os.lstat(lock).st_uid, os.stat(f"/proc/{pid}").st_uid
+    except FileNotFoundError:
+        return None
+    if process_owner != lock_owner:
+        raise EditError(f"{lock} names pid {pid}, a process of uid {process_owner}, but "
+                        f"belongs to uid {lock_owner}: not signalled, since a scheduler "
+                        "writes its own pid there (look into who made that file); a "
+                        "running scheduler reloads the file within 2 seconds on its own")
     try:
         os.kill(pid, signal.SIGHUP)
     except ProcessLookupError:
