@@ -63,11 +63,11 @@ def test_names_read_back_cannot_forge_a_log_line(store):
     assert entry.requester.user.startswith("root\\n2026")
 
 
-def test_the_scheduler_logs_each_row_once_with_its_time_when_late(store, caplog):
+def test_the_scheduler_logs_each_row_once_with_its_time_when_late(store, caplog, fake_clock):
     log = AuditLog(store)
     log.record(AuditEntry(START, "pause", "backup", True, ALICE))
     log.record(AuditEntry(START + timedelta(minutes=10), "pause", "backup", False, ALICE))
-    lines = AuditLines(store, shared=True)
+    lines = AuditLines(store, fake_clock, shared=True)
 
     with caplog.at_level(logging.INFO, logger="schedctl.audit"):
         lines.log_pending(START + timedelta(minutes=10, seconds=5))

@@ -44,7 +44,7 @@ from schedctl.service.jobguard import JobfileGuard
 from schedctl.service.pingrules import PingRules
 from schedctl.service.reload import Reloading
 from schedctl.service.runlog import RUN_EVENTS, RunLog
-from schedctl.service.signals import AUDIT_WAKE, ControlLoop
+from schedctl.service.signals import ControlLoop
 from schedctl.service.statewatch import StateFileWatch, record_state
 from schedctl.service.startup import (
     ServeOptions,
@@ -126,9 +126,8 @@ class Service(ControlLoop, Reloading, StartupSteps, StateFileWatch):
         self.scheduler.add_listener(self._started, EVENT_JOB_SUBMITTED)
         self.scheduler.add_listener(self._replace_running, EVENT_JOB_MAX_INSTANCES)
         self._signals: queue.SimpleQueue[int] = queue.SimpleQueue()
-        self.audit = AuditLines(store, shared=node is not None)
-        # Another process announced a change: the control thread looks for audit rows.
-        store.change_listeners.append(lambda: self._signals.put(AUDIT_WAKE))
+        self.audit = AuditLines(store, clock, shared=node is not None)
+        store.change_listeners.append(self.audit.wake)  # another process changed the store
         self._stopped = threading.Event()
         self._start_note: str | None = None
         self.exporter: MetricsExporter | None = None
@@ -157,7 +156,7 @@ class Service(ControlLoop, Reloading, StartupSteps, StateFileWatch):
         self.scheduler.add_listener(lambda event: control.start(), EVENT_SCHEDULER_START)
         where = self.store.location + (f" as node {self.node.node_id}" if self.node else "")
         _logger.info("schedctl started on %s: %s", where, self._start_note or report.summary())
-        self.audit.log_pending(now)  # what was asked while no scheduler ran
+        self.audit.start()  # what was asked while no scheduler ran, then as it comes
         STOP_RETRIES.clear()
         attempt_listeners = (self.runlog.attempt_failed, self.pings.attempt_failed)
         ATTEMPT_LISTENERS.extend(attempt_listeners)
@@ -171,6 +170,7 @@ class Service(ControlLoop, Reloading, StartupSteps, StateFileWatch):
                 ATTEMPT_LISTENERS.remove(listener)
             RETRY_LISTENERS.remove(self.pings.retry_started)
             self.live.stop()
+            self.audit.close()
         if self.exporter is not None:
             self.exporter.close()
         if not self.runlog.flush():

@@ -26,7 +26,6 @@ from schedctl.errors import StoreError
 from schedctl.executors.base import BaseExecutor
 from schedctl.jobstores._sqlstore import SQLJobStore
 from schedctl.schedulers.blocking import BlockingScheduler
-from schedctl.service.auditlines import AuditLines
 from schedctl.service.filewatch import FileWatch
 from schedctl.service.reload import ReloadRequests
 from schedctl.service.runlog import RunLog
@@ -40,9 +39,6 @@ if TYPE_CHECKING:
     from schedctl.service.startup import ServeOptions
 
 HEARTBEAT_SECONDS = 10.0
-#: Put in the signal queue (where no signal number is negative) when the store announces a
-#: change, so the control thread logs the audit rows at once.
-AUDIT_WAKE = -1
 #: How long job threads may take to record their end once their commands were killed.
 RECORD_GRACE_SECONDS = 5.0
 #: How long alerts still queued at shutdown may take to go out.
@@ -59,7 +55,6 @@ class ControlLoop:
     clock: Clock
     node: ClusterNode | None
     history: RunHistory
-    audit: AuditLines
     runlog: RunLog
     notifier: Notifier
     scheduler: BlockingScheduler
@@ -90,9 +85,7 @@ class ControlLoop:
                 next_beat = now + beat
             wake = min(next_beat, self.jobfile_watch.next_poll, asked.due_at)
             received = self._take_signals(wake - now)
-            if AUDIT_WAKE in received:  # another process changed the store: who asked
-                self.audit.log_pending(self.clock.now())
-            stops = [signum for signum in received if signum not in (signal.SIGHUP, AUDIT_WAKE)]
+            stops = [signum for signum in received if signum != signal.SIGHUP]
             if stops:
                 _logger.info("Received %s: stopping", signal.Signals(stops[0]).name)
                 for again in stops[1:]:  # a second Ctrl-C already: the stop does not wait
@@ -130,7 +123,6 @@ class ControlLoop:
             _logger.exception("Could not write the heartbeat to the state file")
         self.runlog.flush()  # run records held while the state file failed, once it works
         self._watch_state_file()  # removed, replaced or truncated under the scheduler?
-        self.audit.log_pending(self.clock.now())  # in case an announcement was lost
         self.notifier.watchdog()  # the scheduler is alive, store or no store
         try:
             self.notifier.status(self._status_line())
