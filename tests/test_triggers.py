@@ -587,3 +587,19 @@ def test_reused_cronsim_state_matches_a_fresh_cronsim(expr: str) -> None:
         wall = datetime(2024, 1, 1) + timedelta(seconds=rng.randrange(4 * 365 * 86400),
                                                 microseconds=rng.randrange(10**6))
         assert fast.next_after(wall) == slow.next_after(wall)
+
+
+def test_crontab_schedules_are_parsed_once_and_shared() -> None:
+    from schedctl.triggers._crontab import crontab_schedule
+
+    first = CronTrigger.from_crontab("7 3 * * *", timezone="UTC")
+    again = CronTrigger.from_state(first.to_state())
+    assert crontab_schedule("7  3 * * *") is crontab_schedule("7 3 * * *")  # before spacing
+    assert again.get_next_fire_time(None, datetime(2030, 1, 1, tzinfo=UTC)) == datetime(
+        2030, 1, 1, 3, 7, tzinfo=UTC
+    )
+    for _ in range(2):  # a refusal is not remembered as a schedule
+        with pytest.raises(ValueError, match="out of range"):
+            crontab_schedule("61 * * * *")
+    with pytest.raises(TypeError):
+        crontab_schedule(5)  # type: ignore[arg-type]

@@ -26,7 +26,7 @@ from schedctl.triggers._cronfields import (
     impossible_day_reason,
     resolve_fields,
 )
-from schedctl.triggers._crontab import CrontabSchedule
+from schedctl.triggers._crontab import crontab_schedule
 from schedctl.triggers._dst import NextWall, next_instant
 from schedctl.triggers.base import BaseTrigger
 
@@ -110,7 +110,7 @@ class CronTrigger(BaseTrigger):
         end_date: DateArg = None,
     ) -> CronTrigger:
         """A trigger from a crontab line: 5 fields, 6 with seconds first, or a macro like ``@daily``."""
-        schedule = CrontabSchedule(expr)
+        schedule = crontab_schedule(expr)
         self = cls.__new__(cls)
         self.expression = schedule.expression
         self.fields = {}
