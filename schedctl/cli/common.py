@@ -51,7 +51,7 @@ def json_option(func: F) -> F:
 def find_state(state: str | None, jobfile: str | None) -> str:
     """The state from --state, else from the jobfile: a PostgreSQL URL, or a file that
     must exist already."""
-    from schedctl.jobfile.loader import StateLocationError, is_state_url
+    from schedctl.jobfile.statelocation import StateLocationError, is_state_url
 
     if state and is_state_url(state):
         return state

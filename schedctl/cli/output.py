@@ -7,20 +7,19 @@ import json
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, tzinfo
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from rich.console import Console
-from rich.padding import Padding
-from rich.segment import Segment, Segments
-from rich.table import Table
-from rich.text import Text
 
 from schedctl.commands.outcome import summarize
 from schedctl.commands.escape import escape_text
 from schedctl.commands.spec import format_seconds
 from schedctl.state.history import RunRecord
 from schedctl.state.views import JOB_STATES, StatusView
+
+if TYPE_CHECKING:  # rich is imported where it is used: `list` renders without it (30 ms)
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
 
 STATE_STYLES = {
     "scheduled": "green", "paused": "yellow", "running": "cyan", "success": "green",
@@ -32,6 +31,8 @@ STATE_STYLES = {
 
 def console(stream: IO[str] | None = None) -> Console:
     """A console that colours only a terminal and never wraps tables when piped."""
+    from rich.console import Console
+
     stream = stream or sys.stdout
     if stream.isatty():
         return Console(file=stream, highlight=False, soft_wrap=False)
@@ -103,6 +104,8 @@ def zone_of(name: str | None) -> tzinfo | None:
 
 
 def _state(text: str) -> Text:
+    from rich.text import Text
+
     return Text(text, style=STATE_STYLES.get(text, ""))
 
 
@@ -125,6 +128,8 @@ def history_table(records: Iterable[RunRecord], now: datetime, *, show_output: b
     them as recorded): what a job printed is data, and on a terminal an escape sequence
     would act. Times are in each job's zone, as ``list`` shows them (``zones``: job id ->
     zone name; a job since removed: the machine's zone)."""
+    from rich.table import Table
+
     zones = zones or {}
     out = console(stream)
     table = Table(box=None, header_style="bold", pad_edge=False)
@@ -159,6 +164,10 @@ _OUTPUT_MARK = "\ue000"
 def _print_with_outputs(out: Console, table: Table, outputs: list[str]) -> None:
     """The table, each marked row replaced by a run's output across the whole width: in a
     cell of its own it widened one column at 200 columns and broke words at 80."""
+    from rich.padding import Padding
+    from rich.segment import Segment, Segments
+    from rich.text import Text
+
     pending = iter(outputs)
     for line in out.render_lines(table, pad=False):
         if "".join(segment.text for segment in line).startswith(_OUTPUT_MARK):
@@ -203,6 +212,9 @@ def status_panel(view: StatusView, now: datetime, stream: IO[str] | None = None)
 
 
 def _nodes_table(out: Console, view: StatusView, now: datetime) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("NODE", "STATE", "HOST", "PID", "HEARTBEAT", "JOBFILE"):
         table.add_column(column)

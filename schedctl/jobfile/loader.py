@@ -47,6 +47,7 @@ from pathlib import Path
 from schedctl.errors import SchedctlError
 from schedctl.jobfile.check import assemble
 from schedctl.jobfile.specs import Jobfile
+from schedctl.jobfile.statelocation import StateLocationError, is_state_url
 from schedctl.jobfile.yamlmarks import Problem, compose
 from schedctl.trust import open_trusted
 
@@ -182,30 +183,9 @@ def resolve_state(cli_state: str | os.PathLike[str] | None, jobfile: Jobfile) ->
     return default_state_path(jobfile.path)
 
 
-def is_state_url(value: str | os.PathLike[str]) -> bool:
-    """Whether a state names a PostgreSQL database rather than an SQLite file."""
-    return isinstance(value, str) and value.startswith(("postgresql://", "postgres://"))
-
-
 def _state_location(value: str | os.PathLike[str]) -> Path | str:
     if isinstance(value, str) and is_state_url(value):
         return value
     if isinstance(value, str) and "://" in value:
         raise StateLocationError(value)
     return Path(value).expanduser()
-
-
-class StateLocationError(SchedctlError):
-    """A state that looks like a URL of a store schedctl does not know (a typo, mostly):
-    taken as a file path, it would create odd directories and show its password."""
-
-    exit_code = 2
-
-    def __init__(self, value: str) -> None:
-        from schedctl.jobstores._pg_schema import redact
-
-        scheme = value.split("://", 1)[0]
-        super().__init__(
-            f"unsupported state URL {redact(value)} (scheme {scheme!r}): give a file path, "
-            "or postgresql://user@host/database for a store several nodes share"
-        )

@@ -10,7 +10,7 @@ import os
 from datetime import datetime
 
 from schedctl.clock import SystemClock
-from schedctl.jobfile.loader import is_state_url
+from schedctl.jobfile.statelocation import is_state_url
 from schedctl.jobstores._sqlstore import SQLJobStore
 from schedctl.trust import check_not_link, check_trusted
 
