@@ -4,7 +4,6 @@ in :mod:`schedctl.commands.running`."""
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import signal
@@ -151,6 +150,8 @@ def _is_number(value: object) -> bool:
 
 
 def _unknown_key(key: str, known: list[str]) -> str:
+    import difflib  # only for a mistake: every command that shows a run imports this module
+
     close = difflib.get_close_matches(str(key), known, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return f"{key}: unknown setting{hint}"
