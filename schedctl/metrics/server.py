@@ -223,13 +223,33 @@ class MetricsServer:
             # wider than SOCKET_MODE from the start, then exactly it (a group may connect).
             os.fchmod(server.socket.fileno(), SOCKET_MODE)
             server.server_bind()
-            os.chmod(path, SOCKET_MODE)
+            _chmod_own_socket(self.address, path)
             server.server_activate()
         except BaseException:
             server.server_close()
             raise
         self._socket_id = _identity(path)
         return server
+
+
+def _chmod_own_socket(address: ListenAddress, path: str) -> None:
+    """Give the socket just bound at ``path`` its mode, through a descriptor of that very
+    entry: a chmod by path follows a link, and in a directory another user may write,
+    that user can put one there between the bind and the chmod (to /etc/shadow, say)."""
+    replaced = MetricsListenError(address, (
+        "the socket was replaced by another file as it was made: another user may write in "
+        f"{os.path.dirname(path) or '.'}; choose a directory only schedctl's user may write"))
+    try:
+        fd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise replaced from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISSOCK(info.st_mode) or info.st_uid != os.geteuid():
+            raise replaced
+        os.chmod(f"/proc/self/fd/{fd}", SOCKET_MODE)
+    finally:
+        os.close(fd)
 
 
 def _bind_tcp(address: ListenAddress) -> socketserver.TCPServer:

@@ -133,3 +133,51 @@ def test_an_object_without_a_name_to_check_must_itself_be_trusted(users, site):
             parse_env_file(f"/proc/self/fd/{fd}")
     finally:
         os.close(fd)
+
+
+SWAPPER = textwrap.dedent("""
+    import os, sys
+    path, target = sys.argv[1], sys.argv[2]
+    moved = os.path.join(os.path.dirname(path), "moved")
+    while True:
+        try:
+            os.rename(path, moved)
+        except FileNotFoundError:
+            continue
+        try:
+            os.symlink(target, path)
+        except FileExistsError:
+            pass
+""")
+
+
+def test_a_metrics_socket_swapped_for_a_link_never_lends_its_mode(users, site):
+    """--metrics on a unix socket in a directory that another user may write (a group's,
+    for a scraping proxy): between the bind and the chmod to 0660, that user swapped the
+    new socket for a link, and root's chmod went to the link's target."""
+    from schedctl.jobfile.addresses import parse_listen_address
+    from schedctl.metrics.server import MetricsListenError, MetricsServer
+
+    shared = make_dir(site / "metrics", 0o777)
+    precious = make_dir(site / "etc", 0o755) / "precious"
+    precious.write_text("keep me private\n")
+    precious.chmod(0o600)
+    address = parse_listen_address(str(shared / "metrics.sock"))
+    swapper = as_user(users.attacker, ["python3", "-c", SWAPPER, address.path, str(precious)])
+    refused = 0
+    try:
+        for _ in range(READS // 2):
+            for name in ("metrics.sock", "moved"):
+                (shared / name).unlink(missing_ok=True)
+            server = MetricsServer(address)
+            try:
+                server.bind()
+            except MetricsListenError as exc:
+                refused += "the socket was replaced" in str(exc)
+            finally:
+                server.close()
+            assert oct(precious.stat().st_mode & 0o777) == oct(0o600)
+    finally:
+        swapper.kill()
+        swapper.wait()
+    assert refused > 0  # the other user did get in between, and was caught
