@@ -45,19 +45,21 @@ def edit(jobfile: str, no_retry: bool) -> None:
     command = editing.editor_command(os.environ)
     copy = editing.make_copy(original)
     ask = not no_retry and sys.stdin.isatty()
+    exists = original.signature is not None
+    untouched = f"{jobfile} is unchanged" if exists else f"{jobfile} was not created"
     while True:
         try:
             editing.run_editor(command, copy)
         except editing.EditError as exc:
             if Path(copy).read_bytes() == original.data:
                 editing.discard_copy(copy)
-                raise editing.EditError(f"{exc}; {jobfile} is unchanged") from None
-            raise editing.EditError(f"{exc}; {jobfile} is unchanged, and your edit is kept "
+                raise editing.EditError(f"{exc}; {untouched}") from None
+            raise editing.EditError(f"{exc}; {untouched}, and your edit is kept "
                                     f"in {copy}") from None
         data = Path(copy).read_bytes()
         if data == original.data:
             editing.discard_copy(copy)
-            click.echo(f"{jobfile}: no changes made")
+            click.echo(f"{jobfile}: no changes made" + ("" if exists else "; not created"))
             return
         problems = editing.check_copy(copy, original)
         if not problems:
@@ -65,7 +67,7 @@ def edit(jobfile: str, no_retry: bool) -> None:
         for line in problems:
             click.echo(line, err=True)
         if not (ask and _again()):
-            raise InvalidEditError(f"{jobfile} is unchanged; your edit is kept in {copy}")
+            raise InvalidEditError(f"{untouched}; your edit is kept in {copy}")
     try:
         editing.replace_file(original, data)
     except editing.EditError as exc:

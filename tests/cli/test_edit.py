@@ -236,3 +236,15 @@ def tmux() -> Iterator[Tmux]:
     yield server
     subprocess.run(["tmux", "-L", server.socket, "kill-server"], capture_output=True,
                    check=False, timeout=30)
+
+
+def test_a_new_jobfile_left_invalid_or_empty_is_said_not_created(tmp_path, editor, edit):
+    """Not 'new.yaml is unchanged', of a file that does not exist."""
+    done = edit(editor(BROKEN), "new.yaml")
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1].startswith(
+        "schedctl: new.yaml was not created; your edit is kept in /")
+    shutil.rmtree(Path(done.stderr.splitlines()[-1].rsplit(" ", 1)[1]).parent)
+    done = edit(Path("/bin/true"), "new.yaml")
+    assert (done.returncode, done.stdout) == (0, "new.yaml: no changes made; not created\n")
+    assert not (tmp_path / "new.yaml").exists()
