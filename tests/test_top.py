@@ -4,6 +4,7 @@ not do to the screen. The terminal itself is tested through tmux in tests/cli/te
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import threading
 from datetime import UTC, datetime, timedelta
@@ -158,3 +159,18 @@ def test_job_output_cannot_drive_the_terminal() -> None:
     assert last_lines(nasty, 3) == ["ok?[2J?]0;title?", "carriage?sep?right-to-left tab"]
     text = "\n".join(frame_text(view([live("backup", nasty)])))
     assert "\x1b" not in text and "\u202e" not in text
+
+
+def test_a_long_outcome_is_cut_before_the_job_ids_and_times_beside_it() -> None:
+    """A skipped run's long reason once squeezed LATEST's JOB and ENDED columns at 80
+    columns down to 'heartb…' and '10s a…'."""
+    latest = [record("disk-usage", "skipped", 1, error="the previous run was still going "
+                     "(max_instances reached) " * 3),
+              record("heartbeat", "success", 2, exit_code=0)]
+    shown = dataclasses.replace(view([live("weekday-backup", "x" * 200 + "\n")]), latest=latest)
+    lines = frame_text(shown)
+    assert max(cell_len(line) for line in lines) <= 80
+    assert any(line.startswith("weekday-backup ") for line in lines)
+    [skipped] = [line for line in lines if line.startswith("disk-usage ")]
+    assert skipped.split()[1:3] == ["1m", "ago"], skipped
+    assert any(line.startswith("heartbeat ") and " 2m ago " in line for line in lines)

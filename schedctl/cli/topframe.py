@@ -15,7 +15,7 @@ import termios
 import threading
 import tty
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from types import TracebackType
 from typing import IO, Any, Self
@@ -131,8 +131,8 @@ def _table(*columns: tuple[str, dict[str, object]]) -> Table:
 def _running(view: TopView, now: datetime, rows: int, output_lines: int) -> RenderableType:
     if not view.runs:
         return Text("  nothing", style="dim")
-    table = _table(("JOB", {"max_width": 24}), ("ATTEMPT", {}), ("ELAPSED", {}),
-                   ("PID", {"justify": "right"}), ("OUTPUT", {"ratio": 1}))
+    table = _table(("JOB", _id_width(run.job_id for run in view.runs[:rows])), ("ATTEMPT", {}),
+                   ("ELAPSED", {}), ("PID", {"justify": "right"}), ("OUTPUT", {"ratio": 1}))
     for run in view.runs[:rows]:
         lines = last_lines(run.output, output_lines) if output_lines else []
         attempts = view.attempts.get(run.job_id)
@@ -146,8 +146,10 @@ def _running(view: TopView, now: datetime, rows: int, output_lines: int) -> Rend
 def _upcoming(view: TopView, now: datetime, rows: int) -> RenderableType:
     if not view.upcoming:
         return Text("  nothing scheduled", style="dim")
-    table = _table(("JOB", {"max_width": 24}), ("AT", {}), ("IN", {}), ("SCHEDULE", {"ratio": 1}))
-    for job in view.upcoming[:max(rows, 1)]:
+    shown = view.upcoming[:max(rows, 1)]
+    table = _table(("JOB", _id_width(job.id for job in shown)), ("AT", {}), ("IN", {}),
+                   ("SCHEDULE", {"ratio": 1}))
+    for job in shown:
         when = job.next_run_time
         assert when is not None
         overdue = when < now and not view.running
@@ -160,16 +162,24 @@ def _upcoming(view: TopView, now: datetime, rows: int) -> RenderableType:
 def _latest(view: TopView, now: datetime, rows: int, unicode: bool) -> RenderableType:
     if not view.latest:
         return Text("  no runs yet", style="dim")
-    table = _table(("JOB", {"max_width": 24}), ("ENDED", {}), ("OUTCOME", {"ratio": 1}))
-    for record in view.latest[:max(rows, 1)]:
+    shown = view.latest[:max(rows, 1)]
+    ended = [relative(record.finished_at or record.scheduled_for, now) for record in shown]
+    table = _table(("JOB", _id_width(record.job_id for record in shown)),
+                   ("ENDED", {"min_width": max(map(len, ended))}), ("OUTCOME", {"ratio": 1}))
+    for record, when in zip(shown, ended):
         [(glyph, style)] = outcome_glyphs([record.state], unicode)
         outcome = Text(f"{glyph} ", style=style)
         outcome.append(printable(describe_outcome(record)), style=STATE_STYLES.get(record.state, ""))
         if record.duration is not None:
             outcome.append(f" ({format_seconds(record.duration)})", style="dim")
-        when = record.finished_at or record.scheduled_for
-        table.add_row(record.job_id, relative(when, now), outcome)
+        table.add_row(record.job_id, when, outcome)
     return table
+
+
+def _id_width(ids: Iterable[str]) -> dict[str, object]:
+    """A JOB column that a long OUTCOME or OUTPUT cannot squeeze: ids stay whole up to 24
+    cells, and the text column beside them is cut instead."""
+    return {"max_width": 24, "min_width": min(max((len(i) for i in ids), default=3), 24)}
 
 
 def last_lines(output: str, count: int) -> list[str]:
