@@ -252,6 +252,9 @@ def test_supercronics_extra_time_fields_are_refused_not_run_as_a_command(
     assert problem.column == column
     assert problem.message.startswith(f"the command starts with {line.split()[5]!r}, a sixth "
                                       "time field (supercronic's seconds or year)")
+    assert problem.message.endswith(
+        "write this job in a jobfile instead, where cron: takes six fields with seconds first "
+        "('*/2 * * * * *'), or keyword fields with a year ({year: 2030, ...})")
 
 
 BROKEN = [

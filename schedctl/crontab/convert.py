@@ -313,8 +313,9 @@ def _time_field_in_command(entry: Entry) -> tuple[str, int] | None:
     if entry.schedule.startswith("@") or not _TIME_FIELD.fullmatch(word):
         return None
     return (f"the command starts with {word!r}, a sixth time field (supercronic's seconds or "
-            "year): a crontab line has five, as cron's; write this job in a jobfile, whose "
-            "cron: takes seconds as a sixth field, first, and year: a year"
+            "year): a crontab line has five, as cron's; write this job in a jobfile instead, "
+            "where cron: takes six fields with seconds first ('*/2 * * * * *'), or keyword "
+            "fields with a year ({year: 2030, ...})"
             ), entry.text.find(entry.command) + 1
 
 
