@@ -176,6 +176,9 @@ def opened_store(
     state_path = str(location)
     check_state_trusted(state_path)
     with RunLock(state_path):
+        # Again now that they exist: a directory another user made in a sticky one between
+        # the check and their creation would hold them.
+        check_state_trusted(state_path)
         # The lock makes this the file's only scheduler: it may run from memory when the file fails.
         yield jobfile, SQLiteJobStore(path=state_path, keep_schedule_on_error=True), None
 

@@ -11,6 +11,7 @@ while root reads it as the scheduler does, thousands of times.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import textwrap
 from collections import Counter
@@ -181,3 +182,45 @@ def test_a_metrics_socket_swapped_for_a_link_never_lends_its_mode(users, site):
         swapper.kill()
         swapper.wait()
     assert refused > 0  # the other user did get in between, and was caught
+
+
+MKDIR_FLIPPER = textwrap.dedent("""
+    import os, sys
+    while True:
+        try:
+            os.mkdir(sys.argv[1], 0o777)
+        except FileExistsError:
+            pass
+        try:
+            os.rmdir(sys.argv[1])
+        except OSError:
+            pass
+""")
+
+
+def test_a_state_directory_another_user_makes_after_the_check_is_refused(users, site):
+    """A state file in a directory still to be made, in a sticky one: another user who
+    made that directory between the check and schedctl's mkdir held the state file and
+    its lock file in it, free to swap them."""
+    from schedctl.errors import SchedctlError
+    from schedctl.service.startup import ServeOptions, opened_store
+
+    spool = make_dir(site / "spool", 0o1777)
+    directory = spool / "schedctl"
+    jobfile = make_dir(site / "etc", 0o755) / "jobs.yaml"
+    jobfile.write_text("jobs:\n  tick: {command: echo tick, interval: 1h}\n")
+    flipper = as_user(users.attacker, ["python3", "-c", MKDIR_FLIPPER, str(directory)])
+    outcomes: Counter[str] = Counter()
+    try:
+        for _ in range(READS // 10):
+            try:
+                with opened_store(ServeOptions(str(jobfile), state=f"{directory}/state.db")):
+                    outcomes[f"held in a directory of uid {directory.stat().st_uid}"] += 1
+            except SchedctlError as exc:
+                outcomes[type(exc).__name__] += 1
+            shutil.rmtree(directory, ignore_errors=True)  # the next try makes it anew
+    finally:
+        flipper.kill()
+        flipper.wait()
+    assert f"held in a directory of uid {users.attacker.uid}" not in outcomes, outcomes
+    assert outcomes["held in a directory of uid 0"] > 0, outcomes
