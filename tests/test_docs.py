@@ -15,6 +15,8 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
+import textwrap
 import tomllib
 from functools import cache
 from pathlib import Path
@@ -614,3 +616,47 @@ def test_each_option_takes_the_same_value_name_in_help_and_page(name: str, optio
     metavar = option.make_metavar(context).strip("[]")
     flags = ", ".join(option.opts)
     assert _option_tags().get((name, option.opts[0])) == f"{flags} {metavar}"
+
+
+def _readme_blocks(kind: str) -> list[str]:
+    return re.findall(rf"^```{kind}\n(.*?)^```", README.read_text(encoding="utf-8"),
+                      flags=re.MULTILINE | re.DOTALL)
+
+
+def _as_jobfile(block: str) -> str | None:
+    """A README YAML block as a whole jobfile: as it is, or a job's keys put into a job, or
+    top-level keys given a job; None for what is no jobfile (Prometheus's own config)."""
+    first = next(line for line in block.splitlines() if line.strip() and not line.startswith("#"))
+    key = first.split(":", 1)[0]
+    if key == "jobs" or re.search(r"^jobs:", block, flags=re.MULTILINE):
+        return block
+    if key in JOB_KEYS:
+        body = textwrap.indent(block, "    ")
+        return f"jobs:\n  example:\n    command: 'true'\n    interval: 1h\n{body}"
+    if key in TOP_KEYS:
+        return block + "\njobs:\n  example: {command: 'true', interval: 1h}\n"
+    return None
+
+
+README_JOBFILES = [text for text in map(_as_jobfile, _readme_blocks("yaml")) if text]
+
+
+@pytest.mark.parametrize("text", README_JOBFILES, ids=[str(n) for n in range(len(README_JOBFILES))])
+def test_the_readmes_jobfile_examples_are_valid(text: str) -> None:
+    assert parse_jobfile(text, "README.md", check_imports=False).jobs
+
+
+def test_the_readmes_crontab_converts_to_the_jobfile_it_shows() -> None:
+    """'This crontab ... becomes': the README shows what 'schedctl import' really writes."""
+    from tests.cli.conftest import SCHEDCTL
+
+    text = README.read_text(encoding="utf-8").split("\n## Coming from cron", 1)[1]
+    crontab = re.search(r"This crontab:\n\n```\n(.*?)```", text, flags=re.DOTALL)
+    shown = re.search(r"becomes \(`schedctl import crontab`\):\n\n```yaml\n(.*?)```", text,
+                      flags=re.DOTALL)
+    assert crontab and shown, "the README's crontab example is gone"
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "crontab").write_text(crontab.group(1))
+        done = subprocess.run([SCHEDCTL, "import", "crontab"], cwd=folder, capture_output=True,
+                              text=True, check=False)
+    assert (done.returncode, done.stdout) == (0, shown.group(1))
