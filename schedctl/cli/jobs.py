@@ -232,8 +232,16 @@ def next_runs(job_id: str | None, expr: str | None, zone: str | None, count: int
     tz = getattr(trigger, "timezone", None)
     if as_json:
         output.print_json([t.isoformat() for t in times])
-    else:
-        output.times_list(times, now, tz)
+        return
+    from schedctl.triggers.boot import BootTrigger
+
+    if isinstance(trigger, BootTrigger):
+        click.echo(f"{job_id} runs once after each boot (@reboot), at no set time")
+        return
+    if expr is None and first is None and times:
+        click.echo(f"schedctl: note: {job_id} is paused; it runs at these times once resumed",
+                   err=True)
+    output.times_list(times, now, tz)
 
 
 @main.command()

@@ -129,3 +129,27 @@ def test_history_output_takes_a_line_of_its_own_under_its_run(tmp_path, schedctl
     assert header.index("STARTED") - header.index("SCHEDULED") == len("2026-01-01 00:00:00 UTC  ")
     assert row.split()[:2] == ["1", "talky"]
     assert output == [f"    {long_line.strip()}", "    second"]
+
+
+def test_next_says_what_a_boot_job_or_a_paused_job_is(schedctl, jobfile, state):
+    """'No upcoming runs.' for an @reboot job read as if it never ran; a paused job's times
+    were shown as if it would run at them."""
+    path = jobfile("""
+        state: state.db
+        timezone: UTC
+        jobs:
+          warm: {command: "true", cron: "@reboot"}
+          held: {command: "true", cron: "0 4 * * *", paused: true}
+    """)
+    store = SQLiteJobStore(path=state)
+    sync_jobs(load_jobfile(path), store, datetime.now(UTC))
+    store.shutdown()
+
+    boot = schedctl("next", "--state", state, "warm")
+    assert (boot.returncode, boot.stdout) == (0, "warm runs once after each boot (@reboot), "
+                                                 "at no set time\n")
+    assert schedctl("next", "--state", state, "warm", "--json").stdout.split() == ["[]"]
+    held = schedctl("next", "--state", state, "held", "-n", "2")
+    assert held.returncode == 0 and len(held.stdout.splitlines()) == 2
+    assert all(" 04:00:00 UTC" in line for line in held.stdout.splitlines())
+    assert held.stderr == "schedctl: note: held is paused; it runs at these times once resumed\n"
