@@ -283,6 +283,12 @@ def _step_problem(step: _Step, owners: frozenset[int], uid: int | None) -> str |
     if step.last and readable_data and _writable_by_others(info):
         return (f"group or others may write it (mode {stat.filemode(info.st_mode)}, owner "
                 f"{_user(info.st_uid)}); fix: chmod go-w {step.entry}")
+    # Where anyone may add a name, another name of a file is anyone's choice of file (a
+    # hard link to root's secrets, where fs.protected_hardlinks is off), as cron holds.
+    if step.last and sticky_open and stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
+        return (f"it has {info.st_nlink} names (hard links) and sits in {step.directory}, "
+                f"where anyone may add one; fix: give it a name of its own (cp {step.entry} "
+                f"{step.entry}.new && mv {step.entry}.new {step.entry})")
     return None
 
 

@@ -56,8 +56,8 @@ def _check_node(ctx: click.Context, param: click.Parameter, value: str | None) -
               help="On SIGTERM or Ctrl-C, how long running jobs may finish before they are "
                    "terminated; a second Ctrl-C terminates them at once.")
 @click.option("--insecure", is_flag=True,
-              help="Run even if the jobfile, an env_file, the state file or the directory of "
-                   "call: modules could be changed by another user (logged loudly).")
+              help="Run even if the jobfile, an env_file, the state file, or a call: module "
+                   "or its directory could be changed by another user (logged loudly).")
 @click.option("--metrics", type=ListenAddressType(), metavar="ADDRESS", envvar="SCHEDCTL_METRICS",
               help="Serve Prometheus metrics (/metrics) and a health check (/healthz) on "
                    "ADDRESS: 127.0.0.1:9746, :9746 (every interface) or a unix socket path; "
