@@ -660,3 +660,13 @@ def test_the_readmes_crontab_converts_to_the_jobfile_it_shows() -> None:
         done = subprocess.run([SCHEDCTL, "import", "crontab"], cwd=folder, capture_output=True,
                               text=True, check=False)
     assert (done.returncode, done.stdout) == (0, shown.group(1))
+
+
+def test_the_command_list_of_help_cuts_no_summary_at_80_columns() -> None:
+    from tests.cli.conftest import SCHEDCTL
+
+    done = subprocess.run([SCHEDCTL, "--help"], capture_output=True, text=True, check=True,
+                          env={**os.environ, "COLUMNS": "80"})
+    listed = done.stdout.split("Commands:", 1)[1].strip().splitlines()
+    assert [line for line in listed if line.endswith("...")] == []
+    assert sorted(line.split()[0] for line in listed) == COMMANDS

@@ -14,7 +14,7 @@ from schedctl.cli.group import main
 _JOBFILE_MODE = 0o600
 
 
-@main.command("import")
+@main.command("import", short_help="Convert crontab files into one commented jobfile.")
 @click.argument("files", metavar="FILE...", nargs=-1, required=True)
 @click.option("--system", is_flag=True,
               help="Read every FILE in the system format, with a user column "

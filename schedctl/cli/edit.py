@@ -18,7 +18,7 @@ class InvalidEditError(SchedctlError):
     exit_code = 2
 
 
-@main.command()
+@main.command(short_help="Edit a jobfile as crontab -e does; save it if valid.")
 @click.argument("jobfile", type=click.Path(dir_okay=False))
 @click.option("--no-retry", is_flag=True,
               help="On an invalid edit, exit with status 2 instead of offering to edit again "

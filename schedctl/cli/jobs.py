@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from schedctl.jobstores._sqlstore import SQLJobStore
 
 
-@main.command("list")
+@main.command("list", short_help="Show every job: schedule, next run, latest outcomes.")
 @state_options
 @json_option
 def list_jobs(state: str | None, jobfile: str | None, as_json: bool) -> None:
@@ -51,7 +51,7 @@ def list_jobs(state: str | None, jobfile: str | None, as_json: bool) -> None:
     jobs_table(views, now, scheduler_running=running)
 
 
-@main.command()
+@main.command(short_help="Stop jobs from running until they are resumed.")
 @click.argument("job_ids", metavar="JOB...", nargs=-1, required=True)
 @state_options
 @json_option
@@ -83,7 +83,7 @@ def pause(job_ids: tuple[str, ...], state: str | None, jobfile: str | None, as_j
         click.echo(f"{job_id}: {'paused' if changed else 'already paused'}")
 
 
-@main.command()
+@main.command(short_help="Let paused jobs run again.")
 @click.argument("job_ids", metavar="JOB...", nargs=-1, required=True)
 @state_options
 @json_option
@@ -122,7 +122,7 @@ def resume(job_ids: tuple[str, ...], state: str | None, jobfile: str | None, as_
         click.echo(f"{job_id}: {'resumed' if changed else 'not paused'}, next run {shown}")
 
 
-@main.command("run-now")
+@main.command("run-now", short_help="Run a job once, as soon as possible.")
 @click.argument("job_id", metavar="JOB")
 @state_options
 @json_option
@@ -186,7 +186,7 @@ def _check_zone(ctx: click.Context, param: click.Parameter, value: str | None) -
     return value
 
 
-@main.command("next")
+@main.command("next", short_help="Show the upcoming run times of a job or a cron line.")
 @click.argument("job_id", metavar="[JOB]", required=False)
 @click.option("--cron", "expr", metavar="EXPR",
               help="Show the runs of a crontab expression instead of a job.")
@@ -244,7 +244,7 @@ def next_runs(job_id: str | None, expr: str | None, zone: str | None, count: int
     output.times_list(times, now, tz)
 
 
-@main.command()
+@main.command(short_help="Show the run history, or each job summed up (--stats).")
 @click.argument("job_id", metavar="[JOB]", required=False)
 @click.option("-n", "--count", "limit", default=20, show_default=True, type=click.IntRange(min=1),
               metavar="COUNT",
@@ -321,7 +321,7 @@ def _history_stats(store: SQLJobStore, job_id: str | None, since: datetime | Non
         stats_blocks(summaries, SystemClock().now())
 
 
-@main.command()
+@main.command(short_help="Show whether a scheduler runs, job counts, failures.")
 @state_options
 @json_option
 def status(state: str | None, jobfile: str | None, as_json: bool) -> None:

@@ -8,7 +8,7 @@ from schedctl.cli.common import open_state, state_options
 from schedctl.cli.group import main
 
 
-@main.command("metrics")
+@main.command("metrics", short_help="Print the Prometheus metrics of a state store.")
 @state_options
 @click.option("-o", "--output", type=click.Path(dir_okay=False), metavar="FILE",
               help="Write to FILE, replacing it whole (for node_exporter's textfile "

@@ -41,7 +41,7 @@ def _check_node(ctx: click.Context, param: click.Parameter, value: str | None) -
     return value
 
 
-@main.command()
+@main.command(short_help="Run the jobs of a jobfile or crontab in the foreground.")
 @click.argument("jobfile", type=click.Path(dir_okay=False))
 @click.option("--state", type=click.Path(dir_okay=False), metavar="FILE|URL",
               envvar="SCHEDCTL_STATE",
@@ -94,7 +94,7 @@ def run(jobfile: str, state: str | None, node: str | None, log_format: str | Non
     raise SystemExit(code)
 
 
-@main.command()
+@main.command(short_help="Check a jobfile or crontab and show its plan.")
 @click.argument("jobfile", type=click.Path(dir_okay=False))
 @click.option("-n", "--count", type=click.IntRange(min=0), default=3, show_default=True,
               metavar="COUNT",
@@ -148,7 +148,7 @@ def validate(jobfile: str, count: int, as_json: bool, as_crontab: bool, system: 
                   "  runs as the scheduler's user")
 
 
-@main.command("systemd-unit")
+@main.command("systemd-unit", short_help="Print a systemd service unit that runs a jobfile.")
 @click.argument("jobfile", type=click.Path(dir_okay=False, exists=True))
 @click.option("--state", type=click.Path(dir_okay=False), metavar="FILE|URL",
               envvar="SCHEDCTL_STATE",

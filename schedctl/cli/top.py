@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from rich.console import RenderableType
 
 
-@main.command()
+@main.command(short_help="Watch live what runs now, what runs next, what ended.")
 @state_options
 def top(state: str | None, jobfile: str | None) -> None:
     """Watch the scheduler live: what runs now, what runs next, what just ended.
