@@ -61,7 +61,10 @@ def astimezone(value: str | tzinfo | None, argname: str = "timezone") -> tzinfo 
 
 def is_pytz(tz: tzinfo) -> bool:
     """Whether ``tz`` comes from pytz (told by its class's module, so pytz need not be installed)."""
-    return type(tz).__module__.partition(".")[0] == "pytz"
+    kind = type(tz)
+    if kind is ZoneInfo or kind is timezone:  # nearly every zone: asked three times a job
+        return False
+    return kind.__module__.partition(".")[0] == "pytz"
 
 
 def zoneinfo_twin(tz: tzinfo, argname: str = "timezone") -> tzinfo:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from math import isfinite
@@ -183,7 +183,7 @@ class SQLiteJobStore(SQLJobStore):
         """BEGIN IMMEDIATE has taken the file's one write lock: the rows are ours."""
         return conn.execute(DUE_JOBS + " LIMIT ?", (to_epoch_ms(now), limit)).fetchall(), now
 
-    def _insert_many(self, conn: Any, rows: list[tuple[str, int | None, str]]) -> None:
+    def _insert_many(self, conn: Any, rows: Iterable[tuple[str, int | None, str]]) -> None:
         conn.executemany(INSERT_JOB, rows)
 
     @contextmanager
