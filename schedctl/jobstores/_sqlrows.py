@@ -50,17 +50,17 @@ def ceil_ms(value: datetime) -> int:
     return whole + 1 if to_utc(value).microsecond % 1000 else whole
 
 
+#: A claimed job's new next run time, or its removal: compare-and-set on version.
+ADVANCE_JOB = "UPDATE jobs SET next_run_time = ?, version = version + 1 WHERE id = ? AND version = ?"
+REMOVE_CLAIMED_JOB = "DELETE FROM jobs WHERE id = ? AND version = ?"
+
+
 def advance_one(conn: Connection, job: Job, next_run_time: datetime | None) -> bool:
     """Save a claimed job's new next run time (or remove it); compare-and-set on version."""
     if next_run_time is None:
-        cursor = conn.execute(
-            "DELETE FROM jobs WHERE id = ? AND version = ?", (job.id, job.version)
-        )
+        cursor = conn.execute(REMOVE_CLAIMED_JOB, (job.id, job.version))
     else:
-        cursor = conn.execute(
-            "UPDATE jobs SET next_run_time = ?, version = version + 1 WHERE id = ? AND version = ?",
-            (ceil_ms(next_run_time), job.id, job.version),
-        )
+        cursor = conn.execute(ADVANCE_JOB, (ceil_ms(next_run_time), job.id, job.version))
     return cursor.rowcount == 1
 
 

@@ -17,6 +17,7 @@ from datetime import datetime
 from math import isfinite
 from typing import TYPE_CHECKING, Any
 
+from schedctl.errors import StoreError
 from schedctl.jobstores._sqlite_checkpoint import Checkpointer
 from schedctl.jobstores._sqlite_file import (
     FileChange,
@@ -29,9 +30,19 @@ from schedctl.jobstores._sqlite_file import (
 )
 from schedctl.jobstores._sqlite_schema import connect, parse_location, rollback, store_error
 from schedctl.jobstores._sqlite_wake import WakeListener, WakeSender
-from schedctl.jobstores._sqlrows import DUE_JOBS, INSERT_JOB, Row
+from schedctl.jobstores._sqlrows import (
+    ADVANCE_JOB,
+    DUE_JOBS,
+    INSERT_JOB,
+    REMOVE_CLAIMED_JOB,
+    Row,
+    ceil_ms,
+)
 from schedctl.jobstores._sqlstore import SQLJobStore
 from schedctl.timeutil import to_epoch_ms
+
+if TYPE_CHECKING:
+    from schedctl.job import Job
 
 if TYPE_CHECKING:
     from schedctl.schedulers.base import BaseScheduler
@@ -182,6 +193,23 @@ class SQLiteJobStore(SQLJobStore):
     def _lock_due(self, conn: Any, now: datetime, limit: int) -> tuple[list[Row], datetime]:
         """BEGIN IMMEDIATE has taken the file's one write lock: the rows are ours."""
         return conn.execute(DUE_JOBS + " LIMIT ?", (to_epoch_ms(now), limit)).fetchall(), now
+
+    def _advance(self, conn: Any, moves: list[tuple[Job, datetime | None]]) -> set[str]:
+        """BEGIN IMMEDIATE has held the file's one write lock since the rows were read, so no
+        one can have changed them: one statement for the lot instead of one per job (each a
+        few microseconds of Python). The version check stays; a count short of the rows
+        would mean the lock did not hold, and rolls the claim back."""
+        updates = [(ceil_ms(when), job.id, job.version) for job, when in moves if when is not None]
+        removals = [(job.id, job.version) for job, when in moves if when is None]
+        saved = 0
+        if updates:
+            saved += conn.executemany(ADVANCE_JOB, updates).rowcount
+        if removals:
+            saved += conn.executemany(REMOVE_CLAIMED_JOB, removals).rowcount
+        if saved != len(moves):
+            raise StoreError(f"{self.path}: {len(moves) - saved} claimed job(s) changed during "
+                             "their claim; the claim is rolled back")
+        return {job.id for job, _ in moves}
 
     def _insert_many(self, conn: Any, rows: Iterable[tuple[str, int | None, str]]) -> None:
         conn.executemany(INSERT_JOB, rows)
