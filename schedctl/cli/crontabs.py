@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import click
 
 from schedctl.cli.common import UsageError
-from schedctl.cli.group import main
+from schedctl.cli.group import main, say
 
 #: Like crontab(1)'s files: an imported crontab may hold secrets in its environment lines.
 _JOBFILE_MODE = 0o600
@@ -48,13 +48,13 @@ def import_crontabs(files: tuple[str, ...], system: bool, output: str | None) ->
     crontabs = [parse_source(source, system or None) for source in sources]
     result = convert(crontabs, output or "jobs.yaml")
     for note in [*notes, *refused]:
-        click.echo(f"schedctl: {note}", err=True)
+        say(f"schedctl: {note}")
     if output is None:
         click.echo(result.text, nl=False)
     else:
         _write_new(output, result.text)
     for problem in result.problems:
-        click.echo(str(problem), err=True)
+        say(str(problem))
     _summary(len(result.jobfile.jobs), result.problems, output, len(refused))
     if result.problems or refused:
         raise SystemExit(1)

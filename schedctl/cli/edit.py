@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from schedctl.cli.group import main
+from schedctl.cli.group import main, say
 from schedctl.errors import SchedctlError
 
 
@@ -65,7 +65,7 @@ def edit(jobfile: str, no_retry: bool) -> None:
         if not problems:
             break
         for line in problems:
-            click.echo(line, err=True)
+            say(line)
         if not (ask and _again()):
             raise InvalidEditError(f"{untouched}; your edit is kept in {copy}")
     try:
@@ -77,7 +77,7 @@ def edit(jobfile: str, no_retry: bool) -> None:
     from schedctl.service.startup import trust_warnings
 
     for warning in trust_warnings(jobfile):
-        click.echo(f"schedctl: warning: {warning}", err=True)
+        say(f"schedctl: warning: {warning}")
 
 
 def _again() -> bool:

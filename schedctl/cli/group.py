@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from schedctl import __version__
+from schedctl.commands.escape import escape_text
 from schedctl.errors import SchedctlError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -21,11 +22,18 @@ class SchedctlGroup(click.Group):
             return super().invoke(ctx)
         except SchedctlError as exc:
             for line in str(exc).splitlines() or [type(exc).__name__]:
-                click.echo(f"schedctl: {line}" if not _located(line) else line, err=True)
+                say(f"schedctl: {line}" if not _located(line) else line)
             ctx.exit(exc.exit_code)
         except BrokenPipeError:
             sys.stderr.close()
             ctx.exit(1)
+
+
+def say(line: str) -> None:
+    """Print ``line`` on stderr, its control characters escaped: a message may quote what
+    another user wrote (a jobfile's key, a file's name), and an escape sequence in it
+    must not steer the terminal of whoever reads it (OSC 52 sets the clipboard)."""
+    click.echo(escape_text(line, newlines=False), err=True)
 
 
 def _located(line: str) -> bool:

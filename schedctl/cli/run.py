@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from schedctl.cli.group import main
+from schedctl.cli.group import main, say
 from schedctl.cli.common import Duration, ListenAddressType, UsageError, json_option
 from schedctl.clock import SystemClock
 
@@ -191,7 +191,7 @@ def systemd_unit(jobfile: str, state: str | None, run_as: str | None) -> None:
 
 def _warn(lines: list[str]) -> None:
     for line in lines:
-        click.echo(f"schedctl: warning: {line}", err=True)
+        say(f"schedctl: warning: {line}")
 
 
 def _uid(name: str | None) -> int | None:

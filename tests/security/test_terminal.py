@@ -1,0 +1,44 @@
+"""What another user wrote never reaches root's terminal raw through a message.
+
+An administrator asked to check a user's jobfile runs ``schedctl validate`` on it; a
+message quotes the key it is about, and a key may hold an escape sequence. OSC 52 sets
+the terminal's clipboard (here to ``rm -rf ~``), to be pasted into root's shell later.
+File names, which any user picks in a sticky directory, reach ``import``'s notes the
+same way. Messages escape control characters as job output is escaped in the log.
+"""
+
+from __future__ import annotations
+
+import re
+
+from tests.security.conftest import make_dir, needs_root
+
+pytestmark = needs_root
+
+#: OSC 52: set the clipboard to base64("rm -rf ~").
+OSC52 = "\x1b]52;c;cm0gLXJmIH4=\x07"
+RAW = re.compile("[\x00-\x08\x0b-\x1f\x7f\u2028\u2029]")
+
+
+def test_validate_never_prints_a_jobfile_key_raw(users, site, schedctl):
+    spool = make_dir(site / "spool", 0o1777)
+    users.attacker.sh("printf 'jobs:\\n  \"ev\\\\u001b]52;c;cm0gLXJmIH4=\\\\u0007il\": "
+                      "{command: true, interval: 1h}\\n' > jobs.yaml", cwd=spool)
+    assert OSC52 in (spool / "jobs.yaml").read_text(encoding="unicode_escape")
+
+    result = schedctl("validate", spool / "jobs.yaml")
+
+    assert result.returncode == 2
+    assert "jobs.ev\\x1b]52;c;cm0gLXJmIH4=\\ail: job id" in result.stderr
+    assert not RAW.search(result.stderr), repr(result.stderr)
+
+
+def test_import_never_prints_a_file_name_raw(users, site, schedctl):
+    cron_d = make_dir(site / "spool" / "cron.d", 0o1777)
+    users.attacker.sh(f"touch 'x.{OSC52}'", cwd=cron_d)
+
+    result = schedctl("import", cron_d)
+
+    assert result.returncode == 0
+    assert "cron.d/x.\\x1b]52;c;cm0gLXJmIH4=\\a: skipped, as cron skips it" in result.stderr
+    assert not RAW.search(result.stderr), repr(result.stderr)
