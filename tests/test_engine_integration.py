@@ -261,3 +261,49 @@ def test_memory_store_is_the_default(fake_clock: FakeClock) -> None:
 def test_system_clock_is_aware_utc() -> None:
     now = SystemClock().now()
     assert now.tzinfo is not None and now.utcoffset() == timedelta(0)
+
+
+class HeldClock(SystemClock):
+    """The real time, but the loop's sleep lasts until the test releases it, and shows
+    what it was given: the deadline, and the event that wakes the loop."""
+
+    def __init__(self) -> None:
+        self.sleeping = threading.Event()
+        self.release = threading.Event()
+        self.deadline: datetime | None = None
+        self.wake: threading.Event | None = None
+
+    def wait(self, deadline: datetime | None, wake: threading.Event) -> bool:
+        self.deadline, self.wake = deadline, wake
+        self.sleeping.set()
+        self.release.wait(10)
+        self.release.clear()
+        woken = wake.is_set()
+        wake.clear()
+        return woken
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
+def test_adding_a_job_wakes_the_loop_only_when_due_before_its_sleep_ends(tmp_path, store):
+    clock = HeldClock()
+    jobstore = MemoryJobStore() if store == "memory" else SQLiteJobStore(path=tmp_path / "s.db")
+    scheduler = BackgroundScheduler(clock=clock, timezone="UTC", jobstores={"default": jobstore})
+    scheduler.start()
+    try:
+        assert clock.sleeping.wait(10)
+        clock.sleeping.clear()
+        clock.release.set()  # the pass that start() asked for; the next sleep is undisturbed
+        assert clock.sleeping.wait(10) and clock.deadline is not None and clock.wake is not None
+        assert not clock.wake.is_set()
+        later = clock.deadline + timedelta(hours=1)
+        scheduler.add_job(conftest.record, "date", run_date=later, id="later")
+        assert not clock.wake.is_set()  # the loop wakes before it is due anyway
+        scheduler.add_job(conftest.record, "date", run_date=later, id="paused", next_run_time=None)
+        assert not clock.wake.is_set()
+        sooner = clock.deadline - timedelta(seconds=30)
+        scheduler.add_job(conftest.record, "date", run_date=sooner, id="sooner")
+        assert clock.wake.is_set()
+    finally:
+        clock.release.set()
+        scheduler.shutdown(wait=False)
+        clock.release.set()

@@ -27,6 +27,8 @@ from schedctl.timeutil import convert_to_datetime
 from schedctl.triggers.base import BaseTrigger, trigger_class
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from schedctl.clock import Clock
     from schedctl.executors.base import BaseExecutor
     from schedctl.jobstores.base import BaseJobStore
@@ -60,6 +62,11 @@ class JobAPI:
 
     def _dispatch_event(self, event: SchedulerEvent) -> None: ...
     def wakeup(self) -> None: ...
+
+    if TYPE_CHECKING:
+
+        def _listened(self, code: int) -> bool: ...
+        def _wake_for(self, when: datetime | None) -> None: ...
 
     # -- adding ---------------------------------------------------------------------------------
 
@@ -175,8 +182,9 @@ class JobAPI:
             job.version = current.version if current is not None else 0
             store.update_job(job)
         job._scheduler, job._jobstore_alias = self, jobstore  # type: ignore[assignment]
-        self._dispatch_event(JobEvent(code=EVENT_JOB_ADDED, job_id=job.id, jobstore=jobstore))
-        self.wakeup()
+        if self._listened(EVENT_JOB_ADDED):
+            self._dispatch_event(JobEvent(code=EVENT_JOB_ADDED, job_id=job.id, jobstore=jobstore))
+        self._wake_for(job.next_run_time)
 
     # -- changing -----------------------------------------------------------------------------
 

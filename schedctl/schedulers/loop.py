@@ -50,6 +50,10 @@ RunGuard = Callable[[Job, list[datetime]], bool]
 class RunLoop:
     """Mixed into BaseScheduler; relies on its stores, executors, clock and events."""
 
+    #: Until when the loop sleeps, set once it has read the stores (None while it reads
+    #: them, or when no loop runs): a job added that is due no sooner need not wake it.
+    _sleeping_until: datetime | None = None
+
     _executors: dict[str, BaseExecutor]
     _executors_lock: threading.RLock
     _jobstores: dict[str, BaseJobStore]
@@ -265,12 +269,26 @@ class RunLoop:
         return now + cap if deadline is None else min(deadline, now + cap)
 
     def _main_loop(self) -> None:
-        while self.state != STATE_STOPPED:
-            try:
-                deadline = self.tick()
-            except Exception:  # never let one bad pass kill the scheduler
-                self._logger.exception("Unexpected error in the scheduler loop")
-                deadline = self._clock.now() + STORE_RETRY
-            if self.state == STATE_STOPPED:
-                break
-            self._clock.wait(self._wait_deadline(deadline), self._wake)
+        try:
+            while self.state != STATE_STOPPED:
+                self._sleeping_until = None  # before the stores are read
+                try:
+                    deadline = self.tick()
+                except Exception:  # never let one bad pass kill the scheduler
+                    self._logger.exception("Unexpected error in the scheduler loop")
+                    deadline = self._clock.now() + STORE_RETRY
+                if self.state == STATE_STOPPED:
+                    break
+                until = self._wait_deadline(deadline)
+                self._sleeping_until = until
+                self._clock.wait(until, self._wake)
+        finally:
+            self._sleeping_until = None
+
+    def _wake_for(self, when: datetime | None) -> None:
+        """Wake the loop for a job now due at ``when``, unless it sleeps no later than that
+        anyway (it reads the stores again when it wakes). Adding jobs to a running
+        scheduler then costs the loop no pass each."""
+        until = self._sleeping_until
+        if when is not None and (until is None or when < until):
+            self.wakeup()
