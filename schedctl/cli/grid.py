@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import IO
 
+from schedctl.commands.escape import escape_text
+
 #: A run of text in one style ('' for none); a line is a list of them; a cell, its lines.
 Segment = tuple[str, str]
 Line = list[Segment]
@@ -41,8 +43,9 @@ class Column:
 
 
 def text_cell(*lines: tuple[str, str]) -> Cell:
-    """A cell of one-segment lines: ``text_cell(("every day", ""), ("30 2 * * *", "dim"))``."""
-    return [[line] for line in lines]
+    """A cell of one-segment lines: ``text_cell(("every day", ""), ("30 2 * * *", "dim"))``.
+    Control characters are escaped: a state file another user wrote may hold them."""
+    return [[(escape_text(text, newlines=False), style)] for text, style in lines]
 
 
 def terminal_width(stream: IO[str]) -> int | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import sys
@@ -31,13 +32,26 @@ STATE_STYLES = {
 
 def console(stream: IO[str] | None = None) -> Console:
     """A console that colours only a terminal and never wraps tables when piped."""
-    from rich.console import Console
-
+    safe_console = _safe_console_class()
     stream = stream or sys.stdout
     if stream.isatty():
-        return Console(file=stream, highlight=False, soft_wrap=False)
+        return safe_console(file=stream, highlight=False, soft_wrap=False)
     trimmed: IO[str] = _TrimmedLines(stream)  # type: ignore[assignment]  # a text stream
-    return Console(file=trimmed, highlight=False, soft_wrap=False, width=200)
+    return safe_console(file=trimmed, highlight=False, soft_wrap=False, width=200)
+
+
+@functools.cache
+def _safe_console_class() -> type[Console]:
+    """A console whose text cannot steer the terminal: control characters in every string
+    it renders are escaped, as in the log. A state file that another user wrote (root
+    reading it with ``--state``) may hold them in a job id, a host name, an error."""
+    from rich.console import Console
+
+    class SafeConsole(Console):
+        def render_str(self, text: str, **kwargs: Any) -> Text:
+            return super().render_str(escape_text(text), **kwargs)
+
+    return SafeConsole
 
 
 class _TrimmedLines(io.TextIOBase):
@@ -184,6 +198,8 @@ def describe_outcome(record: RunRecord) -> str:
 
 
 def status_panel(view: StatusView, now: datetime, stream: IO[str] | None = None) -> None:
+    from rich.markup import escape  # the state file's words are shown, never read as markup
+
     out = console(stream)
     if view.nodes is not None:
         alive = sum(1 for node in view.nodes if node.alive)
@@ -191,15 +207,16 @@ def status_panel(view: StatusView, now: datetime, stream: IO[str] | None = None)
         out.print(f"[{colour}]{'running' if alive else 'not running'}[/] ({alive} of "
                   f"{len(view.nodes)} node(s) alive)")
     elif view.running:
-        out.print(f"[green]running[/] (pid {view.pid}" + (f" on {view.hostname}" if view.hostname else "")
+        out.print(f"[green]running[/] (pid {view.pid}"
+                  + (f" on {escape(view.hostname)}" if view.hostname else "")
                   + f", since {local(view.started_at)}, last heartbeat "
                   f"{relative(view.heartbeat_at, now) or 'never'})")
     else:
         out.print("[yellow]not running[/]" + (f" (last heartbeat {relative(view.heartbeat_at, now)})"
                                             if view.heartbeat_at else ""))
-    out.print(f"state:    {view.state_path}")
+    out.print(f"state:    {escape(view.state_path)}")
     if view.jobfile:
-        out.print(f"jobfile:  {view.jobfile}")
+        out.print(f"jobfile:  {escape(view.jobfile)}")
     jobs = view.jobs
     buckets = ", ".join(f"{jobs[name.replace(' ', '_')]} {name}" for name in JOB_STATES)
     out.print(f"jobs:     {jobs['total']} ({buckets})")

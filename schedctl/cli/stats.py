@@ -17,6 +17,7 @@ from rich.text import Text
 
 from schedctl.cli.glyphs import sparkline, wants_unicode
 from schedctl.cli.output import STATE_STYLES, console, relative
+from schedctl.commands.escape import escape_text
 from schedctl.commands.spec import format_seconds
 from schedctl.state.stats import JobStats
 
@@ -38,7 +39,7 @@ def stats_blocks(stats: Sequence[JobStats], now: datetime, stream: IO[str] | Non
 
 
 def _counts(job: JobStats) -> Text:
-    text = Text(job.job_id, style="bold")
+    text = Text(escape_text(job.job_id, newlines=False), style="bold")
     text.append(f"  {job.runs} run{'' if job.runs == 1 else 's'}")
     rate = job.success_rate
     if rate is not None:
