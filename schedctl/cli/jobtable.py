@@ -95,8 +95,9 @@ class _Row:
 
     def schedule_lines(self, detail: Detail) -> tuple[str, ...]:
         view = self.view
-        if detail.as_written and view.schedule != view.trigger:
-            return view.schedule, view.trigger
+        written = view.written or view.trigger
+        if detail.as_written and view.schedule != written:
+            return view.schedule, written
         return (view.schedule,)
 
     def next_run(self, detail: Detail) -> Cell:

@@ -116,6 +116,7 @@ def validate(jobfile: str, count: int, as_json: bool, as_crontab: bool, system: 
     from rich.markup import escape
 
     from schedctl.cli import output
+    from schedctl.jobfile.written import as_written
     from schedctl.service.startup import open_jobfile, trust_warnings
     from schedctl.state.sync import build_job
     from schedctl.state.views import upcoming
@@ -138,7 +139,7 @@ def validate(jobfile: str, count: int, as_json: bool, as_crontab: bool, system: 
     out.print(f"{jobfile}: OK, {len(plan)} job(s)")
     for spec, job, times in plan:
         out.print(f"\n[bold]{escape(spec.id)}[/]: {escape(job.trigger.describe())}  "
-                  f"[dim]{escape(str(job.trigger))}[/]")
+                  f"[dim]{escape(as_written(job.trigger))}[/]")
         if spec.paused:
             out.print("  paused")
         zone = getattr(job.trigger, "timezone", None)

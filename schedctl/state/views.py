@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from schedctl.jobfile.written import as_written
 from schedctl.state.history import REPLACED, RunHistory, RunRecord
 from schedctl.state.live import LiveRun, live_runs
 from schedctl.state.recent import recent_outcomes
@@ -38,6 +39,7 @@ class JobView:
     executor: str
     node: str | None = None  # on a shared store: the node of the last (or current) run
     recent: list[str] = field(default_factory=list)  # the latest outcomes, oldest first
+    written: str = ""  # the trigger as the jobfile writes it ('interval[30s]'), for people
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -133,6 +135,7 @@ def _job_view(
     describe = getattr(job.trigger, "describe", None)
     return JobView(
         id=job.id, description=job.meta.get("description"), trigger=str(job.trigger),
+        written=as_written(job.trigger),
         schedule=describe() if describe else str(job.trigger),
         timezone=zone_name(job),
         next_run_time=job.next_run_time, state=state, last_run=last,

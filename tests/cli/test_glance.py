@@ -117,6 +117,15 @@ def test_list_at_200_columns_shows_everything_on_one_line_per_row(schedctl, cli_
     assert "cron[30 2 * * *]" in out  # the schedule as written, under its words
 
 
+def test_the_schedule_as_written_uses_the_jobfiles_durations(schedctl, cli_env, seeded):
+    out, _ = listing(schedctl, cli_env, seeded, COLUMNS="200")
+    plan = schedctl("validate", "-n", "0", seeded.parent / "jobs.yaml")
+
+    assert plan.returncode == 0, plan.stderr
+    for text in (out, plan.stdout):
+        assert "interval[1h]" in text and "interval[1:00:00]" not in text
+
+
 @pytest.mark.parametrize("env", [{"NO_COLOR": "1"}, {"LANG": "C"}], ids=["no-color", "no-utf8"])
 def test_the_strip_falls_back_to_ascii(schedctl, cli_env, seeded, env):
     out, _ = listing(schedctl, cli_env, seeded, COLUMNS="200", **env)
