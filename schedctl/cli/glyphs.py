@@ -15,7 +15,7 @@ from schedctl.state.history import FAILURES, NEVER_STARTED, REPLACED
 _OUTCOMES = {
     "success": ("✔", "+", "green"),
     "running": ("…", "*", "cyan"),
-    **{state: ("⏭", "-", "yellow") for state in NEVER_STARTED},
+    **{state: ("⏭", ">", "yellow") for state in NEVER_STARTED},  # "-" is "no run yet"
     **{state: ("✘", "x", "red") for state in FAILURES},
 }
 _OUTCOMES[REPLACED] = ("↷", "~", "yellow")
@@ -27,7 +27,8 @@ _BARS = "▁▂▃▄▅▆▇█"
 _ASCII_BARS = "_.,-=+*#"
 
 #: What the strip's glyphs mean, for help texts and the docs.
-LEGEND = "✔ success, ✘ failure, ⏭ missed or skipped, ↷ replaced, … running (ASCII: + x - ~ *)"
+LEGEND = ("✔ success, ✘ failure, ⏭ missed or skipped, ↷ replaced, … running (ASCII: + x > ~ *);"
+          " - no run yet")
 
 
 def wants_unicode(stream: IO[str]) -> bool:

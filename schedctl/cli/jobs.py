@@ -23,10 +23,10 @@ def list_jobs(state: str | None, jobfile: str | None, as_json: bool) -> None:
     """Show every job: schedule, next run, state, last run and the latest outcomes.
 
     The RECENT column shows the latest runs, newest right: ✔ success, ✘ failure,
-    ⏭ missed or skipped, ↷ replaced, … running (+ x - ~ * without UTF-8, or with
-    NO_COLOR). The
-    table fits the terminal's width (COLUMNS), dropping detail on narrow ones. With
-    no scheduler running, a warning says so and past next runs show as overdue.
+    ⏭ missed or skipped, ↷ replaced, … running (+ x > ~ * without UTF-8, or with
+    NO_COLOR); - a job that has not run yet. The table fits the terminal's width
+    (COLUMNS), dropping detail on narrow ones. With no scheduler running, a
+    warning says so and past next runs show as overdue.
 
     \b
     Examples:

@@ -44,7 +44,7 @@ REPORT = [("success", 10.0), ("success", 20.0), ("failed", 30.0), ("success", 40
           ("success", 100.0)]
 
 GLYPHS = {"success": "✔", "failed": "✘", "timeout": "✘", "skipped": "⏭", "missed": "⏭"}
-ASCII = {"success": "+", "failed": "x", "timeout": "x", "skipped": "-", "missed": "-"}
+ASCII = {"success": "+", "failed": "x", "timeout": "x", "skipped": ">", "missed": ">"}
 
 
 def seed(history: RunHistory, job_id: str, at: datetime, state: str, duration: float | None = None,
@@ -131,6 +131,9 @@ def test_the_strip_falls_back_to_ascii(schedctl, cli_env, seeded, env):
     out, _ = listing(schedctl, cli_env, seeded, COLUMNS="200", **env)
     assert strip_of(out, "nightly-database-backup") == "".join(ASCII[s] for s in BACKUP[-10:])
     assert out.isascii()
+    # A job never run shows '-', which no outcome uses: a missed run's mark stands apart.
+    assert strip_of(out, "cleanup") == "-"
+    assert "-" not in strip_of(out, "nightly-database-backup")
 
 
 # -- list: no scheduler -----------------------------------------------------------------------------
