@@ -77,6 +77,7 @@ def _last_failure(job: JobStats, now: datetime) -> Text:
 
 
 def _reason(state: str, exit_code: int | None, error: str | None) -> str:
+    error = escape_text(error, newlines=False) if error else error
     if exit_code is not None and state == "failed":
         return f"exit {exit_code}" + (f" - {error}" if error else "")
     return error or ""

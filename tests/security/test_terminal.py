@@ -9,9 +9,14 @@ same way. Messages escape control characters as job output is escaped in the log
 
 from __future__ import annotations
 
+import os
 import re
+from datetime import UTC, datetime
 
-from tests.security.conftest import make_dir, needs_root
+from schedctl.jobfile.loader import load_jobfile
+from schedctl.jobstores.sqlite import SQLiteJobStore
+from schedctl.state.sync import sync_jobs
+from tests.security.conftest import make_dir, needs_root, write
 
 pytestmark = needs_root
 
@@ -42,3 +47,30 @@ def test_import_never_prints_a_file_name_raw(users, site, schedctl):
     assert result.returncode == 0
     assert "cron.d/x.\\x1b]52;c;cm0gLXJmIH4=\\a: skipped, as cron skips it" in result.stderr
     assert not RAW.search(result.stderr), repr(result.stderr)
+
+
+def test_a_state_file_another_user_wrote_never_reaches_the_terminal_raw(users, site, schedctl):
+    """Root reading a user's own state file (``--state``): its job ids, errors and the
+    rest are that user's words, shown escaped by list, history, status and top."""
+    home = make_dir(site / "home", 0o755, owner=users.attacker.uid)
+    state = home / "state.db"
+    jobfile = write(site / "jobs.yaml", f"""
+        state: {state}
+        jobs:
+          report: {{command: 'true', interval: 1h}}
+    """)
+    sync_jobs(load_jobfile(jobfile), SQLiteJobStore(path=state), datetime.now(UTC))
+    for path in home.iterdir():  # as if the user's own scheduler had made them
+        os.chown(path, users.attacker.uid, users.attacker.gid)
+    evil = "'r' || char(27) || ']52;c;cm0gLXJmIH4=' || char(7) || 'x'"
+    users.attacker.sh(
+        f"sqlite3 {state} \"UPDATE jobs SET id = {evil}, state = json_set(state, '$.id', {evil}); "
+        f"INSERT INTO runs (job_id, scheduled_for, state, error) VALUES ({evil}, 0, 'failed', "
+        f"'boom' || char(27) || '[2J');\"")
+
+    for command in (["list"], ["history"], ["history", "--stats"], ["status"], ["top"]):
+        result = schedctl(*command, "--state", state)
+        assert result.returncode in (0, 3), (command, result.stderr)
+        if command != ["status"]:  # which shows no job by name
+            assert "r\\x1b]52;c;cm0g" in result.stdout, (command, result.stdout)  # top cuts it
+        assert not RAW.search(result.stdout + result.stderr), (command, result.stdout)
