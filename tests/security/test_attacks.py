@@ -97,6 +97,30 @@ def test_a_jobfile_another_user_can_change_is_refused_at_start(users, site, sche
     assert not marker.exists() and not (site / "state.db").exists()
 
 
+def test_a_jobfile_reached_through_a_link_to_another_users_directory_is_refused(
+    users, site, schedctl,
+):
+    """/etc/schedctl -> /home/deploy/schedctl, say: root's link, root's file at the end,
+    but the directory in between is the other user's, who may swap the file in it."""
+    theirs = make_dir(site / "home", 0o755, owner=users.attacker.uid)
+    real = make_dir(theirs / "schedctl", 0o755)
+    marker = site / "pwned"
+    write(real / "jobs.yaml", f"""
+        state: {site}/state.db
+        jobs:
+          evil: {{command: touch {marker}, interval: 0.2s}}
+    """)
+    (site / "etc").symlink_to(real)
+    jobfile = site / "etc" / "jobs.yaml"
+
+    result = schedctl("run", jobfile)
+
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"schedctl: {jobfile}: not trusted: its directory "
+                                    f"{theirs} is owned by {users.attacker.name}")
+    assert not marker.exists() and not (site / "state.db").exists()
+
+
 # -- 2. a module planted beside the jobfile shadowed one of the standard library -------------
 
 
