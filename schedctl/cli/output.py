@@ -30,14 +30,15 @@ STATE_STYLES = {
 }
 
 
-def console(stream: IO[str] | None = None) -> Console:
-    """A console that colours only a terminal and never wraps tables when piped."""
+def console(stream: IO[str] | None = None, width: int | None = None) -> Console:
+    """A console that colours only a terminal and never wraps tables when piped (unless
+    ``width``, as ``COLUMNS`` asks, says how wide)."""
     safe_console = _safe_console_class()
     stream = stream or sys.stdout
     if stream.isatty():
-        return safe_console(file=stream, highlight=False, soft_wrap=False)
+        return safe_console(file=stream, highlight=False, soft_wrap=False, width=width)
     trimmed: IO[str] = _TrimmedLines(stream)  # type: ignore[assignment]  # a text stream
-    return safe_console(file=trimmed, highlight=False, soft_wrap=False, width=200)
+    return safe_console(file=trimmed, highlight=False, soft_wrap=False, width=width or 200)
 
 
 @functools.cache
@@ -141,34 +142,66 @@ def history_table(records: Iterable[RunRecord], now: datetime, *, show_output: b
     apart (they share its SCHEDULED time). Output and errors are escaped (``--json`` gives
     them as recorded): what a job printed is data, and on a terminal an escape sequence
     would act. Times are in each job's zone, as ``list`` shows them (``zones``: job id ->
-    zone name; a job since removed: the machine's zone)."""
+    zone name; a job since removed: the machine's zone). Where the full dates do not fit
+    the terminal, they drop the year and seconds as ``list``'s do, rather than break."""
     from rich.table import Table
 
+    from schedctl.cli.grid import terminal_width
+
+    stream = stream or sys.stdout
+    width = terminal_width(stream)
+    records = list(records)
+    out = console(stream, width)
+    if not records:
+        out.print("No runs recorded yet.")
+        return
     zones = zones or {}
-    out = console(stream)
+    rows = [_history_row(record, zone_of(zones.get(record.job_id)), short=False)
+            for record in records]
+    if width is not None and _history_width(records, rows) > width:
+        rows = [_history_row(record, zone_of(zones.get(record.job_id)), short=True)
+                for record in records]
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("RUN", "JOB", "SCHEDULED", "STARTED", "DURATION", "ATTEMPT", "OUTCOME"):
-        table.add_column(column, overflow="fold")
-    rows = 0
+    for column in _HISTORY_COLUMNS:  # job ids and outcomes fold; times and numbers never
+        table.add_column(column, no_wrap=column not in ("JOB", "OUTCOME"), overflow="fold")
     outputs: list[str] = []
-    for record in records:
-        rows += 1
-        outcome = _state(record.state)
-        outcome.append(escape_text(describe_outcome(record)[len(record.state):], newlines=False))
-        zone = zone_of(zones.get(record.job_id))
-        table.add_row(
-            str(record.run_id), record.job_id, local(record.scheduled_for, zone),
-            local(record.started_at, zone) if record.started_at else "-",
-            format_seconds(record.duration) if record.duration is not None else "-",
-            str(record.attempt), outcome,
-        )
+    for record, row in zip(records, rows):
+        table.add_row(*row[:-1], _state(record.state).append(row[-1]))
         if show_output and record.output:
             outputs.append(escape_text(record.output.rstrip()))
             table.add_row(_OUTPUT_MARK, "", "", "", "", "", "")
-    if rows == 0:
-        out.print("No runs recorded yet.")
-        return
     _print_with_outputs(out, table, outputs)
+
+
+_HISTORY_COLUMNS = ("RUN", "JOB", "SCHEDULED", "STARTED", "DURATION", "ATTEMPT", "OUTCOME")
+
+
+def _history_row(record: RunRecord, zone: tzinfo | None, *, short: bool) -> list[str]:
+    """The row's texts, the last one the outcome's detail after its state word. ``short``:
+    ``03-01 02:30 CET``, and the start as a time of day when it is on the scheduled day."""
+    scheduled = local(record.scheduled_for, zone)
+    started = local(record.started_at, zone) if record.started_at else "-"
+    if short:
+        day = record.scheduled_for.astimezone(zone)
+        scheduled = day.strftime("%m-%d %H:%M %Z")
+        if record.started_at:
+            begun = record.started_at.astimezone(zone)
+            started = begun.strftime("%H:%M:%S" if begun.date() == day.date() else "%m-%d %H:%M")
+    return [str(record.run_id), record.job_id, scheduled, started,
+            format_seconds(record.duration) if record.duration is not None else "-",
+            str(record.attempt),
+            escape_text(describe_outcome(record)[len(record.state):], newlines=False)]
+
+
+def _history_width(records: Sequence[RunRecord], rows: Sequence[list[str]]) -> int:
+    """The table's natural width: each column's widest text (the outcome with its state
+    word), two spaces between."""
+    from rich.cells import cell_len
+
+    cells = [[*row[:-1], record.state + row[-1]] for record, row in zip(records, rows)]
+    widths = [max(len(header), *(cell_len(row[i]) for row in cells))
+              for i, header in enumerate(_HISTORY_COLUMNS)]
+    return sum(widths) + 2 * (len(widths) - 1)
 
 
 #: A private-use character that marks the row under a run where its output goes.

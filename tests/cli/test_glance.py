@@ -160,6 +160,21 @@ def test_list_with_a_scheduler_running_gives_no_warning(schedctl, cli_env, jobfi
     assert result.stdout.startswith("ID")
 
 
+# -- history: widths --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("columns", ["80", "200"])
+def test_history_dates_stay_whole_and_name_their_zone(schedctl, cli_env, seeded, columns):
+    cli_env.update({"LANG": "C.UTF-8", "COLUMNS": columns})
+    result = schedctl("history", "--state", seeded, "-n", "5", "nightly-database-backup")
+    assert result.returncode == 0, result.stderr
+
+    lines = result.stdout.splitlines()
+    assert max(cell_len(line) for line in lines) <= int(columns)
+    date = r"\d\d-\d\d \d\d:\d\d UTC" if columns == "80" else r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC"
+    # One whole scheduled date, with the zone's name, on each run's first line.
+    assert len([line for line in lines if re.match(rf"\d+\s+\S+\s+{date}\s", line)]) == 5
+
+
 # -- history --stats, --since, --until --------------------------------------------------------------
 
 def stats(schedctl, state: Path, *args: str) -> dict[str, Any]:
