@@ -34,13 +34,17 @@ SCHEDCTL = _executable()
 CLI = Callable[..., subprocess.CompletedProcess[str]]
 
 
-@pytest.fixture
-def cli_env(tmp_path: Path) -> dict[str, str]:
-    """The environment for every subprocess: no stray state, no systemd, default state under tmp."""
+def clean_env(root: Path) -> dict[str, str]:
+    """The environment for every subprocess: no stray state, no systemd, default state under root."""
     env = {key: value for key, value in os.environ.items() if key not in _SCRUBBED}
-    env["XDG_STATE_HOME"] = str(tmp_path / "xdg-state")
+    env["XDG_STATE_HOME"] = str(root / "xdg-state")
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    return clean_env(tmp_path)
 
 
 @pytest.fixture

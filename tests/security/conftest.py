@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import _SCRUBBED, SCHEDCTL
+from tests.cli.conftest import SCHEDCTL, clean_env
 from tests.cli.helpers import Daemon, wait_until
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="making a second user needs root")
@@ -111,10 +111,7 @@ def write(path: Path, text: str, mode: int = 0o644, owner: int = 0, group: int =
 
 @pytest.fixture
 def cli_env(site: Path) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key not in _SCRUBBED}
-    env["XDG_STATE_HOME"] = str(site / "xdg-state")
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
+    return clean_env(site)
 
 
 @pytest.fixture
