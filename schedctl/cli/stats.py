@@ -1,7 +1,7 @@
 """``schedctl history --stats``: one block of three short lines per job, readable at 80
 columns::
 
-    backup  120 runs, 92% ok, 3 missed, 1 skipped
+    backup  120 runs, success rate 92%, 3 missed, 1 skipped
       p50 12.3s  p95 45s  max 1m2s  ▁▂▃▅▂▁▁▇▂▁▁▂▃▅▂▁▁▇▂▁
       last failure 2h 5m ago: failed exit 3 - disk full
 """
@@ -45,7 +45,7 @@ def _counts(job: JobStats) -> Text:
     if rate is not None:
         style = "green" if job.failures == 0 else "red" if rate < 0.5 else "yellow"
         text.append(", ")
-        text.append(f"{rate:.0%} ok", style=style)
+        text.append(f"success rate {rate:.0%}", style=style)
     for count, word in ((job.missed, "missed"), (job.skipped, "skipped"),
                         (job.replaced, "replaced")):
         if count:

@@ -204,7 +204,7 @@ def test_history_stats_as_text(schedctl, cli_env, seeded):
     result = schedctl("history", "--state", seeded, "--stats", "report")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == "report  5 runs, 80% ok"
+    assert lines[0] == "report  5 runs, success rate 80%"
     assert lines[1].split() == ["p50", "30s", "p95", "1m40s", "max", "1m40s", "▁▁▂▃█"]
     assert re.fullmatch(r"  last failure 3d 2h ago: failed exit 1", lines[2])
 
