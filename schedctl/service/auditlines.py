@@ -67,7 +67,10 @@ class AuditLines:
 
     def _loop(self) -> None:
         while not self._closed:
-            self._clock.wait(self._clock.now() + POLL, self._wake)
+            # A real-time wait, not the scheduler's clock: this thread only polls, and a
+            # stepped or simulated clock belongs to the loop that drives it.
+            self._wake.wait(POLL.total_seconds())
+            self._wake.clear()
             if not self._closed:
                 self.log_pending(self._clock.now())
 
