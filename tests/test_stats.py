@@ -52,4 +52,4 @@ def test_sparkline_scales_from_the_least_to_the_most() -> None:
 def test_glyphs_tell_outcomes_apart_in_both_alphabets() -> None:
     states = ["success", "failed", "timeout", "missed", "skipped", "replaced", "running"]
     assert "".join(g for g, _ in outcome_glyphs(states, True)) == "✔✘✘⏭⏭↷…"
-    assert "".join(g for g, _ in outcome_glyphs(states, False)) == "+xx--~*"
+    assert "".join(g for g, _ in outcome_glyphs(states, False)) == "+xx>>~*"
