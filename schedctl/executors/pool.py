@@ -3,19 +3,19 @@ concurrent.futures."""
 
 from __future__ import annotations
 
-import concurrent.futures
-import multiprocessing
 import sys
 import threading
 from collections.abc import Callable
-from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from schedctl.clock import SystemClock
 from schedctl.executors.base import BaseExecutor, JobCall, run_job
 from schedctl.executors.workers import WorkerPool
 from schedctl.job import Job
+
+if TYPE_CHECKING:  # imported when a process pool is made: multiprocessing costs 1.6 MB of RSS
+    import concurrent.futures
 
 
 def _positive_int(name: str, value: Any) -> int:
@@ -88,6 +88,8 @@ class BasePoolExecutor(BaseExecutor):
             # Joining the pool would join this very thread ("cannot join current
             # thread"): wait for the other runs, and let this one finish on its own.
             pool.shutdown(wait=False)
+            import concurrent.futures
+
             concurrent.futures.wait(others)
             return
         pool.shutdown(wait=wait)
@@ -181,6 +183,9 @@ class ProcessPoolExecutor(BasePoolExecutor):
         self._pool_kwargs = dict(pool_kwargs or {})
 
     def _make_pool(self) -> concurrent.futures.Executor:
+        import concurrent.futures
+        import multiprocessing
+
         kwargs = dict(self._pool_kwargs)
         if "mp_context" not in kwargs and sys.platform.startswith("linux"):
             # fork() from a threaded process can deadlock the child; forkserver cannot
@@ -190,6 +195,8 @@ class ProcessPoolExecutor(BasePoolExecutor):
     def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
         func: Any = job.func_ref if job.func_ref is not None else job.func
         args = (func, JobCall(job), run_times, SystemClock(), self._logger.name)
+        from concurrent.futures.process import BrokenProcessPool
+
         try:
             self._submit(job, _RunSlot(), run_job, *args)
         except BrokenProcessPool:

@@ -34,7 +34,6 @@ from schedctl.events import (
 from schedctl.jobfile.specs import Jobfile
 from schedctl.jobstores._sqlstore import SQLJobStore
 from schedctl.metrics.health import LoopWatch
-from schedctl.metrics.server import MetricsListenError, MetricsServer
 from schedctl.schedulers.blocking import BlockingScheduler
 from schedctl.service.alertrules import AlertRules
 from schedctl.service.auditlines import AuditLines
@@ -60,6 +59,7 @@ if TYPE_CHECKING:
     from schedctl.cluster.node import ClusterNode
     from schedctl.jobstores._pg_leases import Rerun
     from schedctl.metrics.exporter import MetricsExporter
+    from schedctl.metrics.server import MetricsServer
 
 __all__ = ["ServeOptions", "Service", "serve"]
 
@@ -211,6 +211,9 @@ class Service(ControlLoop, Reloading, StartupSteps, StateFileWatch):
         """Listen on the metrics address when asked to; nothing listens otherwise."""
         if self._listen is None:
             return None
+        # Imported only when asked for: http.server brings in ssl, 5 MB of the daemon's RSS.
+        from schedctl.metrics.server import MetricsListenError, MetricsServer
+
         server = MetricsServer(self._listen, where=self._listen_where)
         try:
             server.bind()
