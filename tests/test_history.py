@@ -112,3 +112,36 @@ def test_boot_trigger_never_fires_on_a_clock() -> None:
     assert trigger.get_next_fire_time(None, T0) is None
     assert (str(trigger), trigger_from_json(trigger_to_json(trigger))) == ("@reboot", trigger)
     assert current_boot_id("/nonexistent/boot_id") is None
+
+
+@pytest.mark.parametrize(
+    ("claimed_ago", "started_at"), [(0.0, T0), (5.0, T0 + timedelta(seconds=2))],
+    ids=["same-pass", "later"],
+)
+def test_a_claimed_run_keeps_its_claim_time_as_start_unless_submitted_later(
+    history: RunHistory, claimed_ago: float, started_at: datetime
+) -> None:
+    """The claim writes the run's row and start; a start in the same pass of the loop writes
+    nothing more, one a while after the claim records when it really began."""
+    from schedctl.clock import lease_monotonic
+
+    store = history._store
+    with store._writing(notify=False) as conn:
+        claim = store.insert_run(conn, "a", T0, attempt=1, now=T0,
+                                 sent=lease_monotonic() - claimed_ago, owner="h/1")
+    assert claim is not None
+    store.claims.add(claim)
+    assert history.started("a", T0, at=T0 + timedelta(seconds=2), owner="h/1") is None
+    (run,) = history.runs("a")
+    assert (run.state, run.started_at) == ("running", started_at)
+
+
+def test_with_a_long_history_pruning_comes_every_twentieth_of_it(
+    history: RunHistory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(history_module, "KEEP_RUNS_PER_JOB", 40)  # prunes every 2nd end
+    for minute in range(46):
+        when = T0 + timedelta(minutes=minute)
+        history.finished("a", when, RunOutcome("success", when), owner="h/1")
+        assert 1 <= len(history.runs("a", limit=1000)) <= 41
+    assert len(history.runs("a", limit=1000)) == 41  # 46 ends: the last pruning was at the 45th

@@ -76,6 +76,12 @@ class SQLJobStore(RunRows, BaseJobStore):
     def _writing(self, *, notify: bool = True) -> AbstractContextManager[Connection]:
         """A write transaction; ``notify`` announces the committed change to other processes."""
 
+    def _writing_one(self) -> AbstractContextManager[Connection]:
+        """The connection for one statement that commits by itself, announced to nobody:
+        no BEGIN and COMMIT around it, which on PostgreSQL are two round trips. Stores whose
+        connections cannot autocommit keep this default, a transaction."""
+        return self._writing(notify=False)
+
     @abstractmethod
     def _lock_due(self, conn: Connection, now: datetime, limit: int) -> tuple[list[Row], datetime]:
         """Inside the claim transaction: the due rows, locked for it, and the time due-ness

@@ -18,7 +18,7 @@ import functools
 import random
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -269,6 +269,10 @@ class PostgreSQLJobStore(SQLJobStore, LeaseSQL):
             yield conn
             if notify:
                 conn.execute("SELECT pg_notify(?, '')", (CHANNEL,))
+
+    def _writing_one(self) -> AbstractContextManager[_Conn]:
+        """The store's connections autocommit: one statement is one round trip."""
+        return self._reading()
 
     def _drop_if_broken(self) -> None:
         """A lost connection is replaced on the next call (and the next call may succeed)."""

@@ -248,6 +248,15 @@ class SQLiteJobStore(SQLJobStore):
             # by whoever changed something through it; a datagram would wake it twice.
             self._sender.poke()
 
+    @contextmanager
+    def _writing_one(self) -> Iterator[sqlite3.Connection]:
+        """The connection autocommits (isolation_level None): a statement outside BEGIN is
+        its own transaction."""
+        with self._reading() as conn:
+            yield conn
+        if self._checkpointer is not None:
+            self._checkpointer.written()
+
     def _stop_listening(self) -> None:
         listener, self._listener = self._listener, None
         if listener is not None:

@@ -13,11 +13,10 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from schedctl.clock import lease_monotonic
-from schedctl.jobstores._sqlrows import Connection
 from schedctl.jobstores._sqlstore import SQLJobStore
 from schedctl.jobstores.leases import Claim
 from schedctl.state.recent import time_filter
-from schedctl.state.totals import fold_runs
+from schedctl.state.runends import NEVER_STARTED, end_run, prune, write_outcome
 from schedctl.timeutil import from_epoch_ms, to_epoch_ms
 
 #: Outcomes that count as failures in ``history --failed`` and ``status``.
@@ -27,11 +26,13 @@ FAILURES = ("failed", "timeout", "killed", "not_started", "error", "interrupted"
 #: neither a failure nor a success, counted apart.
 REPLACED = "replaced"
 
-#: Outcomes of runs that never began: they have no start time and no duration.
-NEVER_STARTED = ("skipped", "missed")
 
 #: History kept per job; older rows are pruned as new ones arrive.
 KEEP_RUNS_PER_JOB = 1000
+
+#: A claimed run submitted within this long of its claim (the same pass of the loop) starts
+#: at the time the claim wrote; a later one has its start time written again.
+SAME_PASS_SECONDS = 1.0
 
 _RUN_COLUMNS = (
     "run_id, job_id, scheduled_for, attempt, state, reason, owner, started_at, finished_at,"
@@ -117,6 +118,10 @@ class RunHistory:
     def __init__(self, store: SQLJobStore) -> None:
         self._store = store
         self.observer: HistoryObserver | None = None
+        # Retries this process announced, by run: the highest attempt (see ``finished``).
+        self._announced: dict[tuple[str, int, str], int] = {}
+        # Runs ended per job since its history was last pruned (see ``_prune_due``).
+        self._since_prune: dict[str, int] = {}
 
     # -- writing, from the running scheduler ---------------------------------------------------
 
@@ -128,6 +133,14 @@ class RunHistory:
         claim. Idempotent: None when the row exists (the claim transaction made it, or the
         run already ended)."""
         held = self._store.claims.latest(job_id, scheduled_for)
+        if attempt > 1:
+            self._announced[(job_id, to_epoch_ms(scheduled_for), reason)] = attempt
+        if (held is not None and held.attempt == attempt
+                and lease_monotonic() - held.sent < SAME_PASS_SECONDS):
+            # Claimed in this pass of the loop: the claim wrote the row and its start; a
+            # write per run here was a third of the history's statements.
+            self._tell("run_started", job_id, scheduled_for, at=at, attempt=attempt, owner=owner)
+            return None
         with self._store._writing(notify=False) as conn:
             claim = None
             if held is None or held.attempt != attempt:  # a claimed run has its row already
@@ -160,24 +173,46 @@ class RunHistory:
             outcome.state, to_epoch_ms(outcome.finished_at), outcome.duration, outcome.exit_code,
             outcome.signal, outcome.error, outcome.output, outcome.missed_runs,
         )
+        announced = self._announced.get(key[:3], 0)
+        if announced <= outcome.attempt:
+            self._announced.pop(key[:3], None)
+        pruning = self._prune_due(job_id)
         try:
+            if announced <= outcome.attempt and not pruning and outcome.state not in NEVER_STARTED:
+                # The usual end of a run: one statement, committed by itself.
+                with self._store._writing_one() as conn:
+                    if end_run(conn, key, ended, owner, outcome.state):
+                        self._tell("run_finished", job_id, scheduled_for, outcome, owner=owner,
+                                   written=True)
+                        return True
             with self._store._writing(notify=False) as conn:
-                written = self._write_outcome(conn, key, ended, owner, outcome.state)
-                # Attempts follow one another, so a later one of this node still 'running'
-                # is a retry that was announced but never began (schedctl stopped during
-                # the wait): it did not happen.
-                conn.execute(
-                    "DELETE FROM runs WHERE job_id = ? AND scheduled_for = ? AND reason = ?"
-                    " AND attempt > ? AND state = 'running' AND owner = ?",
-                    (*key, owner),
-                )
-                if written:
-                    _prune(conn, job_id)
+                written = write_outcome(conn, key, ended, owner, outcome.state)
+                if announced > outcome.attempt:
+                    # Attempts follow one another, so a later one of this node still
+                    # 'running' is a retry that was announced but never began (schedctl
+                    # stopped during the wait): it did not happen.
+                    conn.execute(
+                        "DELETE FROM runs WHERE job_id = ? AND scheduled_for = ? AND reason = ?"
+                        " AND attempt > ? AND state = 'running' AND owner = ?",
+                        (*key, owner),
+                    )
+                if written and pruning:
+                    prune(conn, job_id, KEEP_RUNS_PER_JOB)
         finally:
             # Released only now: while the write waits on the database, the lease is renewed.
             self._store.claims.release(job_id, scheduled_for)
         self._tell("run_finished", job_id, scheduled_for, outcome, owner=owner, written=written)
         return written
+
+    def _prune_due(self, job_id: str) -> bool:
+        """Whether this run's end prunes the job's history: the first after start, then one
+        in every twentieth of ``KEEP_RUNS_PER_JOB`` (so the table holds up to 5% more than
+        that between prunings, and a run's end is one statement, not two)."""
+        every = max(1, KEEP_RUNS_PER_JOB // 20)
+        ended = self._since_prune.get(job_id, every - 1) + 1
+        due = ended >= every
+        self._since_prune[job_id] = 0 if due else ended
+        return due
 
     def _tell(self, what: str, *args: Any, **kwargs: Any) -> None:
         """Pass a committed change to the observer, which must never break the recording."""
@@ -187,39 +222,6 @@ class RunHistory:
             getattr(self.observer, what)(*args, **kwargs)
         except Exception:  # counting is worth less than the history
             logging.getLogger("schedctl.metrics").exception("Could not count a run")
-
-    @staticmethod
-    def _write_outcome(
-        conn: Connection, key: tuple[Any, ...], ended: tuple[Any, ...], owner: str, state: str
-    ) -> bool:
-        # The run's row exists if it started; missed and skipped runs never started.
-        # A leased row is this node's to end only while the lease holds (fencing).
-        # A claimed run the executor then refused (skipped) never started after all.
-        never = state in NEVER_STARTED
-        updated = conn.execute(
-            "UPDATE runs SET state = ?, finished_at = ?,"
-            " duration = CASE WHEN ? THEN NULL ELSE coalesce(?, (? - started_at) / 1000.0) END,"
-            " started_at = CASE WHEN ? THEN NULL ELSE started_at END,"
-            " exit_code = ?, signal = ?, error = ?, output = ?, missed_runs = ?"
-            " WHERE job_id = ? AND scheduled_for = ? AND reason = ? AND attempt = ?"
-            " AND (lease_expires_at IS NULL"
-            " OR (owner = ? AND state = 'running' AND lease_expires_at > now_ms()))",
-            (ended[0], ended[1], never, ended[2], ended[1], never, *ended[3:], *key, owner),
-        ).rowcount
-        if updated:
-            return True
-        if conn.execute(
-            "SELECT 1 FROM runs WHERE job_id = ? AND scheduled_for = ? AND reason = ?"
-            " AND attempt = ?", key,
-        ).fetchone():
-            return False  # fenced: the row is someone else's now
-        conn.execute(
-            "INSERT INTO runs (job_id, scheduled_for, reason, attempt, owner, state,"
-            " finished_at, duration, exit_code, signal, error, output, missed_runs)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (*key, owner, *ended),
-        )
-        return True
 
     def hand_over(
         self, job_id: str, scheduled_for: datetime, attempt: int, *, owner: str,
@@ -358,20 +360,6 @@ def _filters(
         clauses.append(f"state IN ({', '.join('?' for _ in FAILURES)})")
         params.extend(FAILURES)
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), tuple(params)
-
-
-def _prune(conn: Connection, job_id: str) -> None:
-    """Delete the runs of ``job_id`` beyond the newest ``KEEP_RUNS_PER_JOB``, once
-    tallied: counts over all time never go down."""
-    row = conn.execute(
-        "SELECT run_id FROM runs WHERE job_id = ? ORDER BY run_id DESC LIMIT 1 OFFSET ?",
-        (job_id, KEEP_RUNS_PER_JOB),
-    ).fetchone()
-    if row is None:
-        return
-    old = ("state <> 'running' AND run_id <= ?", (row[0],))
-    fold_runs(conn, job_id, *old)
-    conn.execute(f"DELETE FROM runs WHERE job_id = ? AND {old[0]}", (job_id, *old[1]))
 
 
 def _dt(value: int | None) -> datetime | None:

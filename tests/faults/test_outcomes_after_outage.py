@@ -33,7 +33,8 @@ T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
 
 class FullDiskStore(SQLiteJobStore):
-    """Refuses every write transaction while ``full`` is set, as a full disk does."""
+    """Refuses every write while ``full`` is set, as a full disk does: transactions, and
+    the statements that commit by themselves."""
 
     full = False
 
@@ -41,6 +42,11 @@ class FullDiskStore(SQLiteJobStore):
         if self.full:
             raise StoreError(f"{self.path} cannot be written: the disk is full (test)")
         return super()._writing(notify=notify)
+
+    def _writing_one(self):
+        if self.full:
+            raise StoreError(f"{self.path} cannot be written: the disk is full (test)")
+        return super()._writing_one()
 
 
 def submitted(job_id: str, when: datetime) -> JobSubmissionEvent:
