@@ -7,12 +7,14 @@ so module globals are private to one measurement.
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 
 NOOP = "bench.probes:noop"
 RECORD_LATENESS = "bench.probes:record_lateness"
 MARK = "bench.probes:mark"
+RUN_TRUE = "bench.probes:run_true"
 
 _lock = threading.Lock()
 runs = 0
@@ -25,6 +27,14 @@ done = threading.Event()
 def record_lateness(scheduled: float) -> None:
     """Record how late this run started against the epoch time it was scheduled for."""
     late = time.time() - scheduled  # first, before anything else can add to it
+    lateness.append(late)
+    _count()
+
+
+def run_true(scheduled: float) -> None:
+    """Record the lateness, then run ``true`` through the shell as a command job does."""
+    late = time.time() - scheduled
+    subprocess.run(["/bin/sh", "-c", "true"], check=True)
     lateness.append(late)
     _count()
 
