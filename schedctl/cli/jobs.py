@@ -209,7 +209,7 @@ def next_runs(job_id: str | None, expr: str | None, zone: str | None, count: int
     from schedctl.cli import output
     from schedctl.service.control import known_ids
     from schedctl.triggers.base import BaseTrigger
-    from schedctl.state.views import fire_times
+    from schedctl.state.views import fire_times, jitter_of
 
     now = SystemClock().now()
     if (job_id is None) == (expr is None):
@@ -242,6 +242,8 @@ def next_runs(job_id: str | None, expr: str | None, zone: str | None, count: int
         click.echo(f"schedctl: note: {job_id} is paused; it runs at these times once resumed",
                    err=True)
     output.times_list(times, now, tz)
+    if times and (note := output.jitter_note(jitter_of(trigger))):
+        click.echo(note)
 
 
 @main.command(short_help="Show the run history, or each job summed up (--stats).")

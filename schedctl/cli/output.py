@@ -287,6 +287,15 @@ def not_running_note(heartbeat: datetime | None, now: datetime, *, shared: bool)
     return f"schedctl: warning: {who}{since}; no job runs until 'schedctl run' starts"
 
 
+def jitter_note(jitter: float | None) -> str | None:
+    """The line under a list of nominal times that says how much later a run may start."""
+    if not jitter:
+        return None
+    from schedctl.jobfile.durations import format_duration
+
+    return f"jitter: each run starts up to {format_duration(jitter)} after its time, at random"
+
+
 def times_list(times: Sequence[datetime], now: datetime, zone: tzinfo | None = None,
                stream: IO[str] | None = None) -> None:
     out = console(stream)

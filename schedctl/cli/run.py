@@ -119,7 +119,7 @@ def validate(jobfile: str, count: int, as_json: bool, as_crontab: bool, system: 
     from schedctl.jobfile.written import as_written
     from schedctl.service.startup import open_jobfile, trust_warnings
     from schedctl.state.sync import build_job
-    from schedctl.state.views import upcoming
+    from schedctl.state.views import jitter_of, upcoming
 
     _warn(trust_warnings(jobfile))
     loaded = open_jobfile(jobfile, crontab=as_crontab or None, system=system or None,
@@ -131,7 +131,7 @@ def validate(jobfile: str, count: int, as_json: bool, as_crontab: bool, system: 
         output.print_json({"jobfile": jobfile, "valid": True, "jobs": [
             {"id": spec.id, "schedule": job.trigger.describe(), "trigger": str(job.trigger),
              "paused": spec.paused, "user": spec.user,
-             "next_runs": [t.isoformat() for t in times]}
+             "next_runs": [t.isoformat() for t in times], "jitter": jitter_of(job.trigger)}
             for spec, job, times in plan
         ]})
         return
@@ -145,6 +145,8 @@ def validate(jobfile: str, count: int, as_json: bool, as_crontab: bool, system: 
         zone = getattr(job.trigger, "timezone", None)
         for when in times:
             out.print(f"  {output.local(when, zone)}  ({output.relative(when, now)})")
+        if times and (note := output.jitter_note(jitter_of(job.trigger))):
+            out.print(f"  {note}")
         out.print(f"  runs as {escape(spec.user)}" if spec.user else
                   "  runs as the scheduler's user")
 

@@ -21,6 +21,7 @@ from schedctl.state.runlock import holder_pid
 from schedctl.state.stores import is_shared
 from schedctl.timeutil import from_epoch_ms
 from schedctl.triggers.base import BaseTrigger
+from schedctl.triggers.combining import at_or_after, unjittered
 
 
 @dataclass(frozen=True)
@@ -310,17 +311,60 @@ def _cluster_status(store: Any, history: RunHistory, now: datetime) -> StatusVie
 
 
 def upcoming(job: Job, now: datetime, count: int) -> list[datetime]:
-    """The next ``count`` fire times of a job (from its next run time when scheduled)."""
+    """The next ``count`` nominal fire times of a job (from its next run's slot when scheduled)."""
     return fire_times(job.trigger, now, count, first=job.next_run_time)
+
+
+def jitter_of(trigger: BaseTrigger) -> float | None:
+    """The most a run of ``trigger`` starts after its slot, in seconds; None without jitter."""
+    jitter = getattr(trigger, "jitter", None)
+    return float(jitter) if isinstance(jitter, (int, float)) and jitter > 0 else None
 
 
 def fire_times(
     trigger: BaseTrigger, now: datetime, count: int, first: datetime | None = None
 ) -> list[datetime]:
-    """``count`` successive fire times of ``trigger`` after ``now`` (or from ``first``)."""
+    """``count`` successive nominal fire times of ``trigger`` after ``now`` (or from ``first``).
+
+    Nominal: the schedule's slots without jitter, so a preview is the same on every call and
+    an interval's times are evenly spaced; each run starts up to ``jitter_of(trigger)`` later.
+    ``first`` (a stored next run time) is already delayed: its slot is shown instead.
+    """
     times: list[datetime] = []
-    current = first or trigger.get_next_fire_time(None, now)
+    if first is not None:
+        current: datetime | None = first
+        times.append(_slot_of(trigger, first))
+    else:
+        current = _nominal(trigger, None, now)
+        if current is not None:
+            times.append(current)
     while current is not None and len(times) < count:
-        times.append(current)
-        current = trigger.get_next_fire_time(current, now)
-    return times
+        current = _nominal(trigger, current, now)
+        if current is not None:
+            times.append(current)
+    return times[:count]
+
+
+def _nominal(trigger: BaseTrigger, previous: datetime | None, now: datetime) -> datetime | None:
+    """The next slot after ``previous`` (a slot or a delayed run), in the trigger's zone."""
+    return _in_zone(trigger, unjittered(trigger, previous, now))
+
+
+def _slot_of(trigger: BaseTrigger, delayed: datetime) -> datetime:
+    """The slot a stored, possibly jittered, next run time was delayed from."""
+    jitter = jitter_of(trigger)
+    if jitter is None:
+        return delayed
+    slot = _in_zone(trigger, at_or_after(trigger, None, delayed - timedelta(seconds=jitter)))
+    return delayed if slot is None or slot > delayed else slot
+
+
+def _in_zone(trigger: BaseTrigger, fire_time: datetime | None) -> datetime | None:
+    """``fire_time`` in the trigger's zone, as its own times are; None past year 9999."""
+    zone = getattr(trigger, "timezone", None)
+    if fire_time is None or zone is None:
+        return fire_time
+    try:
+        return fire_time.astimezone(zone)
+    except OverflowError:
+        return None
