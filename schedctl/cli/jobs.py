@@ -304,7 +304,10 @@ def history(job_id: str | None, limit: int, failed: bool, show_output: bool,
         from schedctl.state.views import job_zones
 
         output.history_table(records, SystemClock().now(), show_output=show_output,
-                             zones=job_zones(store))
+                             zones=job_zones(store),
+                             empty="" if records else output.no_runs_line(
+                                 job_id=job_id, failed=failed, since=since, until=until,
+                                 total=run_history.count(), of_job=run_history.count(job_id)))
 
 
 def _history_stats(store: SQLJobStore, job_id: str | None, since: datetime | None,

@@ -137,13 +137,14 @@ def last_run_text(
 
 def history_table(records: Iterable[RunRecord], now: datetime, *, show_output: bool,
                   zones: Mapping[str, str | None] | None = None,
-                  stream: IO[str] | None = None) -> None:
+                  stream: IO[str] | None = None, empty: str = "No runs recorded yet.") -> None:
     """``schedctl history``: newest first. ATTEMPT tells a job's retries of one scheduled run
     apart (they share its SCHEDULED time). Output and errors are escaped (``--json`` gives
     them as recorded): what a job printed is data, and on a terminal an escape sequence
     would act. Times are in each job's zone, as ``list`` shows them (``zones``: job id ->
     zone name; a job since removed: the machine's zone). Where the full dates do not fit
-    the terminal, they drop the year and seconds as ``list``'s do, rather than break."""
+    the terminal, they drop the year and seconds as ``list``'s do, rather than break.
+    ``empty`` is the line shown when there is no record (what the filters left out)."""
     from rich.table import Table
 
     from schedctl.cli.grid import terminal_width
@@ -153,7 +154,7 @@ def history_table(records: Iterable[RunRecord], now: datetime, *, show_output: b
     records = list(records)
     out = console(stream, width)
     if not records:
-        out.print("No runs recorded yet.")
+        out.print(empty, markup=False, highlight=False)
         return
     zones = zones or {}
     rows = [_history_row(record, zone_of(zones.get(record.job_id)), short=False)
@@ -285,6 +286,25 @@ def not_running_note(heartbeat: datetime | None, now: datetime, *, shared: bool)
     who = "no node is running this store" if shared else "no scheduler is running on this state file"
     since = f" (last heartbeat {relative(heartbeat, now)})" if heartbeat else ""
     return f"schedctl: warning: {who}{since}; no job runs until 'schedctl run' starts"
+
+
+def no_runs_line(*, job_id: str | None, failed: bool, since: datetime | None,
+                 until: datetime | None, total: int, of_job: int) -> str:
+    """What ``history`` says when its filters match no run: what was asked, and how many
+    runs there are in all, so an empty answer is not taken for an empty history."""
+    if total == 0:
+        return "No runs recorded yet."
+    asked = "No " + ("failed runs" if failed else "runs")
+    asked += f" of {job_id}" if job_id is not None else ""
+    if since is not None:
+        asked += f" scheduled since {local(since)}" + (
+            f" and before {local(until)}" if until is not None else "")
+    elif until is not None:
+        asked += f" scheduled before {local(until)}"
+    counts = f"{total} run{'' if total == 1 else 's'} recorded in all"
+    if job_id is not None and (failed or since or until):
+        counts += f", {of_job} of {job_id}"
+    return f"{asked}; {counts}."
 
 
 def jitter_note(jitter: float | None) -> str | None:

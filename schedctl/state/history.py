@@ -336,6 +336,13 @@ class RunHistory:
     def failures_since(self, since: datetime) -> int:
         return self.count_since(FAILURES, since)
 
+    def count(self, job_id: str | None = None) -> int:
+        """How many runs are recorded (of ``job_id``, else of every job)."""
+        where, params = _filters(job_id, False)
+        with self._store._reading() as conn:
+            (count,) = conn.execute(f"SELECT count(*) FROM runs{where}", params).fetchone()
+        return int(count)
+
     def count_since(self, states: tuple[str, ...], since: datetime) -> int:
         """How many runs ended in one of ``states`` since ``since``."""
         marks = ", ".join("?" for _ in states)

@@ -185,6 +185,26 @@ def test_history_of_a_state_without_runs(tmp_path):
     assert (result.exit_code, result.stdout.strip()) == (0, "No runs recorded yet.")
 
 
+def _here(iso: str) -> str:
+    """An instant as ``history`` writes it: in the machine's zone."""
+    return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (("--until", "2020-01-01T00:00:00+00:00"),
+     f"No runs scheduled before {_here('2020-01-01T00:00:00+00:00')}; 6 runs recorded in all."),
+    (("report", "--failed"), "No failed runs of report; 6 runs recorded in all, 2 of report."),
+    (("backup", "--since", "2099-01-01T00:00:00+00:00", "--until", "2099-01-02T00:00:00+00:00"),
+     f"No runs of backup scheduled since {_here('2099-01-01T00:00:00+00:00')} and before "
+     f"{_here('2099-01-02T00:00:00+00:00')}; 6 runs recorded in all, 3 of backup."),
+    (("cleanup",), "No runs of cleanup; 6 runs recorded in all."),
+], ids=["until", "failed-of-job", "span-of-job", "job-never-run"])
+def test_history_says_what_its_filters_left_out(seeded, args, expected):
+    result = cli("history", "--state", seeded, *args)
+    assert (result.exit_code, result.stdout.strip()) == (0, expected)
+    assert ok_json("history", "--state", seeded, *args) == []
+
+
 # -- next --------------------------------------------------------------------------------------
 
 def test_next_of_a_job_starts_at_its_next_run_time(seeded):
