@@ -171,3 +171,26 @@ def test_every_package_says_what_it_holds_and_may_import() -> None:
     for init in sorted(PACKAGE.glob("*/__init__.py")):
         doc = ast.get_docstring(ast.parse(init.read_text())) or ""
         assert len(doc.split()) >= 12, f"{init.parent.name}/__init__.py needs a docstring"
+
+
+#: Modules ``schedctl run`` has no use for, each several MB of a service's memory for good:
+#: the HTTP client and server with ssl (the metrics listener is our own), OpenSSL's
+#: hashes (the digests use CPython's SHA-256), prometheus_client and the CLI's renderer.
+SERVICE_LEAVES_OUT = ("ssl", "_hashlib", "http.client", "http.server", "urllib.request",
+                      "prometheus_client", "rich")
+
+
+def test_the_service_leaves_out_what_it_does_not_use() -> None:
+    program = (
+        "import sys\n"
+        "import schedctl.cli, schedctl.service.daemon, schedctl.metrics.exporter\n"
+        "from schedctl.jobfile.loader import load_jobfile\n"
+        f"jobfile = load_jobfile({str(PACKAGE.parent / 'jobs.example.yaml')!r})\n"
+        "assert jobfile.metrics and all(spec.definition_hash() for spec in jobfile.jobs.values())\n"
+        "print('\\n'.join(sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                          check=True)
+    loaded = set(done.stdout.split())
+    assert "schedctl.metrics.server" in loaded  # the check sees the service's modules
+    assert sorted(loaded & set(SERVICE_LEAVES_OUT)) == []

@@ -542,12 +542,10 @@ def test_help_examples_keep_their_lines(name: str) -> None:
 
 def _exposed_families() -> dict[str, str]:
     """Every metric family a scrape of ``schedctl run --metrics`` can show: name -> type."""
-    from prometheus_client import generate_latest
-
     from schedctl.metrics.exposition import ProcessCollector
     from schedctl.metrics.text import FAMILIES
 
-    text = generate_latest(ProcessCollector(alerts={}, store_errors=0)).decode()
+    text = ProcessCollector(alerts={}, store_errors=0).text()
     process = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, flags=re.MULTILINE))
     return {**process, **{name: kind for name, kind, _ in FAMILIES}}
 

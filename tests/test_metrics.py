@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -245,3 +246,40 @@ def test_every_alert_kind_and_result_shows_from_the_start_at_zero() -> None:
     shown = {(s.labels["kind"], s.labels["result"]) for s in alerts.samples if s.value == 0}
     kinds = {"failure", "recovery", "output", "ping"}  # output: on_output, crontab's MAILTO
     assert shown == {(kind, result) for kind in kinds for result in ("sent", "failed", "dropped")}
+
+
+@pytest.mark.parametrize(("alerts", "store_errors"), [
+    (None, None), ({}, 0), ({("failure", "sent"): 3, ("ping", "dropped"): 12_345}, 7),
+], ids=["cli", "service-at-start", "service-counting"])
+def test_the_process_families_read_as_prometheus_client_writes_them(
+        alerts: dict[tuple[str, str], int] | None, store_errors: int | None) -> None:
+    """Our writer of the process families against the library's, on the same families."""
+    from prometheus_client import generate_latest
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+    from prometheus_client.registry import Collector
+
+    from schedctl import __version__
+    from schedctl.metrics.exposition import ALERT_KINDS, ALERT_RESULTS
+
+    class Library(Collector):
+        def collect(self) -> Iterator[Any]:
+            build = GaugeMetricFamily("schedctl_build_info", "The running schedctl's version.",
+                                      labels=["version"])
+            build.add_metric([__version__], 1)
+            yield build
+            if alerts is not None:
+                family = CounterMetricFamily(
+                    "schedctl_alerts", "Alerts handed to the alert thread, by kind and result "
+                    "(sent, failed, or dropped when too many were waiting).",
+                    labels=["kind", "result"])
+                for kind in sorted(ALERT_KINDS):
+                    for result in sorted(ALERT_RESULTS):
+                        family.add_metric([kind, result], alerts.get((kind, result), 0))
+                yield family
+            if store_errors is not None:
+                yield CounterMetricFamily("schedctl_store_errors",
+                                          "Operations on the state store that failed.",
+                                          value=store_errors)
+
+    ours = ProcessCollector(alerts=alerts, store_errors=store_errors).text()
+    assert ours == generate_latest(Library()).decode()

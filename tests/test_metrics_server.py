@@ -106,6 +106,51 @@ def test_tcp_routes_answer_and_the_rest_is_404(serving: list[MetricsServer]) -> 
     assert get(conn, "/metrics")[0] == 200  # still serving after the error
 
 
+def raw(port: int, request: bytes) -> bytes:
+    """What the server answers to ``request`` as sent, read until it closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+        client.sendall(request)
+        answer = b""
+        while chunk := client.recv(65536):
+            answer += chunk
+    return answer
+
+
+@pytest.mark.parametrize(("request_bytes", "status"), [
+    (b"GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n", b"200 OK"),
+    (b"GET http://127.0.0.1/metrics HTTP/1.0\r\n\r\n", b"200 OK"),
+    (b"POST /metrics HTTP/1.0\r\nContent-Length: 0\r\n\r\n", b"501 Not Implemented"),
+    (b"GET /metrics\r\n\r\n", b"400 Bad Request"),
+    (b"hello\r\n", b"400 Bad Request"),
+    (b"GET /metrics HTTP/1.0\r\nX: " + b"y" * 9000 + b"\r\n\r\n", b"431 Request Header"),
+    (b"GET /metrics HTTP/1.0\r\n" + b"X: y\r\n" * 101 + b"\r\n", b"431 Request Header"),
+], ids=["http-1.1", "absolute-url", "post", "no-version", "garbage", "long-header",
+        "many-headers"])
+def test_each_request_gets_one_http_1_0_answer_and_the_connection_closes(
+        serving: list[MetricsServer], request_bytes: bytes, status: bytes) -> None:
+    server = start(serving, ListenAddress("127.0.0.1", 0))
+    assert server.port
+    head, _, body = raw(server.port, request_bytes).partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    assert lines[0].startswith(b"HTTP/1.0 " + status), lines[0]
+    headers = dict(line.split(b": ", 1) for line in lines[1:])
+    assert int(headers[b"Content-Length"]) == len(body) > 0
+    assert headers[b"Server"].startswith(b"schedctl/") and headers[b"Date"].endswith(b" GMT")
+    assert raw(server.port, b"GET /metrics HTTP/1.0\r\n\r\n").endswith(b"\r\n\r\nup 1\n")
+
+
+def test_a_client_that_leaves_without_asking_does_not_stop_the_listener(
+        serving: list[MetricsServer]) -> None:
+    server = start(serving, ListenAddress("127.0.0.1", 0))
+    assert server.port
+    for request in (b"", b"GET /metrics HTTP/1.0\r\n"):  # nothing; half a request
+        socket.create_connection(("127.0.0.1", server.port)).close()
+        with socket.create_connection(("127.0.0.1", server.port)) as client:
+            client.sendall(request)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    assert get(conn, "/metrics")[0] == 200
+
+
 def test_a_slow_client_does_not_hold_up_others(serving: list[MetricsServer]) -> None:
     server = start(serving, ListenAddress("127.0.0.1", 0))
     idle = socket.create_connection(("127.0.0.1", server.port))  # connects, sends nothing

@@ -14,7 +14,6 @@ differs.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import socket
@@ -25,6 +24,7 @@ from datetime import datetime, timedelta
 
 from schedctl.clock import Clock
 from schedctl.errors import SchedctlError, StoreError
+from schedctl.jobfile.digests import sha256
 from schedctl.jobfile.specs import Jobfile
 from schedctl.jobstores._pg_leases import Rerun
 from schedctl.jobstores.postgresql import PostgreSQLJobStore
@@ -54,7 +54,7 @@ def check_guardable(jobfile: Jobfile) -> None:
 
 def jobfile_digest(jobfile: Jobfile) -> str:
     """What the jobs of a jobfile amount to (comments and layout aside): 12 hex digits."""
-    digest = hashlib.sha256(str(jobfile.timezone).encode())
+    digest = sha256(str(jobfile.timezone).encode())
     for job_id in sorted(jobfile.jobs):
         digest.update(f"\0{job_id}\0{jobfile.jobs[job_id].definition_hash()}".encode())
     return digest.hexdigest()[:12]

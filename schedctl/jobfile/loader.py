@@ -40,12 +40,12 @@ Reading rules worth knowing:
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 from schedctl.errors import SchedctlError
 from schedctl.jobfile.check import assemble
+from schedctl.jobfile.digests import sha256
 from schedctl.jobfile.specs import Jobfile
 from schedctl.jobfile.statelocation import StateLocationError, is_state_url
 from schedctl.jobfile.yamlmarks import Problem, compose
@@ -158,7 +158,7 @@ def default_state_path(jobfile_path: str | os.PathLike[str]) -> Path:
     different directories from sharing, and thus corrupting, one state store.
     """
     absolute = Path(jobfile_path).expanduser().resolve()
-    digest = hashlib.sha256(str(absolute).encode("utf-8", "surrogateescape")).hexdigest()[:10]
+    digest = sha256(str(absolute).encode("utf-8", "surrogateescape")).hexdigest()[:10]
     base = os.environ.get("XDG_STATE_HOME", "")
     # The XDG spec says to ignore a relative value: it would depend on the cwd.
     root = Path(base) if os.path.isabs(base) else Path.home() / ".local" / "state"

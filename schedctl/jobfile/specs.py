@@ -6,7 +6,6 @@ them. This module imports no other part of the jobfile, so everything can import
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, tzinfo
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from schedctl.alerts.ping import PingSpec
 from schedctl.alerts.spec import AlertSpec
 from schedctl.commands.spec import CommandSpec, OutputMode
+from schedctl.jobfile.digests import sha256
 from schedctl.schedulers.config import DEFAULT_JOB_OPTIONS
 
 if TYPE_CHECKING:
@@ -238,7 +238,7 @@ def _fields(spec: JobSpec) -> dict[str, Any]:
 
 def _sha256(data: dict[str, Any]) -> str:
     text = json.dumps(data, sort_keys=True, default=_json_default, ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _json_default(value: Any) -> Any:

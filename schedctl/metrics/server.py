@@ -3,6 +3,11 @@
 One thread blocks in ``select`` until a request comes: no polling, so an idle scheduler
 stays idle (``serve_forever`` would wake twice a second). Each request then gets a
 thread of its own, so a slow client never holds up a health check.
+
+The HTTP is a small HTTP/1.0 responder of our own (a GET or HEAD, its headers skipped,
+one answer, the connection closed), all a scraper or a health check needs:
+``http.server`` would bring ``http.client``, ``email``'s parser and ``ssl`` into the
+service's memory for good.
 """
 
 from __future__ import annotations
@@ -16,9 +21,9 @@ import socket
 import socketserver
 import stat
 import threading
+import sys
 from collections.abc import Callable, Mapping
-from http.server import BaseHTTPRequestHandler
-from typing import Any
+from email.utils import formatdate
 from urllib.parse import urlsplit
 
 from schedctl import __version__
@@ -33,6 +38,13 @@ Routes = Mapping[str, Callable[[], Response]]
 CLIENT_TIMEOUT_SECONDS = 30.0
 #: Who may connect to a unix socket: the owner and its group (a scraping proxy's).
 SOCKET_MODE = 0o660
+#: The longest request line or header line read, and the most header lines.
+MAX_LINE = 8192
+MAX_HEADERS = 100
+
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 431: "Request Header Fields Too "
+            "Large", 500: "Internal Server Error", 501: "Not Implemented",
+            503: "Service Unavailable"}
 
 _log = logging.getLogger("schedctl.metrics")
 _TEXT = "text/plain; charset=utf-8"
@@ -71,40 +83,78 @@ def _why(address: ListenAddress, exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server_version = f"schedctl/{__version__}"
-    timeout = CLIENT_TIMEOUT_SECONDS
+class _BadRequest(Exception):
+    """A request that gets an error status and no route."""
 
-    def do_GET(self) -> None:
-        self._answer(with_body=True)
+    def __init__(self, status: int, why: str) -> None:
+        super().__init__(why)
+        self.status = status
 
-    def do_HEAD(self) -> None:
-        self._answer(with_body=False)
 
-    def _answer(self, with_body: bool) -> None:
-        routes: Routes = getattr(self.server, "routes", {})
-        route = routes.get(urlsplit(self.path).path)
-        if route is None:
-            status, kind, body = 404, _TEXT, f"not found; try {', '.join(routes)}\n".encode()
+class _Handler(socketserver.StreamRequestHandler):
+    """One request, one answer, then the connection closes (HTTP/1.0)."""
+
+    timeout = CLIENT_TIMEOUT_SECONDS  # for each read and write
+
+    def handle(self) -> None:
+        try:
+            method, path = self._read_request()
+        except _BadRequest as exc:
+            self._send(exc.status, f"{exc}\n".encode(), with_body=True)
+            self._log("-", exc.status)
+            return
+        except (TimeoutError, ConnectionError):  # went quiet or away: nobody to answer
+            return
+        if method not in ("GET", "HEAD"):
+            status, body = 501, f"{method} is not supported; use GET\n".encode()
+            self._send(status, body, with_body=True)
         else:
-            try:
-                status, kind, body = route()
-            except Exception:  # noqa: BLE001 - one bad answer, not a dead listener
-                _log.exception("Could not answer %s", self.path)
-                status, kind, body = 500, _TEXT, b"internal error; see the log of schedctl run\n"
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if with_body:
-            self.wfile.write(body)
+            status, kind, body = self._route(path)
+            self._send(status, body, kind=kind, with_body=method == "GET")
+        self._log(f"{method} {path}", status)
 
-    def address_string(self) -> str:
+    def _read_request(self) -> tuple[str, str]:
+        line = self.rfile.readline(MAX_LINE + 1)
+        if not line:
+            raise ConnectionResetError  # connected, sent nothing, closed
+        words = line.decode("latin-1").split()
+        if len(line) > MAX_LINE or len(words) != 3 or not words[2].startswith("HTTP/"):
+            raise _BadRequest(400, "bad request line; send 'GET /metrics HTTP/1.0'")
+        for _ in range(MAX_HEADERS):  # what they say changes no answer: read past them
+            header = self.rfile.readline(MAX_LINE + 1)
+            if len(header) > MAX_LINE:
+                raise _BadRequest(431, "header line too long")
+            if header in (b"\r\n", b"\n", b""):
+                return words[0], urlsplit(words[1]).path
+        raise _BadRequest(431, "too many header lines")
+
+    def _route(self, path: str) -> Response:
+        routes: Routes = getattr(self.server, "routes", {})
+        route = routes.get(path)
+        if route is None:
+            return 404, _TEXT, f"not found; try {', '.join(routes)}\n".encode()
+        try:
+            return route()
+        except Exception:  # noqa: BLE001 - one bad answer, not a dead listener
+            _log.exception("Could not answer %s", path)
+            return 500, _TEXT, b"internal error; see the log of schedctl run\n"
+
+    def _send(self, status: int, body: bytes, *, kind: str = _TEXT, with_body: bool) -> None:
+        head = (f"HTTP/1.0 {status} {_REASONS.get(status, '')}\r\n"
+                f"Server: {_SERVER}\r\nDate: {formatdate(usegmt=True)}\r\n"
+                f"Content-Type: {kind}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+        try:
+            self.wfile.write(head + body if with_body else head)
+        except (TimeoutError, ConnectionError):
+            pass  # the client left; nothing to tell it
+
+    def _log(self, request: str, status: int) -> None:
         address = self.client_address
-        return str(address[0]) if isinstance(address, tuple) and address else "unix socket"
+        client = str(address[0]) if isinstance(address, tuple) and address else "unix socket"
+        _log.debug("%s: %r %s", client, request, status)
 
-    def log_message(self, format: str, *args: Any) -> None:
-        _log.debug("%s: %s", self.address_string(), format % args)
+
+_SERVER = f"schedctl/{__version__} Python/{sys.version.split()[0]}"
 
 
 class _TCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):

@@ -11,7 +11,6 @@ jobfile declared, so no guard is installed there.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import threading
@@ -20,6 +19,7 @@ from datetime import datetime
 
 from schedctl.errors import SchedctlError
 from schedctl.job import Job
+from schedctl.jobfile.digests import sha256
 from schedctl.jobfile.specs import Jobfile
 from schedctl.state.binding import action_differences, job_action
 from schedctl.state.sync import build_job
@@ -87,7 +87,7 @@ class JobfileGuard:
         return self.jobs[job.id]
 
     def _report_once(self, job: Job, problem: str) -> None:
-        digest = hashlib.sha256(json.dumps(job_action(job), sort_keys=True).encode()).hexdigest()
+        digest = sha256(json.dumps(job_action(job), sort_keys=True).encode()).hexdigest()
         with self._lock:
             if (job.id, digest) in self._reported:
                 return
