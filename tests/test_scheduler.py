@@ -384,3 +384,18 @@ def test_non_coalescing_backlog_runs_at_most_a_bounded_number(debug_scheduler, f
     assert missed.scheduled_run_time == START + timedelta(seconds=MAX_RUNS_PER_PASS)
     assert missed.missed_runs is None
     assert debug_scheduler.get_job("j").next_run_time == START + timedelta(seconds=501)
+
+
+@pytest.mark.parametrize("grace", [120.0, None], ids=["grace-120s", "no-grace"])
+def test_coalesced_backlog_of_an_interval_job_runs_for_its_newest_slot(
+    debug_scheduler, fake_clock, event_log, grace
+):
+    debug_scheduler.add_job(
+        conftest.record, "interval", seconds=1, start_date=START, id="j",
+        misfire_grace_time=grace,
+    )
+    debug_scheduler.start()
+    debug_scheduler.tick(START + timedelta(seconds=500.5))
+    (executed,) = event_log.of(EVENT_JOB_EXECUTED)
+    assert executed.scheduled_run_time == START + timedelta(seconds=500)
+    assert debug_scheduler.get_job("j").next_run_time == START + timedelta(seconds=501)

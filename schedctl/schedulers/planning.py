@@ -74,6 +74,8 @@ def plan_runs(job: Job, now: datetime) -> RunPlan:
                 plan.miss_uncounted(fire_time or now)
                 continue
         else:
+            if job.coalesce:
+                fire_time = _latest_due(job, fire_time, now)
             due.append(fire_time)
             if len(due) >= due_limit:
                 # The fire times skipped here fold into the coalesced run, or are missed.
@@ -86,6 +88,15 @@ def plan_runs(job: Job, now: datetime) -> RunPlan:
     plan.next_run_time = fire_time
     _choose_runs(job, due, plan)
     return plan
+
+
+def _latest_due(job: Job, fire_time: datetime, now: datetime) -> datetime:
+    """The newest fire time from ``fire_time`` up to ``now``, in one step where the trigger
+    can tell it by arithmetic (an interval grid): a coalescing job runs once, for it,
+    and a day's backlog of a one-second job is not walked. Else ``fire_time`` itself."""
+    latest_due = getattr(job.trigger, "latest_due", None)
+    found = latest_due(fire_time, now) if latest_due is not None else None
+    return fire_time if found is None or found < fire_time else found
 
 
 def _skip_to(job: Job, previous: datetime, earliest: datetime) -> datetime | None:

@@ -74,7 +74,20 @@ def zone_to_state(tz: tzinfo) -> str:
 
 
 def zone_from_state(name: str) -> tzinfo:
-    """Inverse of ``zone_to_state``, which names fixed offsets like ``UTC+02:00``."""
+    """Inverse of ``zone_to_state``, which names fixed offsets like ``UTC+02:00``. Kept per
+    name (a store holds few zones, and every loaded trigger names one)."""
+    zone = _STORED_ZONES.get(name) if type(name) is str else None
+    if zone is None:
+        zone = _zone_from_name(name)
+        if type(name) is str and len(_STORED_ZONES) < 4096:
+            _STORED_ZONES[name] = zone
+    return zone
+
+
+_STORED_ZONES: dict[str, tzinfo] = {}
+
+
+def _zone_from_name(name: str) -> tzinfo:
     match = _FIXED_OFFSET.match(name)
     if match:
         sign = 1 if match.group(1) == "+" else -1

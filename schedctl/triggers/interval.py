@@ -24,6 +24,8 @@ from schedctl.triggers._common import (
 from schedctl.triggers.base import BaseTrigger
 
 DateArg = str | datetime | date | None
+#: Past this many seconds an interval is no timedelta: the constructor refuses it.
+_MAX_SECONDS = timedelta.max.total_seconds()
 _UNITS = (("week", 604_800), ("day", 86_400), ("hour", 3_600), ("minute", 60))
 
 
@@ -135,6 +137,23 @@ class IntervalTrigger(BaseTrigger):
         except OverflowError:
             return None
 
+    def latest_due(self, previous: datetime, now: datetime) -> datetime | None:
+        """The newest fire time of the chain ``previous``, ``previous + interval``, ... that is
+        at or before ``now`` (and the end date): what walking ``get_next_fire_time`` from
+        ``previous`` would reach last, in one step. None when it cannot be told without the
+        walk: a jittered trigger's times are random, a subclass may fire otherwise."""
+        if self.jitter or type(self).get_next_fire_time is not IntervalTrigger.get_next_fire_time:
+            return None
+        start = utc_instant(previous, "previous")
+        limit = utc_instant(now, "now")
+        if self.end_date is not None and self.end_date < limit:
+            limit = self.end_date.astimezone(UTC)
+        steps = max((limit - start) // ONE_MICROSECOND // self._step_us, 0)
+        try:
+            return (start + self.interval * steps).astimezone(self.timezone)
+        except OverflowError:
+            return None
+
     def _grid_at_or_after(self, anchor: datetime, instant: datetime) -> datetime:
         """The first grid point at or after ``instant``, and not before ``anchor``;
         OverflowError past the end of time."""
@@ -183,13 +202,15 @@ class IntervalTrigger(BaseTrigger):
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> IntervalTrigger:
         check_version(state, cls)
-        trigger = cls(
-            seconds=state["seconds"],
-            start_date=state["start_date"],
-            end_date=state["end_date"],
-            timezone=zone_from_state(state["timezone"]),
-            jitter=state["jitter"],
-        )
+        trigger = _from_own_state(cls, state) if cls.__init__ is IntervalTrigger.__init__ else None
+        if trigger is None:
+            trigger = cls(
+                seconds=state["seconds"],
+                start_date=state["start_date"],
+                end_date=state["end_date"],
+                timezone=zone_from_state(state["timezone"]),
+                jitter=state["jitter"],
+            )
         if state.get("pinned"):
             trigger._pinned = aware(state["pinned"], UTC, "pinned")
         return trigger
@@ -200,3 +221,36 @@ def _check_amount(name: str, value: Any) -> None:
         raise TypeError(f"interval: {name} must be a number, got {value!r}")
     if value < 0:
         raise ValueError(f"interval: must not be negative ({name}={value!r})")
+
+
+def _from_own_state(cls: type[IntervalTrigger], state: dict[str, Any]) -> IntervalTrigger | None:
+    """A trigger rebuilt from the state ``to_state`` writes, without the constructor's reading
+    of every form the API accepts (a store loads thousands of these in a claim): the amount,
+    zone and dates are still checked, as the stored forms. None when the state is in any
+    other form, for the constructor to read or refuse with its own message."""
+    seconds, jitter = state["seconds"], state["jitter"]
+    start, end = state["start_date"], state["end_date"]
+    if type(seconds) not in (int, float) or not 0 <= seconds < _MAX_SECONDS:
+        return None
+    if jitter is not None and (type(jitter) not in (int, float) or not jitter >= 0):
+        return None
+    zone = zone_from_state(state["timezone"])
+    try:
+        start_date = None if start is None else _stored_instant(start).astimezone(zone)
+        end_date = None if end is None else _stored_instant(end).astimezone(zone)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    trigger = cls.__new__(cls)
+    trigger.interval = timedelta(seconds=seconds) or timedelta(seconds=1)
+    trigger._step_us = trigger.interval // ONE_MICROSECOND
+    trigger.timezone, trigger.start_date, trigger.end_date = zone, start_date, end_date
+    trigger.jitter, trigger._pinned = jitter, None
+    return trigger
+
+
+def _stored_instant(text: str) -> datetime:
+    """An aware datetime from its stored ISO text; ValueError for anything else."""
+    value = datetime.fromisoformat(text)
+    if value.utcoffset() is None:
+        raise ValueError(f"{text!r} has no UTC offset")
+    return value
