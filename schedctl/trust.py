@@ -99,6 +99,7 @@ def trust_problem(path: str | os.PathLike[str], *, uid: int | None = None) -> st
 
 def open_trusted(
     path: str | os.PathLike[str], *, insecure: bool | None = None, uid: int | None = None,
+    flags: int = 0,
 ) -> int:
     """A descriptor open for reading on ``path``, which passes the rule as the very file it
     is: opened first and checked after, and the file the check reached must be the file
@@ -109,12 +110,13 @@ def open_trusted(
     An open that fails raises the trust problem if there is one, else its OSError (the
     reader says "not found" in its own words). An object the check cannot reach by name
     (a pipe such as ``/dev/stdin``) must itself be owned by root or the running user
-    (or ``uid``, as for :func:`trust_problem`).
+    (or ``uid``, as for :func:`trust_problem`). ``flags`` are added to ``O_RDONLY``
+    (``O_NONBLOCK``: a FIFO's open does not wait for a writer).
     """
     name = os.fspath(path)
     for _ in range(_OPEN_ATTEMPTS):
         try:
-            fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC)
+            fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC | flags)
         except OSError:
             check_trusted(name, insecure=insecure)
             raise
@@ -134,7 +136,7 @@ def open_trusted(
             raise
         return fd
     check_trusted_problem(name, _REPLACED, insecure)
-    return os.open(name, os.O_RDONLY | os.O_CLOEXEC)  # --insecure: as it is
+    return os.open(name, os.O_RDONLY | os.O_CLOEXEC | flags)  # --insecure: as it is
 
 
 _REPLACED = ("the file opened is not the one its path leads to (replaced at every try, or "

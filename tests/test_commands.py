@@ -30,6 +30,7 @@ from schedctl.commands.spec import (
     CommandResult,
     CommandSpec,
     CommandSpecError,
+    ENV_FILE_LIMIT,
     EnvFileError,
     format_seconds,
     inherited_environ,
@@ -213,6 +214,49 @@ def test_env_file_errors_name_the_line_never_the_value(tmp_path, text):
         parse_env_file(str(path))
     assert f"line {text.count(chr(10))}" in str(info.value)
     assert "hunter2" not in str(info.value)
+
+
+def _special(tmp_path: Path, kind: str) -> Path:
+    path = tmp_path / "x.env"
+    if kind == "fifo":
+        os.mkfifo(path, 0o600)
+    elif kind == "dev-zero-link":
+        path.symlink_to("/dev/zero")
+    elif kind == "directory":
+        path.mkdir(mode=0o700)
+    else:
+        path.write_bytes(b"A=" + b"x" * ENV_FILE_LIMIT + b"\n")
+    return path
+
+
+@pytest.mark.parametrize(("kind", "problem"), [
+    ("fifo", "is not a regular file (a FIFO)"),
+    ("dev-zero-link", "is not a regular file (a character device)"),
+    ("directory", "is not a regular file (a directory)"),
+    ("over-1-mib", f"is {ENV_FILE_LIMIT + 3} bytes, over the limit of 1 MiB"),
+], ids=["fifo", "dev-zero-link", "directory", "over-1-mib"])
+def test_an_env_file_that_could_stall_a_run_is_refused_unread(tmp_path, kind, problem):
+    """A FIFO would wait for a writer and /dev/zero never ends: the run does not start,
+    and says which file and why, at once (no writer ever opens the FIFO)."""
+    path = _special(tmp_path, kind)
+    outcome: list[CommandResult] = []
+    worker = threading.Thread(target=lambda: outcome.append(run("true", env_file=str(path))),
+                              daemon=True)
+    worker.start()
+    worker.join(30)  # only a safety net: a stalled read would hang the suite
+
+    assert outcome, "the run waited on its env_file"
+    assert outcome[0].outcome == "not_started"
+    assert outcome[0].error == f"env_file {str(path)!r} {problem}; " + (
+        "keep only KEY=VALUE lines in it" if kind == "over-1-mib" else
+        "name a file of KEY=VALUE lines")
+
+
+def test_an_env_file_up_to_the_limit_and_dev_null_are_read(tmp_path):
+    path = tmp_path / "x.env"
+    path.write_bytes(b"A=" + b"x" * (ENV_FILE_LIMIT - 3) + b"\n")
+    assert len(parse_env_file(str(path))["A"]) == ENV_FILE_LIMIT - 3
+    assert parse_env_file("/dev/null") == {}
 
 
 def test_cwd_sets_the_directory(tmp_path):

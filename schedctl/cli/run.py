@@ -117,6 +117,7 @@ def validate(jobfile: str, count: int, as_json: bool, as_crontab: bool, system: 
 
     from schedctl.cli import output
     from schedctl.jobfile.written import as_written
+    from schedctl.service.jobwarnings import job_warnings
     from schedctl.service.startup import open_jobfile, trust_warnings
     from schedctl.state.sync import build_job
     from schedctl.state.views import jitter_of, upcoming
@@ -124,6 +125,7 @@ def validate(jobfile: str, count: int, as_json: bool, as_crontab: bool, system: 
     _warn(trust_warnings(jobfile))
     loaded = open_jobfile(jobfile, crontab=as_crontab or None, system=system or None,
                           trusted=False)
+    _warn(job_warnings(loaded))
     now = SystemClock().now()
     jobs = [(spec, build_job(spec, loaded)) for spec in loaded.jobs.values()]
     plan = [(spec, job, [] if spec.paused else upcoming(job, now, count)) for spec, job in jobs]

@@ -4,9 +4,11 @@ in :mod:`schedctl.commands.running`."""
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import signal
+import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime
@@ -228,26 +230,25 @@ def signal_name(signum: int | None) -> str:
         return f"signal {signum}"
 
 
+#: The largest ``env_file`` read: far above any list of variables, far below what would
+#: stall a run or fill memory (a file that grows without end, a link to ``/dev/zero``).
+ENV_FILE_LIMIT = 1 << 20
+
+
 def parse_env_file(path: str) -> dict[str, str]:
     """Read ``KEY=VALUE`` lines: ``#`` comments, blank lines, ``export`` prefixes, quotes.
 
     Nothing is interpolated. Read at every run, so an edited secret takes effect
     without reloading the scheduler; and checked at every run by the trust rule
     (:func:`schedctl.trust.open_trusted`), since whoever can change it (a ``PATH``,
-    an ``LD_PRELOAD``) decides what the command runs.
+    an ``LD_PRELOAD``) decides what the command runs. Only a regular file of at most
+    ``ENV_FILE_LIMIT`` bytes is read: a FIFO would wait for a writer, a device or a
+    growing file might never end.
     """
     try:
-        # Opened, then checked as the file opened: a file put there after a check that
-        # found nothing (a sticky directory) is never read.
-        with os.fdopen(open_trusted(path), "rb") as stream:
-            text = stream.read().decode("utf-8")
-    except UntrustedFileError as exc:
-        raise EnvFileError(f"env_file {exc}") from None
-    except FileNotFoundError:
-        raise EnvFileError(f"env_file not found: {path!r}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or "not UTF-8 text"
-        raise EnvFileError(f"env_file {path!r} cannot be read: {reason}") from None
+        text = _read_env_file(path).decode("utf-8")
+    except UnicodeDecodeError:
+        raise EnvFileError(f"env_file {path!r} cannot be read: not UTF-8 text") from None
     env: dict[str, str] = {}
     for lineno, line in enumerate(text.splitlines(), 1):
         try:
@@ -257,6 +258,71 @@ def parse_env_file(path: str) -> dict[str, str]:
         if pair is not None:
             env[pair[0]] = pair[1]
     return env
+
+
+def env_file_problem(info: os.stat_result) -> str | None:
+    """Why an ``env_file`` with this status is not read (not a regular file, too large).
+    ``/dev/null`` is the one device let through: it reads empty at once, and stands for
+    "no variables" where a path must be given."""
+    if stat.S_ISCHR(info.st_mode) and info.st_rdev == _null_device():
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return f"is not a regular file ({_file_kind(info.st_mode)}); name a file of KEY=VALUE lines"
+    if info.st_size > ENV_FILE_LIMIT:
+        return (f"is {info.st_size} bytes, over the limit of 1 MiB; keep only KEY=VALUE "
+                "lines in it")
+    return None
+
+
+def _read_env_file(path: str) -> bytes:
+    try:
+        _refuse_before_open(path)
+        # Opened, then checked as the file opened: a file put there after a check that
+        # found nothing (a sticky directory) is never read. Non-blocking: a FIFO swapped
+        # in after the stat must not hold the run until someone writes to it.
+        with os.fdopen(open_trusted(path, flags=os.O_NONBLOCK), "rb") as stream:
+            problem = env_file_problem(os.fstat(stream.fileno()))
+            if problem is not None:
+                raise EnvFileError(f"env_file {path!r} {problem}")
+            data = stream.read(ENV_FILE_LIMIT + 1)  # a file grown since the fstat stops here
+    except UntrustedFileError as exc:
+        raise EnvFileError(f"env_file {exc}") from None
+    except FileNotFoundError:
+        raise EnvFileError(f"env_file not found: {path!r}") from None
+    except OSError as exc:
+        raise EnvFileError(f"env_file {path!r} cannot be read: {exc.strerror}") from None
+    if len(data) > ENV_FILE_LIMIT:
+        raise EnvFileError(f"env_file {path!r} grew past the limit of 1 MiB while being read")
+    return data
+
+
+def _refuse_before_open(path: str) -> None:
+    """A FIFO or a device is refused unopened: opening one may wait, or act (a tape, a
+    watchdog). A path that cannot be looked up is left to the open, which says why."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return
+    problem = env_file_problem(info)
+    if problem is not None:
+        raise EnvFileError(f"env_file {path!r} {problem}")
+
+
+@functools.cache
+def _null_device() -> int | None:
+    try:
+        return os.stat(os.devnull).st_rdev
+    except OSError:
+        return None
+
+
+def _file_kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a file"
 
 
 def _parse_env_line(line: str) -> tuple[str, str] | None:

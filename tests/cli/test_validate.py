@@ -4,6 +4,7 @@ every problem at once, exit code 2, no traceback, and the state file untouched."
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -294,3 +295,27 @@ def test_a_negative_count_is_a_usage_error(schedctl, jobfile):
     assert result.returncode == 2 and result.stdout == ""
     assert "Invalid value for '-n' / '--count': -1 is not in the range x>=0." in result.stderr
     assert schedctl("validate", "-n", "0", path).returncode == 0
+
+
+def test_validate_warns_of_an_env_file_each_run_would_refuse(tmp_path, schedctl, jobfile):
+    """An env_file is read at each run, so it is no jobfile error; but one that a run
+    would refuse (a FIFO, over 1 MiB) is named now rather than at the first failed run."""
+    os.mkfifo(tmp_path / "fifo.env", 0o600)
+    (tmp_path / "big.env").write_bytes(b"A=" + b"x" * (1 << 20) + b"\n")
+    path = jobfile(f"""
+        jobs:
+          piped: {{command: 'true', interval: 1h, env_file: {tmp_path}/fifo.env}}
+          big: {{command: 'true', interval: 1h, env_file: {tmp_path}/big.env}}
+          none: {{command: 'true', interval: 1h, env_file: /dev/null}}
+          later: {{command: 'true', interval: 1h, env_file: {tmp_path}/not-yet.env}}
+    """)
+    result = schedctl("validate", path, "-n", "0")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        f"schedctl: warning: {path}:2: jobs.piped.env_file: each run would be refused: "
+        f"{tmp_path}/fifo.env is not a regular file (a FIFO); name a file of KEY=VALUE lines",
+        f"schedctl: warning: {path}:3: jobs.big.env_file: each run would be refused: "
+        f"{tmp_path}/big.env is {(1 << 20) + 3} bytes, over the limit of 1 MiB; keep only "
+        "KEY=VALUE lines in it",
+    ]
