@@ -11,14 +11,18 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
-from schedctl.state.history import RunHistory, RunRecord
+from schedctl.jobfile.loader import load_jobfile
 from schedctl.jobstores.sqlite import SQLiteJobStore
+from schedctl.state.history import RunHistory, RunRecord
+from schedctl.state.sync import sync_jobs
 
 T = TypeVar("T")
 
@@ -44,6 +48,40 @@ def wait_until(
             extra = f"\n--- context ---\n{context()}" if context else ""
             pytest.fail(f"timed out after {timeout}s waiting for {what or predicate!r}{extra}")
         time.sleep(POLL_SECONDS)
+
+
+def sample_jobfile(backup: str = "backup", description: str = "") -> str:
+    """The jobs the read commands are shown on: ``backup`` (named by the caller) every night,
+    ``report`` every hour and ``cleanup`` weekly but paused; their state is ``state.db``."""
+    described = f"\n    description: {description}" if description else ""
+    return f"""\
+state: state.db
+timezone: UTC
+jobs:
+  {backup}:{described}
+    command: /usr/local/bin/backup --all
+    cron: "30 2 * * *"
+  report:
+    command: echo report
+    interval: 1h
+  cleanup:
+    command: echo cleanup
+    cron: "0 4 * * 0"
+    paused: true
+"""
+
+
+@contextmanager
+def seeding(where: Path, jobs: str, synced_at: datetime) -> Iterator[RunHistory]:
+    """Writes ``jobs`` as ``where/jobs.yaml``, syncs it into ``where/state.db`` as ``schedctl
+    run`` would at ``synced_at``, and gives the history to seed; the store is closed after."""
+    (where / "jobs.yaml").write_text(jobs)
+    store = SQLiteJobStore(path=where / "state.db")
+    try:
+        sync_jobs(load_jobfile(where / "jobs.yaml"), store, synced_at)
+        yield RunHistory(store)
+    finally:
+        store.shutdown()
 
 
 def read_runs(state: Path, job_id: str | None = None) -> list[RunRecord]:

@@ -19,30 +19,14 @@ from click.testing import CliRunner, Result
 
 from schedctl import __version__
 from schedctl.cli import main
-from schedctl.state.history import RunHistory, RunOutcome
-from schedctl.jobfile.loader import load_jobfile
+from schedctl.state.history import RunOutcome
 from schedctl.jobstores.sqlite import SQLiteJobStore
-from schedctl.state.sync import sync_jobs
 from tests.cli.conftest import SCHEDCTL
+from tests.cli.helpers import sample_jobfile, seeding
 
 NOW = datetime.now(UTC)
 
-JOBS = """\
-state: state.db
-timezone: UTC
-jobs:
-  backup:
-    description: nightly backup
-    command: /usr/local/bin/backup --all
-    cron: "30 2 * * *"
-  report:
-    command: echo report
-    interval: 1h
-  cleanup:
-    command: echo cleanup
-    cron: "0 4 * * 0"
-    paused: true
-"""
+JOBS = sample_jobfile(description="nightly backup")
 
 #: (job, minutes ago, outcome): the seeded history, oldest first.
 RUNS = [
@@ -59,17 +43,12 @@ FAILED_IN_24H = 2  # the failed and the timed-out backup; old's failure is 3 day
 @pytest.fixture
 def seeded(tmp_path: Path) -> Path:
     """A state file with the jobs of JOBS and the runs of RUNS; no scheduler holds it."""
-    path = tmp_path / "jobs.yaml"
-    path.write_text(JOBS)
-    store = SQLiteJobStore(path=tmp_path / "state.db")
-    sync_jobs(load_jobfile(path), store, NOW)
-    history = RunHistory(store)
-    for job_id, minutes, outcome in RUNS:
-        at = NOW - timedelta(minutes=minutes)
-        history.started(job_id, at, at=at, owner="test/1")
-        history.finished(job_id, at, RunOutcome(**{**outcome.__dict__, "finished_at": at}),
-                         owner="test/1")
-    store.shutdown()
+    with seeding(tmp_path, JOBS, NOW) as history:
+        for job_id, minutes, outcome in RUNS:
+            at = NOW - timedelta(minutes=minutes)
+            history.started(job_id, at, at=at, owner="test/1")
+            history.finished(job_id, at, RunOutcome(**{**outcome.__dict__, "finished_at": at}),
+                             owner="test/1")
     return tmp_path / "state.db"
 
 

@@ -13,28 +13,12 @@ from typing import Any
 import pytest
 from rich.cells import cell_len
 
-from schedctl.jobfile.loader import load_jobfile
-from schedctl.jobstores.sqlite import SQLiteJobStore
 from schedctl.state.history import RunHistory, RunOutcome
-from schedctl.state.sync import sync_jobs
+from tests.cli.helpers import sample_jobfile, seeding
 
 NOW = datetime.now(UTC)
 
-JOBS = """\
-state: state.db
-timezone: UTC
-jobs:
-  nightly-database-backup:
-    command: /usr/local/bin/backup --all
-    cron: "30 2 * * *"
-  report:
-    command: echo report
-    interval: 1h
-  cleanup:
-    command: echo cleanup
-    cron: "0 4 * * 0"
-    paused: true
-"""
+JOBS = sample_jobfile("nightly-database-backup")
 
 #: The outcomes of nightly-database-backup, oldest first, one every 10 minutes up to now.
 BACKUP = ["success", "failed", "success", "skipped", "timeout", "success", "success", "missed",
@@ -59,19 +43,15 @@ def seed(history: RunHistory, job_id: str, at: datetime, state: str, duration: f
 @pytest.fixture
 def seeded(tmp_path: Path) -> Path:
     """Jobs synced an hour ago (so report's next run is past), and their runs."""
-    (tmp_path / "jobs.yaml").write_text(JOBS)
-    store = SQLiteJobStore(path=tmp_path / "state.db")
-    sync_jobs(load_jobfile(tmp_path / "jobs.yaml"), store, NOW - timedelta(minutes=61))
-    history = RunHistory(store)
-    for index, state in enumerate(BACKUP):
-        at = NOW - timedelta(minutes=10 * (len(BACKUP) - index))
-        seed(history, "nightly-database-backup", at, state,
-             exit_code=3 if state == "failed" else None,
-             error="disk full" if state == "failed" else None)
-    for index, (state, duration) in enumerate(REPORT):
-        seed(history, "report", NOW - timedelta(days=3, hours=len(REPORT) - index), state, duration,
-             exit_code=1 if state == "failed" else 0)
-    store.shutdown()
+    with seeding(tmp_path, JOBS, NOW - timedelta(minutes=61)) as history:
+        for index, state in enumerate(BACKUP):
+            at = NOW - timedelta(minutes=10 * (len(BACKUP) - index))
+            seed(history, "nightly-database-backup", at, state,
+                 exit_code=3 if state == "failed" else None,
+                 error="disk full" if state == "failed" else None)
+        for index, (state, duration) in enumerate(REPORT):
+            seed(history, "report", NOW - timedelta(days=3, hours=len(REPORT) - index), state,
+                 duration, exit_code=1 if state == "failed" else 0)
     return tmp_path / "state.db"
 
 
