@@ -19,7 +19,7 @@ import pytest
 from schedctl.jobfile.loader import load_jobfile
 from schedctl.jobstores.sqlite import SQLiteJobStore
 from schedctl.state.sync import sync_jobs
-from tests.cli.helpers import read_runs, wait_until
+from tests.cli.helpers import Daemon, read_runs, wait_until
 from tests.security.conftest import fork_schedctl_as, make_dir, needs_root, write
 from tests.test_alerts import smtp_server  # noqa: F401 (a fixture)
 
@@ -39,6 +39,22 @@ def keeps_ticking(state: Path, runs: int = 3, log=None) -> None:
                context=log)
 
 
+def ticking_site(site: Path, scheduler) -> tuple[Path, Path, Path, Daemon]:
+    """What an administrator sets up: ``etc/jobs.yaml`` (root's, 0755 directory) with only
+    TICK, its state in a private ``var``; started and seen to tick once.
+    Gives (etc, state, jobfile, daemon)."""
+    etc, var = make_dir(site / "etc", 0o755), make_dir(site / "var", 0o700)
+    state = var / "state.db"
+    jobfile = write(etc / "jobs.yaml", f"""
+        state: {state}
+        jobs:
+          {TICK}
+    """)
+    daemon = scheduler(jobfile)
+    keeps_ticking(state, 1, daemon.log)
+    return etc, state, jobfile, daemon
+
+
 def stored_ids(state: Path) -> list[str]:
     store = SQLiteJobStore(path=state)
     try:
@@ -51,15 +67,8 @@ def stored_ids(state: Path) -> list[str]:
 
 
 def test_a_jobfile_swapped_in_by_another_user_is_refused_at_reload(users, site, scheduler):
-    etc, var = make_dir(site / "etc", 0o755), make_dir(site / "var", 0o700)
-    marker, state = site / "pwned", var / "state.db"
-    jobfile = write(etc / "jobs.yaml", f"""
-        state: {state}
-        jobs:
-          {TICK}
-    """)
-    daemon = scheduler(jobfile)
-    keeps_ticking(state, 1, daemon.log)
+    etc, state, jobfile, daemon = ticking_site(site, scheduler)
+    marker = site / "pwned"
 
     etc.chmod(0o777)  # later, the directory is opened up for a deploy tool
     users.attacker.sh(f"""cat > new.yaml <<'EOF'

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.security.conftest import make_dir, needs_root, write
-from tests.security.test_attacks import TICK, keeps_ticking
+from tests.security.test_attacks import keeps_ticking, ticking_site
 
 pytestmark = needs_root
 
@@ -97,15 +97,8 @@ def test_a_call_module_another_user_can_change_is_refused_at_start(
 def test_a_call_module_another_user_can_change_is_refused_at_reload(
     users, site, scheduler,
 ):
-    etc, var = make_dir(site / "etc", 0o755), make_dir(site / "var", 0o700)
-    state, marker = var / "state.db", site / "pwned"
-    jobfile = write(etc / "jobs.yaml", f"""
-        state: {state}
-        jobs:
-          {TICK}
-    """)
-    daemon = scheduler(jobfile)
-    keeps_ticking(state, 1, daemon.log)
+    etc, state, jobfile, daemon = ticking_site(site, scheduler)
+    marker = site / "pwned"
     target, named = plant("module-owned-by-attacker", etc, users, marker)
 
     with jobfile.open("a") as stream:  # root adds the job the new module is for
