@@ -1,8 +1,12 @@
-"""Synthetic jobfiles shared by the workloads that need many jobs none of which comes due."""
+"""Synthetic jobfiles shared by the workloads: many jobs none of which comes due, or many
+that all run every second."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
+
+from bench.harness import Results
 
 
 def many_jobs(count: int, odd_schedule: Callable[[int], str]) -> list[str]:
@@ -17,3 +21,20 @@ def many_jobs(count: int, odd_schedule: Callable[[int], str]) -> list[str]:
             lines += [f'    command: [/usr/local/bin/sync, --shard, "{i}"]',
                       f"    interval: {2 + i % 12}h"]
     return lines
+
+
+def every_second(path: Path, count: int, prefix: str) -> Path:
+    """Writes ``count`` jobs ``<prefix>000``... that run ``true`` every second to ``path``,
+    mode 0600 (run as root, schedctl refuses a jobfile others may write)."""
+    lines = ["jobs:"]
+    for i in range(count):
+        lines += [f"  {prefix}{i:03d}:", '    command: "true"', "    interval: 1s"]
+    path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def prepared_size(results: Results) -> str:
+    """How a table row names the state the ``prepare`` case filled: "10,000 jobs"."""
+    jobs = next((r.get("jobs") for r in results.reps("prepare", "schedctl", "sqlite")), None)
+    return f"{jobs:,} jobs" if jobs else "the state"

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import Case, Results, Row, Size, Value, at_most
-from bench.workloads._jobfiles import many_jobs
+from bench.workloads._jobfiles import many_jobs, prepared_size
 
 TITLE = "CLI"
 GOAL_LIST_MS = 120.0
@@ -305,8 +305,7 @@ def report(results: Results, libs: tuple[str, ...]) -> list[Row]:
     def ours(name: str, metric: str) -> Value:
         return results.value(name, "schedctl", "sqlite", metric)
 
-    jobs = next((r.get("jobs") for r in results.reps("prepare", "schedctl", "sqlite")), None)
-    sized = f"{jobs:,} jobs" if jobs else "the state"
+    sized = prepared_size(results)
     none = Value(None)
     help_row = Row(TITLE, "schedctl --help", "ms", ours("startup", "help_ms"),
                    results.value("startup", "apscheduler", "sqlite", "help_ms"))

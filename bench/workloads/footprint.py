@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import Case, Results, Row, Size, Value, at_most
+from bench.workloads._jobfiles import every_second
 
 TITLE = "Footprint"
 GOAL_IDLE_RSS_MB = 30.0
@@ -80,12 +81,7 @@ def _idle(work: Path, window: float) -> dict[str, Any]:
 
 
 def _runs(work: Path, jobs: int, warm: int, total: int) -> dict[str, Any]:
-    path = work / f"footprint-runs-{os.getpid()}.yaml"
-    lines = ["jobs:"]
-    for i in range(jobs):
-        lines += [f"  t{i:03d}:", '    command: "true"', "    interval: 1s"]
-    path.write_text("\n".join(lines) + "\n")
-    path.chmod(0o600)
+    path = every_second(work / f"footprint-runs-{os.getpid()}.yaml", jobs, "t")
     with _service(work, path) as daemon:
         daemon.wait_started()
         first = min(_FIRST, warm // 2)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import Case, Results, Row, Size, Value, at_most, percentile
-from bench.workloads._jobfiles import many_jobs
+from bench.workloads._jobfiles import many_jobs, prepared_size
 from bench.workloads.cli import _env, _schedctl, _stop
 
 TITLE = "Metrics"
@@ -222,8 +222,7 @@ def report(results: Results, libs: tuple[str, ...]) -> list[Row]:
     def ours(name: str, metric: str) -> Value:
         return results.value(name, "schedctl", "sqlite", metric)
 
-    jobs = next((r.get("jobs") for r in results.reps("prepare", "schedctl", "sqlite")), None)
-    sized = f"{jobs:,} jobs" if jobs else "the state"
+    sized = prepared_size(results)
     none = Value(None)
     off, on = ours("idle", "off_cpu_s_per_min"), ours("idle", "on_cpu_s_per_min")
     off_row = Row(TITLE, f"idle CPU, schedctl run over {sized}, metrics off", "CPU-s/min",

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import Case, Results, Row, Size, Value, at_most
+from bench.workloads._jobfiles import every_second
 
 TITLE = "PostgreSQL"
 GOAL_TRIPS = 3.0
@@ -43,12 +44,7 @@ def run(case: Case, workdir: str) -> dict[str, Any]:
 
     jobs, window = case.params["jobs"], case.params["window"]
     work = Path(workdir)
-    jobfile = work / f"pgtrips-{os.getpid()}.yaml"
-    lines = ["jobs:"]
-    for i in range(jobs):
-        lines += [f"  p{i:03d}:", '    command: "true"', "    interval: 1s"]
-    jobfile.write_text("\n".join(lines) + "\n")
-    jobfile.chmod(0o600)
+    jobfile = every_second(work / f"pgtrips-{os.getpid()}.yaml", jobs, "p")
     with PostgresServer() as server:
         url = server.create_database("trips")
         with psycopg.connect(server.url, autocommit=True) as admin:
