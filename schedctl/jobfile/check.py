@@ -23,6 +23,7 @@ from schedctl.jobfile.values import (
     nonempty_text,
     optional,
     unknown_key,
+    vetted_text,
 )
 from schedctl.jobfile.yamlmarks import Field, Node, Problem, describe
 
@@ -80,11 +81,7 @@ def _state(node: Node) -> str:
 
 
 def _node_name(node: Node) -> str:
-    value = nonempty_text(node, "a node name")
-    problem = node_name_problem(value)
-    if problem:
-        raise Bad(problem)
-    return value
+    return vetted_text(node, "a node name", node_name_problem)
 
 
 def _lease(node: Node) -> float:

@@ -19,6 +19,7 @@ from schedctl.jobfile.values import (
     nonempty_text,
     text,
     unknown_key,
+    vetted_text,
     within_limit,
 )
 from schedctl.jobfile.yamlmarks import Node, describe
@@ -45,11 +46,7 @@ def check_grace_time(node: Node) -> float | None:
 
 
 def check_timezone(node: Node) -> str:
-    name = nonempty_text(node, "a time zone name such as Europe/Berlin")
-    problem = timezone_problem(name)
-    if problem:
-        raise Bad(problem)
-    return name
+    return vetted_text(node, "a time zone name such as Europe/Berlin", timezone_problem)
 
 
 def timezone_problem(name: str) -> str | None:

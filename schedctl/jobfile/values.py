@@ -70,6 +70,16 @@ def nonempty_text(node: Node, what: str = "text") -> str:
     return result
 
 
+def vetted_text(node: Node, what: str, problem: Callable[[str], str | None]) -> str:
+    """Non-empty text that ``problem`` finds nothing wrong with, else its answer as the error:
+    for names the CLI checks with the same ``problem`` (a time zone, a node name)."""
+    value = nonempty_text(node, what)
+    found = problem(value)
+    if found:
+        raise Bad(found)
+    return value
+
+
 def optional(check: Check) -> Check:
     """``check``, except that null means "not set" (None)."""
 
