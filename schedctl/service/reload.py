@@ -1,6 +1,6 @@
 """Reloading the jobfile of a running ``schedctl run``: on SIGHUP, or when the file changed.
 
-A reload is all or nothing: an invalid jobfile, one that another user could have
+A reload is all or nothing: an invalid or unreadable jobfile, one that another user could have
 changed (the trust rule applies at every reload, as at start), or a store that
 cannot be written, is reported and the jobs already running are kept as they were.
 Its log line says who asked (a signal, a change to the file), for the audit trail.
@@ -13,19 +13,17 @@ import math
 from typing import TYPE_CHECKING
 
 from schedctl.clock import Clock
-from schedctl.errors import StoreError
-from schedctl.jobfile.loader import JobfileError
+from schedctl.errors import SchedctlError, StoreError
 from schedctl.jobfile.specs import Jobfile
 from schedctl.jobstores._sqlstore import SQLJobStore
 from schedctl.schedulers.blocking import BlockingScheduler
 from schedctl.service.alertrules import AlertRules
 from schedctl.service.filewatch import FileSignature, FileWatch
 from schedctl.service.pingrules import PingRules
-from schedctl.service.runas import RunAsRefusedError, check_run_as
+from schedctl.service.runas import check_run_as
 from schedctl.service.startup import build_executors, open_jobfile
 from schedctl.service.systemd import Notifier
 from schedctl.state.sync import SyncReport, sync_jobs
-from schedctl.trust import UntrustedFileError
 
 if TYPE_CHECKING:
     from schedctl.cluster.node import ClusterNode
@@ -101,7 +99,8 @@ class Reloading:
             jobfile = open_jobfile(self.options.jobfile, crontab=self.options.crontab,
                                    system=self.options.system)
             check_run_as(jobfile)
-        except (JobfileError, RunAsRefusedError, UntrustedFileError) as exc:
+        except SchedctlError as exc:  # invalid, untrusted, unreadable: raised here, it
+            # would end the control thread, and with it SIGTERM handling
             _logger.error("Reload failed (asked by %s); still running the previous jobs:\n%s",
                           reason, exc)
             self.notifier.notify("READY=1", "STATUS=Reload failed; running the previous jobfile")

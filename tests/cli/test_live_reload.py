@@ -116,3 +116,19 @@ def test_an_edit_of_a_crontab_run_as_it_is_is_picked_up(tmp_path: Path, schedule
     daemon.wait_for_log(f"Reloaded {crontab} (asked by a change to {crontab} (modified",
                         timeout=2.5)
     assert "1 added, 1 unchanged" in daemon.log()
+
+
+def test_a_crontab_that_can_no_longer_be_read_fails_its_reload_and_still_stops(
+    tmp_path: Path, scheduler,
+):
+    """``--crontab`` reads the file as a crontab only: a byte that is not UTF-8 is a refusal
+    of the reload like any invalid jobfile, and the scheduler still answers SIGTERM."""
+    crontab = tmp_path / "crontab"
+    crontab.write_text("0 3 * * * echo nightly\n")
+    daemon = scheduler(crontab, "--crontab")
+    crontab.write_bytes(b"0 3 * * * echo \xff\n")
+    daemon.wait_for_log("Reload failed (asked by a change to", timeout=5)
+    assert "byte 0xff is not UTF-8" in daemon.log()
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait_exit(timeout=15) == 0
+    assert "Traceback" not in daemon.log()
