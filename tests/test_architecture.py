@@ -183,7 +183,7 @@ SERVICE_LEAVES_OUT = ("ssl", "_hashlib", "http.client", "http.server", "urllib.r
 def test_the_service_leaves_out_what_it_does_not_use() -> None:
     program = (
         "import sys\n"
-        "import schedctl.cli, schedctl.service.daemon, schedctl.metrics.exporter\n"
+        "import schedctl.cli.run, schedctl.service.daemon, schedctl.metrics.exporter\n"
         "from schedctl.jobfile.loader import load_jobfile\n"
         f"jobfile = load_jobfile({str(PACKAGE.parent / 'jobs.example.yaml')!r})\n"
         "assert jobfile.metrics and all(spec.definition_hash() for spec in jobfile.jobs.values())\n"

@@ -76,7 +76,7 @@ VALUE_TABLES: dict[str, tuple[str, ...]] = {
     "ping placeholder": PLACEHOLDERS,
     "ping method": METHODS,
 }
-COMMANDS = sorted(main.commands)
+COMMANDS = sorted(main.every_command())
 
 
 # -- reading roff --------------------------------------------------------------------------------
@@ -182,7 +182,7 @@ def options(command: click.Command) -> list[click.Option]:
 OPTION_CASES = [
     (name, flag)
     for name in COMMANDS
-    for option in options(main.commands[name])
+    for option in options(main.every_command()[name])
     for flag in option.opts + option.secondary_opts
 ]
 
@@ -226,7 +226,7 @@ def _details(option: click.Option) -> list[str]:
 DETAIL_CASES = [
     (name, option.opts[-1], detail)
     for name in COMMANDS
-    for option in options(main.commands[name])
+    for option in options(main.every_command()[name])
     for detail in _details(option)
 ]
 
@@ -248,7 +248,7 @@ def test_global_options_are_documented() -> None:
 
 
 def test_env_vars_named_by_options_are_in_environment_section() -> None:
-    named = {option.envvar for name in COMMANDS for option in options(main.commands[name])
+    named = {option.envvar for name in COMMANDS for option in options(main.every_command()[name])
              if isinstance(option.envvar, str)}
     text = sections(MAN1)["ENVIRONMENT"]
     assert sorted(var for var in named if not mentions(text, var)) == []
@@ -530,7 +530,7 @@ def test_help_examples_keep_their_lines(name: str) -> None:
     paragraph click rewrapped (a missing blank line before ``\\b`` does that)."""
     from tests.cli.conftest import SCHEDCTL
 
-    doc = main.commands[name].help or ""
+    doc = main.every_command()[name].help or ""
     examples = [line.strip() for line in doc.split("Example", 1)[-1].splitlines()[1:]
                 if line.strip().startswith(("schedctl ", "crontab ", "systemctl ", "EDITOR="))]
     assert examples, f"schedctl {name} --help shows no example"
@@ -603,7 +603,7 @@ def _option_tags() -> dict[tuple[str, str], str]:
 
 
 METAVAR_CASES = [
-    (name, option) for name in COMMANDS for option in options(main.commands[name])
+    (name, option) for name in COMMANDS for option in options(main.every_command()[name])
     if not option.is_flag
 ]
 
@@ -612,7 +612,7 @@ METAVAR_CASES = [
                          ids=[f"{n} {o.opts[-1]}" for n, o in METAVAR_CASES])
 def test_each_option_takes_the_same_value_name_in_help_and_page(name: str, option: click.Option) -> None:
     """``--state FILE|URL`` in both, not ``--state FILE`` in one and ``FILE|URL`` in the other."""
-    context = click.Context(main.commands[name], info_name=name)
+    context = click.Context(main.every_command()[name], info_name=name)
     metavar = option.make_metavar(context).strip("[]")
     flags = ", ".join(option.opts)
     assert _option_tags().get((name, option.opts[0])) == f"{flags} {metavar}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Any
 
@@ -13,9 +14,36 @@ from schedctl.errors import SchedctlError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
+#: The module of ``schedctl.cli`` that defines each command. A command's module is
+#: imported when the command is asked for, so ``schedctl list`` loads neither the
+#: service nor the crontab converter, and ``schedctl run`` keeps none of the other
+#: commands in its memory (click's documented lazy-loading pattern).
+COMMAND_MODULES = {
+    "edit": "edit", "import": "crontabs", "metrics": "metrics", "top": "top",
+    "run": "run", "systemd-unit": "run", "validate": "run",
+    "list": "jobs", "pause": "jobs", "resume": "jobs", "run-now": "jobs", "next": "jobs",
+    "history": "jobs", "status": "jobs",
+}
+
 
 class SchedctlGroup(click.Group):
-    """Turns SchedctlError (and a broken pipe) into a clean message and exit code."""
+    """Loads each command's module when asked for it, and turns SchedctlError (and a
+    broken pipe) into a clean message and exit code."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(COMMAND_MODULES))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMAND_MODULES.get(cmd_name)
+        if module is not None and cmd_name not in self.commands:
+            importlib.import_module(f"schedctl.cli.{module}")  # registers it on main
+        return super().get_command(ctx, cmd_name)
+
+    def every_command(self) -> dict[str, click.Command]:
+        """Every command, each module imported (for the docs and their tests)."""
+        for module in sorted(set(COMMAND_MODULES.values())):
+            importlib.import_module(f"schedctl.cli.{module}")
+        return dict(self.commands)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
@@ -325,7 +326,7 @@ def test_state_can_come_from_the_environment(seeded, monkeypatch):
 
 # -- help and version --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("command", sorted(main.commands), ids=sorted(main.commands))
+@pytest.mark.parametrize("command", sorted(main.every_command()), ids=sorted(main.every_command()))
 def test_every_command_has_help(command):
     result = cli(command, "--help")
 
@@ -346,6 +347,25 @@ def test_help_and_version_of_the_real_executable():
     assert helped.returncode == short.returncode == version.returncode == 0
     assert helped.stdout == short.stdout
     assert helped.stdout.startswith("Usage: schedctl [OPTIONS] COMMAND")
-    for command in main.commands:
+    for command in main.every_command():
         assert f"  {command} " in helped.stdout
     assert version.stdout.strip() == f"schedctl, version {__version__}"
+
+
+def test_each_command_is_loaded_from_the_module_the_group_names():
+    from schedctl.cli.group import COMMAND_MODULES
+
+    defined = {name: command.callback.__module__ for name, command in main.every_command().items()}
+    assert defined == {name: f"schedctl.cli.{module}" for name, module in COMMAND_MODULES.items()}
+
+
+def test_a_command_loads_only_its_own_module():
+    program = ("import sys\nfrom schedctl.cli import main\n"
+               "main(['list', '--help'], standalone_mode=False)\n"
+               "print(' '.join(m for m in sys.modules if m.startswith('schedctl.cli.')))")
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                          check=True)
+    loaded = set(done.stdout.split())
+    assert "schedctl.cli.jobs" in loaded
+    assert loaded.isdisjoint({"schedctl.cli.run", "schedctl.cli.crontabs", "schedctl.cli.edit",
+                              "schedctl.cli.top", "schedctl.cli.metrics"}), loaded
