@@ -1,18 +1,28 @@
-"""Warnings about what a job reads or runs from, for ``validate`` to print before a run
-would trip on it.
+"""Warnings about what a job reads or runs from: ``validate`` prints them, and ``schedctl
+run`` logs them at start and at each reload.
 
 An ``env_file`` is read at each run, not at load: one the run would refuse (untrusted, not
 a regular file, over 1 MiB) fails that run, not the jobfile, since it may be fixed before
-the run; ``validate`` names it now so that it is fixed before the first run fails.
+the run; it is named now so that it is fixed before the first run fails.
+
+A root job's ``cwd`` that another user may write (or own, or replace through a directory
+on its path) lets that user plant what the command runs or reads from there: a relative
+``./backup.sh``, a ``.env``, a module. Only a warning: what a command reads from its
+directory cannot be told from its text, and a jobfile that ran yesterday keeps running.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import pwd
+import stat
 
 from schedctl.commands.spec import env_file_problem
 from schedctl.jobfile.specs import Jobfile, JobSpec
 from schedctl.trust import trust_problem
+
+_logger = logging.getLogger("schedctl.run")
 
 
 def job_warnings(jobfile: Jobfile, *, uid: int | None = None) -> list[str]:
@@ -25,11 +35,46 @@ def job_warnings(jobfile: Jobfile, *, uid: int | None = None) -> list[str]:
     return found
 
 
+def log_job_warnings(jobfile: Jobfile) -> None:
+    """Log each warning of :func:`job_warnings` (at start and at each reload)."""
+    for line in job_warnings(jobfile):
+        _logger.warning("%s", line)
+
+
 def _job_problems(spec: JobSpec, uid: int | None) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     if spec.env_file is not None and (problem := _env_file_problem(spec.env_file, uid)):
         problems.append(("env_file", f"each run would be refused: {problem}"))
+    if spec.cwd is not None and _runs_as_root(spec, uid) and (problem := _cwd_problem(spec.cwd)):
+        problems.append(("cwd", f"the job runs as root in {spec.cwd}, where another user could "
+                                f"plant a file it runs or reads: {problem}"))
     return problems
+
+
+def _runs_as_root(spec: JobSpec, uid: int | None) -> bool:
+    if spec.user is None:
+        return (os.geteuid() if uid is None else uid) == 0
+    try:
+        return pwd.getpwnam(spec.user).pw_uid == 0
+    except KeyError:
+        return False
+
+
+def _cwd_problem(cwd: str) -> str | None:
+    """What lets a user other than root change the directory a root job runs in; None when
+    nothing does or it does not exist (the run says so)."""
+    try:
+        info = os.stat(cwd)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(info.st_mode):
+        return None
+    if (problem := trust_problem(cwd, uid=0)) is not None:
+        return problem
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return (f"group or others may write it (mode {stat.filemode(info.st_mode)}); "
+                f"fix: chmod go-w {cwd}, or set cwd to a directory only root may write")
+    return None
 
 
 def _env_file_problem(path: str, uid: int | None) -> str | None:

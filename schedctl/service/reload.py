@@ -19,6 +19,7 @@ from schedctl.jobstores._sqlstore import SQLJobStore
 from schedctl.schedulers.blocking import BlockingScheduler
 from schedctl.service.alertrules import AlertRules
 from schedctl.service.filewatch import FileSignature, FileWatch
+from schedctl.service.jobwarnings import log_job_warnings
 from schedctl.service.pingrules import PingRules
 from schedctl.service.runas import check_run_as
 from schedctl.service.startup import build_executors, open_jobfile
@@ -105,6 +106,7 @@ class Reloading:
                           reason, exc)
             self.notifier.notify("READY=1", "STATUS=Reload failed; running the previous jobfile")
             return None
+        log_job_warnings(jobfile)
         try:
             with self.scheduler._jobstores_lock:
                 if self.node is not None:

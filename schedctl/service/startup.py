@@ -27,6 +27,7 @@ from schedctl.jobfile.specs import Jobfile
 from schedctl.jobstores._sqlstore import SQLJobStore
 from schedctl.jobstores.sqlite import SQLiteJobStore
 from schedctl.service.importguard import guard_imports
+from schedctl.service.jobwarnings import log_job_warnings
 from schedctl.service.runas import check_run_as
 from schedctl.service.logfmt import LogFormat, current_format, setup_logging
 from schedctl.state.history import RunHistory, RunOutcome
@@ -162,6 +163,7 @@ def opened_store(
             "Each such file is logged below", user_name())
     jobfile = open_jobfile(options.jobfile, crontab=options.crontab, system=options.system)
     check_run_as(jobfile)
+    log_job_warnings(jobfile)
     location = resolve_state(options.state, jobfile)
     if isinstance(location, str):  # a PostgreSQL store: one node of several
         from schedctl.cluster.node import ClusterNode, check_guardable

@@ -319,3 +319,29 @@ def test_validate_warns_of_an_env_file_each_run_would_refuse(tmp_path, schedctl,
         f"{tmp_path}/big.env is {(1 << 20) + 3} bytes, over the limit of 1 MiB; keep only "
         "KEY=VALUE lines in it",
     ]
+
+
+def test_a_root_job_in_a_directory_anyone_may_write_is_warned_of(tmp_path, schedctl, jobfile,
+                                                                  scheduler):
+    """validate prints it, and schedctl run logs it at start; neither refuses the file."""
+    if os.geteuid() != 0:
+        pytest.skip("only a scheduler run as root runs root jobs")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    path = jobfile(f"""
+        state: state.db
+        jobs:
+          sweep: {{command: ./sweep.sh, cwd: {shared}, interval: 1h}}
+    """)
+    warning = (f"{path}:3: jobs.sweep.cwd: the job runs as root in {shared}, where another "
+               "user could plant a file it runs or reads: group or others may write it (mode "
+               f"drwxrwxrwt); fix: chmod go-w {shared}, or set cwd to a directory only root "
+               "may write")
+
+    validated = schedctl("validate", path, "-n", "0")
+    daemon = scheduler(path)
+    daemon.wait_ready()
+
+    assert (validated.returncode, validated.stderr) == (0, f"schedctl: warning: {warning}\n")
+    assert warning in daemon.log()
