@@ -33,7 +33,6 @@ from schedctl.alerts.dispatcher import AlertDispatcher, send_alert
 from schedctl.alerts.email import EmailAlert
 from schedctl.alerts.spec import AlertError, AlertSpec, AlertSpecError, alert_from_dict
 from schedctl.alerts.webhook import WebhookAlert
-from schedctl.commands.spec import CommandResult
 
 WAIT = 10.0  # the longest any wait on an event may take before the test fails
 
@@ -245,29 +244,6 @@ SUMMARIES = [
 )
 def test_summary(context: AlertContext, expected: str) -> None:
     assert context.summary() == expected
-
-
-def test_context_from_a_command_result() -> None:
-    result = CommandResult(
-        outcome="not_started",
-        exit_code=None,
-        signal=None,
-        started_at=None,
-        finished_at=CONTEXT.finished_at,
-        duration=0.0,
-        output_tail="x" * 10_000,
-        error="No such file or directory: 'bakup'",
-    )
-    context = AlertContext.from_result(
-        "failure", "backup", result, scheduled_for=CONTEXT.scheduled_for
-    )
-    assert (context.outcome, context.duration, context.error) == (
-        "not_started",
-        None,
-        result.error,
-    )
-    assert context.output_tail == "x" * schedctl.alerts.context.TAIL_CHARS
-    assert context.hostname == socket.gethostname()
 
 
 # --- webhooks

@@ -22,7 +22,8 @@ from schedctl.alerts.sendmail import SENDMAIL_PLACES, SendmailAlert, find_sendma
 from schedctl.alerts.spec import AlertError, alert_from_dict
 from schedctl.jobfile.loader import parse_jobfile
 from schedctl.jobstores.sqlite import SQLiteJobStore
-from schedctl.service.alertrules import ALERT_OUTPUT_CHARS, AlertRules
+from schedctl.alerts.context import TAIL_CHARS
+from schedctl.service.alertrules import AlertRules
 from schedctl.state.history import RunHistory, RunOutcome
 from schedctl.state.sync import sync_jobs
 
@@ -185,7 +186,7 @@ jobs:
   quiet: {{command: "true", interval: 1h, on_output: []}}
 """)
     long_output = "".join(f"line {n}\n" for n in range(2000))  # beyond what other alerts carry
-    assert len(long_output) > ALERT_OUTPUT_CHARS
+    assert len(long_output) > TAIL_CHARS
     rules.after_run("backup", T0, RunOutcome("success", T0, exit_code=0, output=long_output))
     rules.after_run("backup", T0, RunOutcome("success", T0, exit_code=0, output=None))
     rules.after_run("backup", T0, RunOutcome("failed", T0, exit_code=2, output="tar: denied\n"))

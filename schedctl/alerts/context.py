@@ -31,12 +31,9 @@ import json
 import socket
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from schedctl.commands.spec import signal_name
-
-if TYPE_CHECKING:
-    from schedctl.commands.spec import CommandResult
 
 __all__ = ["TAIL_CHARS", "AlertContext", "AlertKind"]
 
@@ -68,31 +65,6 @@ class AlertContext:
     description: str | None = None
     command: str | None = None
     user: str | None = None
-
-    @classmethod
-    def from_result(
-        cls,
-        kind: AlertKind,
-        job_id: str,
-        result: CommandResult,
-        *,
-        scheduled_for: datetime,
-        description: str | None = None,
-    ) -> AlertContext:
-        """The context of a command run's result; the tail is cut to :data:`TAIL_CHARS`."""
-        return cls(
-            kind=kind,
-            job_id=job_id,
-            outcome=result.outcome,
-            exit_code=result.exit_code,
-            signal=result.signal,
-            scheduled_for=scheduled_for,
-            finished_at=result.finished_at,
-            duration=None if result.outcome == "not_started" else result.duration,
-            error=result.error,
-            output_tail=result.output_tail[-TAIL_CHARS:],
-            description=description,
-        )
 
     def to_json(self) -> dict[str, Any]:
         """The webhook body documented at the top of this module."""

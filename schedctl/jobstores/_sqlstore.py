@@ -87,10 +87,6 @@ class SQLJobStore(RunRows, BaseJobStore):
         """Inside the claim transaction: the due rows, locked for it, and the time due-ness
         was judged by (the database's own clock where there is one)."""
 
-    def _db_now(self, conn: Connection, local_now: datetime) -> datetime:
-        """The time the store's clock says; a single host's store simply trusts ``local_now``."""
-        return local_now
-
     # -- reads ------------------------------------------------------------------------------
 
     def lookup_job(self, job_id: str) -> Job | None:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from schedctl.alerts.context import AlertContext
+from schedctl.alerts.context import TAIL_CHARS, AlertContext
 from schedctl.alerts.dispatcher import AlertDispatcher
 from schedctl.alerts.spec import alert_from_dict
 from schedctl.errors import StoreError
@@ -23,9 +23,6 @@ from schedctl.state.history import RunHistory, RunOutcome
 #: Outcomes that say nothing about whether the job works: no alert, and no change to
 #: whether the job counts as failing (a replaced run was stopped on purpose).
 _NEUTRAL = ("missed", "skipped", "replaced")
-
-#: Output sent with an alert, at most (characters, from the end).
-ALERT_OUTPUT_CHARS = 4096
 
 
 class AlertRules:
@@ -77,7 +74,7 @@ class AlertRules:
             return
         specs = [alert_from_dict(item) for item in meta[key]]
         # cron mails all the output a run kept; the other alerts carry the end of it.
-        kept = None if kind == "output" else ALERT_OUTPUT_CHARS
+        kept = None if kind == "output" else TAIL_CHARS
         context = AlertContext(
             kind=kind,  # type: ignore[arg-type]
             job_id=job_id, outcome=outcome.state, scheduled_for=scheduled_for,
