@@ -49,7 +49,9 @@ class SchedctlGroup(click.Group):
         try:
             return super().invoke(ctx)
         except SchedctlError as exc:
-            for line in str(exc).splitlines() or [type(exc).__name__]:
+            # At our own line feeds only: splitlines() would also break at a U+2028 or
+            # U+0085 in quoted text, and what follows could pass for a line of ours.
+            for line in str(exc).split("\n") if str(exc) else [type(exc).__name__]:
                 say(f"schedctl: {line}" if not _located(line) else line)
             ctx.exit(exc.exit_code)
         except BrokenPipeError:

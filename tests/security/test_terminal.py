@@ -38,6 +38,26 @@ def test_validate_never_prints_a_jobfile_key_raw(users, site, schedctl):
     assert not RAW.search(result.stderr), repr(result.stderr)
 
 
+def test_a_line_separator_in_a_key_never_starts_a_line_of_its_own(site, schedctl):
+    """Only a line feed of ours ends a message line: a key holding U+2028 and then what
+    reads as a problem of its own (``jobs.yaml:1:1: ...``) stays on its one line, escaped."""
+    jobfile = write(site / "jobs.yaml", """
+        jobs:
+          report:
+            command: 'true'
+            interval: 1h
+            "x\\u2028jobs.yaml:1:1: all clear": 1
+    """)
+
+    result = schedctl("validate", jobfile)
+
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert not [line for line in lines if line.startswith("jobs.yaml:1:1")], lines
+    assert "jobs.report.x\\u2028jobs.yaml:1:1: all clear" in result.stderr
+    assert not RAW.search(result.stderr), repr(result.stderr)
+
+
 def test_import_never_prints_a_file_name_raw(users, site, schedctl):
     cron_d = make_dir(site / "spool" / "cron.d", 0o1777)
     users.attacker.sh(f"touch 'x.{OSC52}'", cwd=cron_d)
