@@ -31,17 +31,20 @@ OUTPUT_EVENT = "output"
 class OutputCapture:
     """Keeps the last ``limit`` bytes of a stream and logs its complete lines.
 
-    ``logger`` may be None (capture only). Lines go out at INFO as ``<prefix><line>``,
+    ``logger`` may be None (capture only), or a logger's name, looked up at the first line
+    (most runs print nothing, and a logger made per job id is a lock and a dict entry for
+    nothing). Lines go out at INFO as ``<prefix><line>``,
     decoded as UTF-8 with replacement, so undecodable output never raises, and escaped;
     once ``log_limit`` bytes of lines were logged, the rest is only counted.
     """
 
     def __init__(
-        self, *, limit: int, logger: logging.Logger | None, prefix: str,
+        self, *, limit: int, logger: logging.Logger | str | None, prefix: str,
         log_limit: int = DEFAULT_LOG_LIMIT, job_id: str | None = None,
     ) -> None:
         self._limit = limit
-        self._logger = logger
+        self._logger = None if isinstance(logger, str) else logger
+        self._logger_name = logger if isinstance(logger, str) else None
         self._prefix = prefix
         self._log_limit = log_limit
         self._fields = {"job_id": job_id, "event": OUTPUT_EVENT}
@@ -55,7 +58,8 @@ class OutputCapture:
         """Take one chunk read from the pipe."""
         self.total += len(chunk)
         self._keep(chunk)
-        if self._logger is not None and self._logger.isEnabledFor(logging.INFO):
+        logger = self.logger
+        if logger is not None and logger.isEnabledFor(logging.INFO):
             if self.dropped:  # past log_limit: counted, not even split into lines
                 self.dropped += len(chunk)
             else:
@@ -64,14 +68,21 @@ class OutputCapture:
     def flush(self) -> None:
         """Log a last line that had no newline (the stream has ended), and how much of the
         output ``log_limit`` kept out of the log."""
-        if self._partial and self._logger is not None:
+        if self._partial and self.logger is not None:
             self._emit(self._partial)
         self._partial = b""
-        if self.dropped and self._logger is not None:
+        if self.dropped and self.logger is not None:
             self._note(f"[... {human_size(self.dropped)} of output not logged (log_limit "
                        f"{human_size(self._log_limit)}); the history keeps the last "
                        f"{human_size(self._limit)} ...]")
             self.dropped = 0
+
+    @property
+    def logger(self) -> logging.Logger | None:
+        """Where the lines go (None: nowhere), looked up by name on first use."""
+        if self._logger is None and self._logger_name is not None:
+            self._logger = logging.getLogger(self._logger_name)
+        return self._logger
 
     def tail_text(self) -> str:
         """The kept tail, decoded, behind a marker that says how much was cut."""
@@ -126,8 +137,9 @@ class OutputCapture:
             line = line[cut:]
 
     def _note(self, text: str) -> None:
-        assert self._logger is not None
-        self._logger.info("%s%s", self._prefix, text, extra=self._fields)
+        logger = self.logger
+        assert logger is not None
+        logger.info("%s%s", self._prefix, text, extra=self._fields)
 
 
 def utf8_cut(data: bytes, limit: int) -> int:

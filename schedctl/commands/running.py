@@ -164,8 +164,8 @@ class RunningCommand:
         _log_start(spec, job_id, proc.pid, shim=lease is not None)
         pipe = None
         if read_fd is not None:
-            logger = logger or logging.getLogger(f"schedctl.job.{job_id}")
-            capture = OutputCapture(limit=spec.output_limit, prefix=f"[{job_id}] ", logger=logger,
+            capture = OutputCapture(limit=spec.output_limit, prefix=f"[{job_id}] ",
+                                    logger=logger or f"schedctl.job.{job_id}",
                                     log_limit=spec.log_limit, job_id=job_id)
             pipe = OutputPipe(read_fd, capture)
         command = cls(
