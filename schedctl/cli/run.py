@@ -87,6 +87,12 @@ def run(jobfile: str, state: str | None, node: str | None, log_format: str | Non
     from schedctl.service.daemon import ServeOptions, serve
     from schedctl.service.logfmt import setup_logging
 
+    if jobfile == "-":
+        raise UsageError(
+            "JOBFILE '-': schedctl run cannot take its jobfile from standard input: it reads "
+            "the file again at each reload (SIGHUP, or a change on disk), and standard input "
+            "can be read only once; save it to a file first (crontab -l > my.crontab) and run "
+            "that, or check it with 'schedctl validate -'")
     setup_logging(log_format)
     code = serve(ServeOptions(jobfile=jobfile, state=state, shutdown_timeout=shutdown_timeout,
                               insecure=insecure, node=node, metrics=metrics,
@@ -107,11 +113,11 @@ def validate(jobfile: str, count: int, as_json: bool, as_crontab: bool, system: 
     \b
     Every problem is reported at once as FILE:LINE:COL: KEY: MESSAGE, with exit
     code 2. A valid file prints each job's schedule in words, the user it runs
-    as, and its next runs.
+    as, and its next runs. JOBFILE '-' reads standard input.
     \b
     Examples:
       schedctl validate jobs.yaml
-      crontab -l > my.crontab && schedctl validate my.crontab
+      crontab -l | schedctl validate --crontab -
     """
     from rich.markup import escape
 
@@ -122,9 +128,11 @@ def validate(jobfile: str, count: int, as_json: bool, as_crontab: bool, system: 
     from schedctl.state.sync import build_job
     from schedctl.state.views import jitter_of, upcoming
 
-    _warn(trust_warnings(jobfile))
+    if jobfile != "-":  # standard input has no file to trust or not
+        _warn(trust_warnings(jobfile))
     loaded = open_jobfile(jobfile, crontab=as_crontab or None, system=system or None,
                           trusted=False)
+    jobfile = "<stdin>" if jobfile == "-" else jobfile
     _warn(job_warnings(loaded))
     now = SystemClock().now()
     jobs = [(spec, build_job(spec, loaded)) for spec in loaded.jobs.values()]

@@ -64,7 +64,8 @@ def load_any(
 ) -> Jobfile:
     """A jobfile, or a crontab converted in memory: ``crontab`` None decides by the content
     (``--system`` implies a crontab). With ``check_trust``, the text is read only from a
-    file that passes the trust rule as it is opened (:func:`schedctl.trust.open_trusted`)."""
+    file that passes the trust rule as it is opened (:func:`schedctl.trust.open_trusted`).
+    ``-`` reads standard input, named ``<stdin>`` in messages."""
     if crontab is None and system:
         crontab = True
     if crontab is False:
@@ -79,7 +80,7 @@ def load_any(
         return crontab_jobfile(source, system=system)
     # The text judged is the text loaded: read once, so a pipe (<(...), /dev/stdin) works
     # and a file replaced meanwhile is not half one version, half another.
-    return parse_jobfile(source.text, path, check_imports=check_imports)
+    return parse_jobfile(source.text, source.name, check_imports=check_imports)
 
 
 def _refuse(conversion: Conversion, problems: list[Problem], written: Written) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from schedctl.crontab.build import load_any
+from schedctl.crontab.files import STDIN
 from schedctl.errors import JobLookupError, StaleJobError
 from schedctl.executors.base import BaseExecutor
 from schedctl.executors.pool import ProcessPoolExecutor, ThreadPoolExecutor
@@ -112,12 +113,13 @@ def open_jobfile(
     from a directory kept off the import path gets the reason as a problem."""
     if trusted:
         check_trusted(path)
-    directory = import_directory(path)
+    directory = None if path == STDIN else import_directory(path)  # stdin has no directory
     add_import_path(directory)
     try:
         return load_any(path, crontab=crontab, system=system, check_trust=trusted)
     except JobfileError as exc:
-        kept_off = None if directory else import_directory_problem(Path(path).resolve().parent)
+        kept_off = None if directory or path == STDIN else import_directory_problem(
+            Path(path).resolve().parent)
         if kept_off is None or not any(p.message.startswith("cannot import") for p in exc.problems):
             raise
         note = Problem(path, 0, 0, "", f"modules beside the jobfile are not imported: {kept_off}")

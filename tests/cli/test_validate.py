@@ -345,3 +345,38 @@ def test_a_root_job_in_a_directory_anyone_may_write_is_warned_of(tmp_path, sched
 
     assert (validated.returncode, validated.stderr) == (0, f"schedctl: warning: {warning}\n")
     assert warning in daemon.log()
+
+
+def _piped(args: list[str], text: str, env: dict[str, str], cwd) -> subprocess.CompletedProcess[str]:
+    from tests.cli.conftest import SCHEDCTL
+
+    return subprocess.run([SCHEDCTL, *args], input=text, env=env, cwd=cwd, capture_output=True,
+                          text=True, timeout=30, check=False)
+
+
+def test_validate_dash_reads_standard_input(tmp_path, cli_env):
+    """``crontab -l | schedctl validate --crontab -`` in a CI pipeline; problems are named
+    ``<stdin>:LINE:COL``."""
+    crontab = _piped(["validate", "--crontab", "-", "--json"], "@hourly true\n*/5 * * * * date\n",
+                     cli_env, tmp_path)
+    broken = _piped(["validate", "-"], "jobs:\n  a: {command: 'true', interval: 5 minutes}\n",
+                    cli_env, tmp_path)
+
+    assert crontab.returncode == 0, crontab.stderr
+    data = json.loads(crontab.stdout)
+    assert (data["jobfile"], [job["id"] for job in data["jobs"]]) == ("<stdin>", ["true", "date"])
+    assert (broken.returncode, broken.stdout) == (2, "")
+    assert broken.stderr == "<stdin>:2:34: jobs.a.interval: '5 minutes' is not a duration (try 5m)\n"
+    assert not any(p.suffix == ".db" for p in tmp_path.rglob("*"))
+
+
+def test_run_refuses_standard_input_and_says_why(tmp_path, cli_env):
+    result = _piped(["run", "-"], "@hourly true\n", cli_env, tmp_path)
+
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        "schedctl: JOBFILE '-': schedctl run cannot take its jobfile from standard input: it "
+        "reads the file again at each reload (SIGHUP, or a change on disk), and standard input "
+        "can be read only once; save it to a file first (crontab -l > my.crontab) and run that, "
+        "or check it with 'schedctl validate -'\n")
+    assert not any(p.suffix == ".db" for p in tmp_path.rglob("*"))
