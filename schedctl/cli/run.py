@@ -146,7 +146,7 @@ def validate(jobfile: str, count: int, as_json: bool, as_crontab: bool, system: 
         ]})
         return
     out = output.console()
-    out.print(f"{jobfile}: OK, {len(plan)} job(s)")
+    out.print(f"{escape(jobfile)}: OK, {len(plan)} job(s)")
     for spec, job, times in plan:
         out.print(f"\n[bold]{escape(spec.id)}[/]: {escape(job.trigger.describe())}  "
                   f"[dim]{escape(as_written(job.trigger))}[/]")

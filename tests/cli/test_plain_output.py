@@ -153,3 +153,12 @@ def test_next_says_what_a_boot_job_or_a_paused_job_is(schedctl, jobfile, state):
     assert held.returncode == 0 and len(held.stdout.splitlines()) == 2
     assert all(" 04:00:00 UTC" in line for line in held.stdout.splitlines())
     assert held.stderr == "schedctl: note: held is paused; it runs at these times once resumed\n"
+
+
+def test_validate_names_the_jobfile_as_given_even_if_it_reads_as_markup(tmp_path, schedctl):
+    """A file name is text: ``[red]`` in it is shown, not taken for a colour."""
+    named = tmp_path / "[red]jobs.yaml"
+    named.write_text("jobs:\n  report: {command: 'true', interval: 1h}\n")
+    result = schedctl("validate", named.name)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("[red]jobs.yaml: OK, 1 job(s)"), result.stdout
