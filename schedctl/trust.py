@@ -85,12 +85,6 @@ def check_trusted(path: str | os.PathLike[str], *, insecure: bool | None = None)
         check_trusted_problem(os.fspath(path), problem, insecure)
 
 
-def is_trusted(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` passes the rule, whatever ``--insecure`` says (for import paths:
-    a module directory is either safe to append, or left out)."""
-    return trust_problem(path) is None
-
-
 def trust_problem(path: str | os.PathLike[str], *, uid: int | None = None) -> str | None:
     """What makes ``path`` untrusted, with the fix, or None when it passes; for schedctl
     run by ``uid`` (default: this process's user)."""
