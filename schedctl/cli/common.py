@@ -29,6 +29,15 @@ class UsageError(SchedctlError):
     exit_code = 2
 
 
+class StateMissingError(SchedctlError):
+    """The state file named does not exist: no scheduler has run on it (``status`` tells
+    this apart from an error, as "not running")."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"state file {path} does not exist yet; 'schedctl run' creates it")
+        self.path = path
+
+
 def state_options(func: F) -> F:
     """``--state PATH|URL`` and ``-f/--jobfile FILE``: the two ways to name a state store."""
     func = click.option(
@@ -72,9 +81,7 @@ def find_state(state: str | None, jobfile: str | None) -> str:
 
     check_in_use(os.fspath(path))  # never claim a change the running scheduler cannot see
     if not path.exists():
-        raise SchedctlError(
-            f"state file {path} does not exist yet; 'schedctl run' creates it"
-        )
+        raise StateMissingError(path)
     return os.fspath(path)
 
 

@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING
 import click
 
 from schedctl.cli.group import main
-from schedctl.cli.common import TimeBound, UsageError, json_option, open_state, state_options
+from schedctl.cli.common import (
+    StateMissingError, TimeBound, UsageError, json_option, open_state, state_options,
+)
 from schedctl.clock import SystemClock
 from schedctl.errors import JobLookupError
 
@@ -332,7 +334,8 @@ def _history_stats(store: SQLJobStore, job_id: str | None, since: datetime | Non
 def status(state: str | None, jobfile: str | None, as_json: bool) -> None:
     """Show whether a scheduler runs on this state file, job counts and recent failures.
 
-    Exits 0 when a scheduler is running, 3 when none is (like 'systemctl status').
+    Exits 0 when a scheduler is running, 3 when none is (like 'systemctl status'),
+    also when the state file does not exist yet; 1 on an error.
 
     \b
     Example:
@@ -341,7 +344,11 @@ def status(state: str | None, jobfile: str | None, as_json: bool) -> None:
     from schedctl.cli import output
     from schedctl.state.views import status_view
 
-    store, run_history = open_state(state, jobfile)
+    try:
+        store, run_history = open_state(state, jobfile)
+    except StateMissingError as exc:  # nothing has run here: "not running", not an error
+        _no_state(str(exc.path), as_json)
+        raise SystemExit(3) from None
     now = SystemClock().now()
     view = status_view(store, run_history, now)
     if as_json:
@@ -349,3 +356,13 @@ def status(state: str | None, jobfile: str | None, as_json: bool) -> None:
     else:
         output.status_panel(view, now)
     raise SystemExit(0 if view.running else 3)
+
+
+def _no_state(path: str, as_json: bool) -> None:
+    from schedctl.cli import output
+
+    if as_json:
+        output.print_json({"state": path, "running": False, "exists": False})
+    else:
+        output.console().print(f"not running: no state file at {path} yet ('schedctl run' "
+                               "creates it)", markup=False)

@@ -71,7 +71,7 @@ class StatusView:
 
     def to_json(self) -> dict[str, Any]:
         data = {
-            "state": self.state_path, "running": self.running, "pid": self.pid,
+            "state": self.state_path, "exists": True, "running": self.running, "pid": self.pid,
             "hostname": self.hostname, "started_at": _iso(self.started_at),
             "heartbeat_at": _iso(self.heartbeat_at), "jobfile": self.jobfile, "jobs": self.jobs,
             "failures_24h": self.failures_24h, "replaced_24h": self.replaced_24h,

@@ -255,8 +255,9 @@ def test_status_without_a_scheduler(seeded):
     assert view["state"] == str(seeded)
     assert view["jobs"] == {"total": 3, "scheduled": 2, "paused": 1, "running": 0, "at_boot": 0}
     assert view["failures_24h"] == FAILED_IN_24H
-    assert set(view) == {"state", "running", "pid", "hostname", "started_at", "heartbeat_at",
-                         "jobfile", "jobs", "failures_24h", "replaced_24h"}
+    assert set(view) == {"state", "exists", "running", "pid", "hostname", "started_at",
+                         "heartbeat_at", "jobfile", "jobs", "failures_24h", "replaced_24h"}
+    assert view["exists"] is True
     assert view["replaced_24h"] == 0
 
     text = cli("status", "--state", seeded)
@@ -264,6 +265,24 @@ def test_status_without_a_scheduler(seeded):
     assert text.stdout.startswith("not running")
     assert "jobs:     3 (2 scheduled, 1 paused, 0 running, 0 at boot)" in text.stdout
     assert f"failures: {FAILED_IN_24H} in the last 24 hours" in text.stdout
+
+
+def test_status_without_a_state_file_is_not_running_not_an_error(tmp_path):
+    """A monitoring check tells "nothing has run here" (3, as systemctl status says of a
+    stopped unit) from an error (1): a state file it cannot open."""
+    missing = tmp_path / "never-run.db"
+    (tmp_path / "jobs.yaml").write_text(f"state: {missing}\njobs:\n  a: {{command: 'true', interval: 1h}}\n")
+    (tmp_path / "broken.db").write_bytes(b"this is not a SQLite database" * 100)
+
+    text = cli("status", "--state", missing)
+    data = cli("status", "-f", tmp_path / "jobs.yaml", "--json")
+    broken = cli("status", "--state", tmp_path / "broken.db")
+
+    assert (text.exit_code, text.stdout) == (
+        3, f"not running: no state file at {missing} yet ('schedctl run' creates it)\n")
+    assert (data.exit_code, json.loads(data.stdout)) == (
+        3, {"state": str(missing), "running": False, "exists": False})
+    assert broken.exit_code == 1 and broken.stdout == ""
 
 
 # -- pause and resume (no scheduler) -----------------------------------------------------------
