@@ -145,3 +145,30 @@ def test_with_a_long_history_pruning_comes_every_twentieth_of_it(
         history.finished("a", when, RunOutcome("success", when), owner="h/1")
         assert 1 <= len(history.runs("a", limit=1000)) <= 41
     assert len(history.runs("a", limit=1000)) == 41  # 46 ends: the last pruning was at the 45th
+
+
+def test_the_views_of_jobs_on_one_schedule_share_its_trigger_and_say_the_same(
+        tmp_path: Path) -> None:
+    from schedctl.jobfile.loader import load_jobfile
+    from schedctl.state.sync import sync_jobs
+    from schedctl.state.views import _job_view, job_views
+
+    jobfile = tmp_path / "jobs.yaml"
+    jobfile.write_text("jobs:\n" + "".join(
+        f"  j{i}:\n    command: 'true'\n    {schedule}\n" for i, schedule in enumerate([
+            'cron: "0 6 * * *"', 'cron: "0 6 * * *"', "interval: 1h", "interval: 1h",
+            "interval: 2h", 'cron: "0 6 * * *"\n    timezone: Asia/Tokyo', "cron: '@reboot'"])))
+    jobfile.chmod(0o600)
+    store = SQLiteJobStore(path=str(tmp_path / "state.db"))
+    sync_jobs(load_jobfile(jobfile), store, datetime(2026, 6, 1, tzinfo=UTC))
+    history = RunHistory(store)
+
+    shared = store.get_all_jobs(share_triggers=True)
+    triggers = {job.id: job.trigger for job in shared}
+    assert triggers["j0"] is triggers["j1"] and triggers["j2"] is triggers["j3"]
+    assert len({id(trigger) for trigger in triggers.values()}) == 5
+    assert len({id(job.trigger) for job in store.get_all_jobs()}) == 7  # the scheduler's own
+    alone = [_job_view(job, set(), None, recent=[]) for job in store.get_all_jobs()]
+    assert job_views(store, history) == alone
+    assert "Asia/Tokyo" in {view.timezone for view in alone}
+    store.shutdown()

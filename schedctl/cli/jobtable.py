@@ -17,9 +17,11 @@ from datetime import datetime
 from typing import IO
 
 from schedctl.cli.glyphs import outcome_glyphs, wants_unicode
-from schedctl.cli.grid import GAP, Cell, Column, render, terminal_width, text_cell, width_of
+from schedctl.cli.grid import (
+    GAP, Cell, Column, render, render_plain, terminal_width, text_cell, width_of,
+)
+from schedctl.commands.escape import escape_text, wants_colour
 from schedctl.cli.output import STATE_STYLES, last_run_text, local, relative, zone_of
-from schedctl.service.logfmt import wants_colour
 from schedctl.state.views import JobView
 
 
@@ -131,8 +133,33 @@ def jobs_table(
     rows = [_Row(view, now, scheduler_running) for view in views]
     detail = FORMS[0] if width is None else next(
         (form for form in FORMS if _natural_width(rows, form) <= width), FORMS[-1])
+    colour = wants_colour(stream)
+    if width is None and not colour:
+        stream.write(_plain(rows, detail, wants_unicode(stream)))
+        return
     columns = _columns(rows, detail, wants_unicode(stream))
-    stream.write(render(columns, width=width, colour=wants_colour(stream)))
+    stream.write(render(columns, width=width, colour=colour))
+
+
+def _plain(rows: Sequence[_Row], detail: Detail, unicode: bool) -> str:
+    """The table of :func:`_columns`, as :func:`render_plain` takes it: texts, no styles."""
+    nodes = any(row.view.node for row in rows)
+    headers = [h for h in _HEADERS if (h != "STATE" or detail.state_column)
+               and (h != "NODE" or nodes)]
+    table = []
+    for row in rows:
+        view = row.view
+        cells = [(view.id,), row.schedule_lines(detail),
+                 row.next_run_lines(detail) or ("-" if detail.state_column else view.state,),
+                 (view.state,), row.last_run_lines(detail),
+                 ("".join(glyph for glyph, _ in _strip(view, detail, unicode)),)]
+        if not detail.state_column:
+            del cells[3]
+        if nodes:
+            cells.append((view.node or "-",))
+        table.append([tuple(escape_text(text, newlines=False) for text in cell)
+                      for cell in cells])
+    return render_plain(headers, table)
 
 
 def _columns(rows: Sequence[_Row], detail: Detail, unicode: bool) -> list[Column]:

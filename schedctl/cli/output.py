@@ -11,9 +11,7 @@ from datetime import datetime, tzinfo
 from typing import IO, TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from schedctl.commands.outcome import summarize
 from schedctl.commands.escape import escape_text
-from schedctl.commands.spec import format_seconds
 from schedctl.state.history import RunRecord
 from schedctl.state.views import JOB_STATES, StatusView
 
@@ -131,6 +129,8 @@ def last_run_text(
     when = record.finished_at or record.started_at or record.scheduled_for
     text = f"{record.state} {relative(when, now, units)}"
     if durations and record.duration is not None:
+        from schedctl.commands.spec import format_seconds  # not loaded for jobs never run
+
         text += f" ({format_seconds(record.duration)})"
     return text
 
@@ -180,6 +180,8 @@ _HISTORY_COLUMNS = ("RUN", "JOB", "SCHEDULED", "STARTED", "DURATION", "ATTEMPT",
 def _history_row(record: RunRecord, zone: tzinfo | None, *, short: bool) -> list[str]:
     """The row's texts, the last one the outcome's detail after its state word. ``short``:
     ``03-01 02:30 CET``, and the start as a time of day when it is on the scheduled day."""
+    from schedctl.commands.spec import format_seconds
+
     scheduled = local(record.scheduled_for, zone)
     started = local(record.started_at, zone) if record.started_at else "-"
     if short:
@@ -226,6 +228,8 @@ def _print_with_outputs(out: Console, table: Table, outputs: list[str]) -> None:
 
 def describe_outcome(record: RunRecord) -> str:
     """The OUTCOME cell: ``failed exit 3 - disk full``; the duration has a column of its own."""
+    from schedctl.commands.outcome import summarize
+
     clean_exit = record.state == "success" and record.exit_code in (None, 0)
     return summarize(record.state, exit_code=None if clean_exit else record.exit_code,
                      error=record.error)

@@ -11,7 +11,9 @@ bidirectional overrides are written as escapes (``\\r``, ``\\x1b``, ``\\u2028``)
 
 from __future__ import annotations
 
+import os
 import re
+from typing import IO
 
 _NAMED = {"\r": "\\r", "\x0b": "\\v", "\x0c": "\\f", "\x08": "\\b", "\x07": "\\a"}
 
@@ -43,3 +45,11 @@ def escape_text(text: str, *, newlines: bool = True) -> str:
     if not (_NEEDS if newlines else _NEEDS_WITH_LF).search(text):
         return text  # the usual case, found at C speed
     return text.translate(_TABLE if newlines else _TABLE_WITHOUT_LF)
+
+
+def wants_colour(stream: IO[str]) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set (no-color.org)."""
+    try:
+        return stream.isatty() and "NO_COLOR" not in os.environ
+    except (AttributeError, ValueError):
+        return False

@@ -11,11 +11,14 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import socket
 import stat
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported where used: a store only read (schedctl list) never signals
+    import socket
 
 #: Errors that only mean "nobody is listening" or "a wake-up is already pending".
 _QUIET_SEND_ERRORS = frozenset({errno.ENOENT, errno.ECONNREFUSED, errno.EAGAIN, errno.EWOULDBLOCK})
@@ -46,6 +49,8 @@ class WakeSender:
                 self._sock = None
 
     def _socket(self) -> socket.socket:
+        import socket
+
         with self._lock:
             if self._sock is None:
                 self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -95,6 +100,8 @@ class WakeListener:
                 os.unlink(self._path)
             except OSError:
                 pass
+        import socket
+
         try:
             sock.shutdown(socket.SHUT_RDWR)  # makes the blocked recv() return b""
         except OSError:
@@ -105,6 +112,8 @@ class WakeListener:
         sock.close()
 
     def _bind(self) -> socket.socket | None:
+        import socket
+
         if not self._clear_stale():
             return None
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -177,6 +186,8 @@ class WakeListener:
 
 def _drain(sock: socket.socket) -> None:
     """Swallow pokes already queued: one wake-up answers them all."""
+    import socket
+
     while True:
         try:
             if not sock.recv(64, socket.MSG_DONTWAIT):
@@ -187,6 +198,8 @@ def _drain(sock: socket.socket) -> None:
 
 def _is_live(path: str) -> bool:
     """Whether a process is bound at ``path``: connecting to a dead socket is refused."""
+    import socket
+
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     try:
         probe.connect(path)

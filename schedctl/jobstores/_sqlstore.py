@@ -35,6 +35,7 @@ from schedctl.jobstores._sqlruns import RunRows
 from schedctl.jobstores.base import BaseJobStore, PlanT
 from schedctl.jobstores.leases import CLAIMS, Claim, ClaimRegistry, LeaseTerms
 from schedctl.timeutil import from_epoch_ms, to_epoch_ms
+from schedctl.triggers.base import BaseTrigger
 
 
 class SQLJobStore(RunRows, BaseJobStore):
@@ -124,12 +125,14 @@ class SQLJobStore(RunRows, BaseJobStore):
             ).fetchone()
         return None if value is None else from_epoch_ms(int(value))
 
-    def get_all_jobs(self) -> list[Job]:
+    def get_all_jobs(self, *, share_triggers: bool = False) -> list[Job]:
+        """Every job, in next-run order, paused last. With ``share_triggers``, jobs on the
+        same schedule share one trigger object: for a reader that only shows them."""
         with self._reading() as conn:
             rows = conn.execute(
                 f"SELECT {COLUMNS} FROM jobs ORDER BY next_run_time IS NULL, next_run_time, id"
             ).fetchall()
-        return self._decode_all(rows)
+        return self._decode_all(rows, triggers={} if share_triggers else None)
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -267,7 +270,7 @@ class SQLJobStore(RunRows, BaseJobStore):
 
     # -- decoding ------------------------------------------------------------------------------
 
-    def _decode(self, row: Row) -> Job:
+    def _decode(self, row: Row, triggers: dict[str, BaseTrigger] | None = None) -> Job:
         job_id, next_run_time, version, state = row
         try:
             return Job.from_state(
@@ -276,17 +279,19 @@ class SQLJobStore(RunRows, BaseJobStore):
                 version=int(version),
                 scheduler=self._scheduler,
                 jobstore_alias=self._alias,
+                triggers=triggers,
             )
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise StoreError(f"{self.location}: job {job_id!r} cannot be loaded ({exc})") from None
 
-    def _decode_all(self, rows: Sequence[Row]) -> list[Job]:
+    def _decode_all(self, rows: Sequence[Row],
+                    triggers: dict[str, BaseTrigger] | None = None) -> list[Job]:
         """Decode rows, skipping unreadable ones so one bad row hides no others; logged once
         per call, not once per row, in case a whole store is unreadable."""
         jobs, failures = [], []
         for row in rows:
             try:
-                jobs.append(self._decode(tuple(row)))  # type: ignore[arg-type]
+                jobs.append(self._decode(tuple(row), triggers))  # type: ignore[arg-type]
             except StoreError as exc:
                 failures.append(exc)
         if failures:

@@ -25,7 +25,7 @@ import time
 from datetime import UTC, datetime
 from typing import IO, Any, Literal
 
-from schedctl.commands.escape import escape_text
+from schedctl.commands.escape import escape_text, wants_colour
 from schedctl.executors.base import current_run
 
 LogFormat = Literal["text", "json", "journal"]
@@ -224,15 +224,3 @@ def formatter_for(chosen: LogFormat, stream: IO[str]) -> logging.Formatter:
     if chosen == "journal":
         return JournalFormatter()
     return TextFormatter(colour=wants_colour(stream))
-
-
-def wants_colour(stream: IO[str]) -> bool:
-    """Colour only on a terminal, and never when NO_COLOR is set (no-color.org)."""
-    return _is_tty(stream) and "NO_COLOR" not in os.environ
-
-
-def _is_tty(stream: IO[str]) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False

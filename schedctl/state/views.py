@@ -118,27 +118,43 @@ def job_views(store: SQLJobStore, history: RunHistory, *, recent: int = RECENT_R
     alive = shared or holder_pid(store.location) is not None
     running = history.running_jobs() if alive else set()
     last = history.last_runs()
-    jobs = store.get_all_jobs()
+    jobs = store.get_all_jobs(share_triggers=True)
     outcomes = recent_outcomes(store, [job.id for job in jobs], recent, with_running=alive) if recent else {}
-    return [_job_view(job, running, last.get(job.id), shared, outcomes.get(job.id, [])) for job in jobs]
+    words: dict[int, _TriggerWords] = {}  # by trigger: jobs on one schedule share it
+    return [_job_view(job, running, last.get(job.id), shared, outcomes.get(job.id, []), words)
+            for job in jobs]
+
+
+#: What a view says of a trigger: as str(), as written, in words, and its zone's name.
+_TriggerWords = tuple[str, str, str, "str | None"]
+
+
+def _trigger_words(job: Job) -> _TriggerWords:
+    trigger = job.trigger
+    describe = getattr(trigger, "describe", None)
+    text = str(trigger)
+    return text, as_written(trigger), describe() if describe else text, zone_name(job)
 
 
 def _job_view(
     job: Job, running: set[str], last: RunRecord | None, shared: bool = False,
-    recent: list[str] | None = None,
+    recent: list[str] | None = None, words: dict[int, _TriggerWords] | None = None,
 ) -> JobView:
+    said = None if words is None else words.get(id(job.trigger))
+    if said is None:
+        said = _trigger_words(job)
+        if words is not None:
+            words[id(job.trigger)] = said
+    text, written, schedule, zone = said
     state = (
         "running" if job.id in running
         else "at boot" if job.trigger.alias == "boot"
         else "paused" if job.next_run_time is None
         else "scheduled"
     )
-    describe = getattr(job.trigger, "describe", None)
     return JobView(
-        id=job.id, description=job.meta.get("description"), trigger=str(job.trigger),
-        written=as_written(job.trigger),
-        schedule=describe() if describe else str(job.trigger),
-        timezone=zone_name(job),
+        id=job.id, description=job.meta.get("description"), trigger=text, written=written,
+        schedule=schedule, timezone=zone,
         next_run_time=job.next_run_time, state=state, last_run=last,
         action=job.meta.get("action", job.func_ref), kind=job.meta.get("kind", "call"),
         env_names=list(job.meta.get("env_names", [])), executor=job.executor,
