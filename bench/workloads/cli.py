@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -37,6 +36,7 @@ from typing import Any
 
 from bench.harness import Case, Results, Row, Size, Value, at_most
 from bench.workloads._jobfiles import many_jobs, prepared_size
+from bench.workloads._service import schedctl_command, stop_service
 
 TITLE = "CLI"
 GOAL_LIST_MS = 120.0
@@ -117,9 +117,9 @@ def _startup(case: Case, workdir: Path) -> dict[str, Any]:
     if case.lib == "schedctl":
         state = str(_fresh_state(workdir, "list"))
         commands = {
-            "help": [*_schedctl(), "--help"],
-            "list": [*_schedctl(), "list", "--state", state],
-            "list_json": [*_schedctl(), "list", "--state", state, "--json"],
+            "help": [*schedctl_command(), "--help"],
+            "list": [*schedctl_command(), "list", "--state", state],
+            "list_json": [*schedctl_command(), "list", "--state", state, "--json"],
         }
     else:
         commands = {"help": [sys.executable, "-c", _APS_IMPORT]}
@@ -147,13 +147,6 @@ def _timed(argv: list[str], env: dict[str, str]) -> tuple[float, str]:
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} exited with {proc.returncode}:\n{proc.stderr[-2000:]}")
     return elapsed, proc.stdout
-
-
-def _schedctl() -> list[str]:
-    """The installed script, as users run it (beside this interpreter, else on PATH)."""
-    beside = Path(sys.executable).parent / "schedctl"
-    found = str(beside) if beside.exists() else shutil.which("schedctl")
-    return [found] if found else [sys.executable, "-m", "schedctl"]
 
 
 def _env(workdir: Path) -> dict[str, str]:
@@ -215,10 +208,10 @@ def _pause(case: Case, workdir: Path) -> dict[str, Any]:
     env = _env(workdir)
     state = str(_fresh_state(workdir, "pause"))
     log_path = workdir / f"cli-run-{os.getpid()}.log"
-    argv = [*_schedctl(), "run", "--log-format", "json", "--state", state,
+    argv = [*schedctl_command(), "run", "--log-format", "json", "--state", state,
             str(workdir / "cli-jobs.yaml")]
     for command in ("pause", "resume"):  # untimed: imports (and caches) what they need
-        _timed([*_schedctl(), command, "--help"], env)
+        _timed([*schedctl_command(), command, "--help"], env)
     spawned = time.time()
     with open(log_path, "wb") as stderr:
         daemon = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
@@ -233,7 +226,7 @@ def _pause(case: Case, workdir: Path) -> dict[str, Any]:
         rounds_out = [_pause_round(log, env, state, watch, last=i == rounds - 1)
                       for i in range(rounds)]
     finally:
-        _stop(daemon)
+        stop_service(daemon)
     pause_ms = [r["pause_ms"] for r in rounds_out]
     obeyed = [r["obey_ms"] for r in rounds_out if r["obey_ms"] is not None]
     result: dict[str, Any] = {
@@ -258,7 +251,7 @@ def _pause_round(log: _Log, env: dict[str, str], state: str, watch: float, *,
     _wait(lambda: log.poll().tick_starts(time.time() - 2 * TICK_INTERVAL), 10,
           "tick to be running", log)
     invoked = time.time()
-    elapsed, out = _timed([*_schedctl(), "pause", TICK, "--state", state], env)
+    elapsed, out = _timed([*schedctl_command(), "pause", TICK, "--state", state], env)
     returned = time.time()
     if out.strip() != f"{TICK}: paused":
         raise RuntimeError(f"schedctl pause printed {out!r}")
@@ -277,25 +270,10 @@ def _pause_round(log: _Log, env: dict[str, str], state: str, watch: float, *,
     }
     if not last:
         resumed = time.time()
-        _timed([*_schedctl(), "resume", TICK, "--state", state], env)
+        _timed([*schedctl_command(), "resume", TICK, "--state", state], env)
         _wait(lambda: log.poll().tick_starts(resumed), 10, "tick to run again after resume", log)
         out_round["resume_obey_ms"] = (log.tick_starts(resumed)[0] - resumed) * 1000
     return out_round
-
-
-def _stop(daemon: subprocess.Popen[bytes]) -> None:
-    if daemon.poll() is None:
-        daemon.send_signal(signal.SIGTERM)
-        try:
-            daemon.wait(15)
-            return
-        except subprocess.TimeoutExpired:
-            pass
-    try:
-        os.killpg(daemon.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    daemon.wait()
 
 
 # -- the table -----------------------------------------------------------------------------------

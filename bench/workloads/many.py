@@ -20,10 +20,8 @@ p50, p99 and max lateness, and schedctl's p99 over the limit's (goal: within 1.5
 from __future__ import annotations
 
 import os
-import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -32,6 +30,7 @@ from typing import Any
 
 from bench import probes
 from bench.harness import Case, Results, Row, Size, Value, at_most, percentile
+from bench.workloads._service import schedctl_command, stop_service
 
 TITLE = "Many commands"
 GOAL_RATIO = 1.5  # schedctl's p99 over the plain pool's
@@ -107,7 +106,7 @@ def _service(workdir: Path, jobs: int, due: float) -> list[float]:
     jobfile.chmod(0o600)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SCHEDCTL_", "NOTIFY_"))}
     env["XDG_STATE_HOME"] = str(workdir / "xdg-state")
-    argv = [_schedctl(), "run", "--state", str(state), str(jobfile)]
+    argv = [*schedctl_command(), "run", "--state", str(state), str(jobfile)]
     with open(workdir / f"many-{stamp}.log", "wb") as log:
         daemon = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log,
                                   stderr=log, start_new_session=True)
@@ -119,7 +118,7 @@ def _service(workdir: Path, jobs: int, due: float) -> list[float]:
             time.sleep(0.2)
         rows = _rows(state)
     finally:
-        _stop(daemon)
+        stop_service(daemon)
     return [(finished - duration * 1000) / 1000 - scheduled / 1000
             for scheduled, finished, duration in rows]
 
@@ -141,24 +140,6 @@ def _rows(state: Path) -> list[tuple[int, int, float]]:
             " AND finished_at IS NOT NULL AND duration IS NOT NULL").fetchall()
     finally:
         conn.close()
-
-
-def _schedctl() -> str:
-    beside = Path(sys.executable).parent / "schedctl"
-    if not beside.exists():
-        raise RuntimeError(f"no schedctl beside {sys.executable}")
-    return str(beside)
-
-
-def _stop(daemon: subprocess.Popen[bytes]) -> None:
-    if daemon.poll() is None:
-        daemon.send_signal(signal.SIGTERM)
-        try:
-            daemon.wait(20)
-            return
-        except subprocess.TimeoutExpired:
-            os.killpg(daemon.pid, signal.SIGKILL)
-    daemon.wait()
 
 
 def report(results: Results, libs: tuple[str, ...]) -> list[Row]:

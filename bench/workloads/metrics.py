@@ -31,7 +31,8 @@ from typing import Any
 
 from bench.harness import Case, Results, Row, Size, Value, at_most, percentile
 from bench.workloads._jobfiles import many_jobs, prepared_size
-from bench.workloads.cli import _env, _schedctl, _stop
+from bench.workloads._service import schedctl_command, stop_service
+from bench.workloads.cli import _env
 
 TITLE = "Metrics"
 GOAL_SCRAPE_MS = 50.0
@@ -106,7 +107,7 @@ def _start(workdir: Path, name: str, *extra: str) -> tuple[subprocess.Popen[byte
     log = workdir / f"metrics-{name}.log"
     with log.open("wb") as stderr:
         daemon = subprocess.Popen(
-            [*_schedctl(), "run", "--state", str(state), *extra,
+            [*schedctl_command(), "run", "--state", str(state), *extra,
              str(workdir / "metrics-jobs.yaml")],
             env=_env(workdir), stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr,
             start_new_session=True)
@@ -156,7 +157,7 @@ def _idle(workdir: Path, window: float, settle: float) -> dict[str, Any]:
         per_min = 60 / (time.perf_counter() - started)
     finally:
         for daemon, _ in daemons.values():
-            _stop(daemon)
+            stop_service(daemon)
     result: dict[str, Any] = {"window_s": window}
     for name in daemons:
         result[f"{name}_cpu_s_per_min"] = (after[name][0] - before[name][0]) / 1e9 * per_min
@@ -194,7 +195,7 @@ def _scrape(workdir: Path, scrapes: int) -> dict[str, Any]:
             times.append((time.perf_counter() - started) * 1000)
         cpu = _process_cpu_s(daemon.pid) - cpu
     finally:
-        _stop(daemon)
+        stop_service(daemon)
     return {
         "scrapes": scrapes, "samples": samples, "bytes": len(body), "first_scrape_ms": first_ms,
         "scrape_p50_ms": statistics.median(times), "scrape_p95_ms": percentile(times, 95),
