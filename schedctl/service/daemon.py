@@ -119,7 +119,7 @@ class Service(ControlLoop, Reloading, StartupSteps, StateFileWatch):
         self.pings = PingRules(store, self.alerts)
         self.live = LivePublisher(store, self.owner)
         self.runlog = RunLog(self.history, clock, self.owner, replacing=self._replaces,
-                             after_run=self._after_run)
+                             after_run=self._after_run, given_up=self.pings.ended)
         if self.guard is not None:
             self.guard.refuse = self.runlog.refused
         self.scheduler.add_listener(self.runlog, RUN_EVENTS)

@@ -2,8 +2,11 @@
 end ping when it ends, both with the attempt's ``rid``, sent by the alert thread.
 
 Missed and skipped runs send nothing: they never started, so the monitor's own
-schedule notices the gap. A run whose lease was lost sends no end ping from this
-node: the node that took it over records (and pings) its end.
+schedule notices the gap. An attempt this node gives up on a shared store (handed over
+at its stop, or its lease lost) ends here with an ``orphaned`` end ping, with its rid,
+which only this node knows: another node records the attempt as orphaned and, with
+``on_orphan: rerun``, starts the next attempt with pings of its own, as a retry does.
+An attempt whose node dies sends no end ping; the monitor's schedule notices that.
 """
 
 from __future__ import annotations

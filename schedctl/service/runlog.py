@@ -48,10 +48,14 @@ class RunLog:
         replacing: Callable[[str], bool] | None = None,
         after_run: Callable[[str, datetime, RunOutcome], None] | None = None,
         reason: str = "schedule",
+        given_up: Callable[[str, datetime, RunOutcome], None] | None = None,
     ) -> None:
         self._reason = reason  # the history's reason column: schedule, or run-now outside a scheduler
         self._replacing = replacing or (lambda job_id: False)
         self._after_run = after_run
+        #: Told of an attempt this node leaves to the others (handed over at its stop, or its
+        #: lease lost), as ``orphaned``, the state another node's reaper records for it.
+        self._given_up = given_up
         self._history = history
         self._clock = clock
         self._owner = owner
@@ -106,12 +110,14 @@ class RunLog:
         if outcome.state == "interrupted" and self._handed_over(
             job_id, event.scheduled_run_time, outcome
         ):
+            self._give_up(job_id, event.scheduled_run_time, outcome)
             return
         if not self._record(event.job_id or "", event.scheduled_run_time, outcome):
             self._log(logging.WARNING, event.job_id or "", "fenced",
                       f"{_summary(outcome)}; not recorded: this node lost the run's lease and "
                       "another node took the run over", outcome=outcome.state,
                       scheduled_for=event.scheduled_run_time.isoformat())
+            self._give_up(job_id, event.scheduled_run_time, outcome)
             return
         if self._after_run is not None:
             self._after_run(event.job_id or "", event.scheduled_run_time, outcome)
@@ -141,6 +147,12 @@ class RunLog:
     def refused(self, job_id: str, run_time: datetime, error: str) -> None:
         """A run the run guard refused: recorded as not started (the guard logged why, once)."""
         self._record(job_id, run_time, RunOutcome("not_started", self._clock.now(), error=error))
+
+    def _give_up(self, job_id: str, run_time: datetime, outcome: RunOutcome) -> None:
+        """The attempt ended here, unrecorded: the node that reaps it records it as
+        ``orphaned`` (and reruns it or not); only this node knows its ping's rid."""
+        if self._given_up is not None:
+            self._given_up(job_id, run_time, dataclasses.replace(outcome, state="orphaned"))
 
     def _handed_over(self, job_id: str, run_time: datetime, outcome: RunOutcome) -> bool:
         """A run this node's stop cut short, on a shared store: left to the other nodes."""

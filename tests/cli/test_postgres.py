@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tests.cli.conftest import CLI
 from tests.cli.helpers import Daemon, as_json, wait_until
+from tests.test_pings import Monitor, monitor_server  # noqa: F401  (a fixture)
 
 JOBS = """\
 cluster:
@@ -113,9 +114,14 @@ def test_a_command_job_in_a_process_pool_is_refused(
 
 def test_a_run_cut_short_by_a_nodes_stop_is_handed_to_another_node(
     schedctl: CLI, jobfile: Callable[[str], Path], scheduler: Callable[..., Daemon], pg_url: str,
-    tmp_path: Path,
+    tmp_path: Path, monitor_server: Callable[..., Monitor], cli_env: dict[str, str],
 ) -> None:
-    """on_orphan: rerun is "at least once" through a rolling restart too, not only a crash."""
+    """on_orphan: rerun is "at least once" through a rolling restart too, not only a crash.
+    The attempt handed over ends its ping on the node that started it (only it knows the
+    rid), as orphaned; the rerun pings start and end with a rid of its own, as a retry does."""
+    for name in ("http_proxy", "HTTP_PROXY", "all_proxy"):
+        cli_env.pop(name, None)
+    monitor = monitor_server()
     marks = tmp_path / "marks"
     jobs = jobfile(f"""
         cluster:
@@ -125,6 +131,7 @@ def test_a_run_cut_short_by_a_nodes_stop_is_handed_to_another_node(
             interval: 1h
             command: echo "$SCHEDCTL_ATTEMPT" >> {marks}; sleep 4
             on_orphan: rerun
+            ping: {monitor.url}/hc
     """)
     first = scheduler(jobs, "--state", pg_url, "--node", "a", "--shutdown-timeout", "0.3s")
     assert schedctl("run-now", "--state", pg_url, "long").returncode == 0
@@ -139,3 +146,6 @@ def test_a_run_cut_short_by_a_nodes_stop_is_handed_to_another_node(
     by_attempt = {row["attempt"]: row for row in rows}
     assert by_attempt[1]["state"] == "orphaned" and by_attempt[1]["owner"].startswith("a/")
     assert by_attempt[2]["owner"].startswith("b/")
+    pings = [(ping.path, ping.query["rid"][0]) for ping in monitor.wait_for(4)]
+    assert [path for path, _ in pings] == ["/hc/start", "/hc/fail", "/hc/start", "/hc/0"]
+    assert pings[0][1] == pings[1][1] != pings[2][1] == pings[3][1]
