@@ -92,7 +92,11 @@ def editor_command(environ: dict[str, str] | os._Environ[str]) -> list[str]:
     for name in ("VISUAL", "EDITOR"):
         value = environ.get(name, "").strip()
         if value:
-            return shlex.split(value)
+            try:
+                return shlex.split(value)
+            except ValueError as exc:  # an unclosed quote
+                raise EditError(f"{name}={value!r} cannot be split as a shell would ({exc}); "
+                                "fix its quoting") from None
     for program in FALLBACK_EDITORS:
         if shutil.which(program):
             return [program]

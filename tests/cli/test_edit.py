@@ -54,8 +54,9 @@ def editor(tmp_path: Path) -> Callable[..., Path]:
 def edit(tmp_path: Path, cli_env: dict[str, str]) -> Callable[..., subprocess.CompletedProcess[str]]:
     """``schedctl edit`` with EDITOR set, stdin not a terminal."""
 
-    def run(script: Path, *args: str) -> subprocess.CompletedProcess[str]:
-        env = {**cli_env, "EDITOR": str(script)}
+    def run(script: Path | str, *args: str) -> subprocess.CompletedProcess[str]:
+        # TMPDIR: the private copies an invalid edit keeps stay under tmp_path, not in /tmp.
+        env = {**cli_env, "EDITOR": str(script), "TMPDIR": str(tmp_path)}
         env.pop("VISUAL", None)
         return subprocess.run([SCHEDCTL, "edit", *args], cwd=tmp_path, env=env, text=True,
                               capture_output=True, stdin=subprocess.DEVNULL, timeout=60,
@@ -125,8 +126,8 @@ def test_on_a_terminal_an_invalid_edit_is_offered_again_and_the_fixed_one_saved(
 def test_on_a_terminal_no_retry_never_asks(tmp_path, editor, cli_env, tmux):
     jobs = tmp_path / "jobs.yaml"
     jobs.write_text(ORIGINAL)
-    tmux.start(f"cd {tmp_path} && EDITOR={editor(BROKEN, FIXED)} {SCHEDCTL} edit --no-retry "
-               "jobs.yaml; echo EXIT=$?", cli_env)
+    tmux.start(f"cd {tmp_path} && TMPDIR={tmp_path} EDITOR={editor(BROKEN, FIXED)} {SCHEDCTL} "
+               "edit --no-retry jobs.yaml; echo EXIT=$?", cli_env)
     screen = tmux.wait_for("EXIT=")
     assert "EXIT=2" in screen and "Edit again" not in screen
     assert jobs.read_text() == ORIGINAL
@@ -248,3 +249,13 @@ def test_a_new_jobfile_left_invalid_or_empty_is_said_not_created(tmp_path, edito
     done = edit(Path("/bin/true"), "new.yaml")
     assert (done.returncode, done.stdout) == (0, "new.yaml: no changes made; not created\n")
     assert not (tmp_path / "new.yaml").exists()
+
+
+def test_an_editor_setting_a_shell_cannot_split_is_said_and_changes_nothing(tmp_path, edit):
+    jobs = tmp_path / "jobs.yaml"
+    jobs.write_text(ORIGINAL)
+    result = edit('nano "--wait', str(jobs))
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "EDITOR" in result.stderr and "No closing quotation" in result.stderr
+    assert jobs.read_text() == ORIGINAL
