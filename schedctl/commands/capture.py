@@ -179,12 +179,22 @@ class OutputPipe:
     and calls :meth:`read_for` to drain what is left once the job has exited.
     """
 
-    def __init__(self, fd: int, capture: OutputCapture) -> None:
+    def __init__(self, fd: int, capture: OutputCapture, *, writer: int | None = None) -> None:
         self.fd: int | None = fd
         self.capture = capture
+        # Our copy of the write end, held while the command runs: its exit then ends the
+        # wait in one wake-up (its pidfd), not two (the pipe's hang-up, then the pidfd).
+        self._writer = writer
         # Made on first use: a job that exits quietly is read to its end by the runner's
         # own poll, and never needs this one.
         self._poller: select.poll | None = None
+
+    def writer_done(self) -> None:
+        """The command has exited: let go of the write end, so the pipe ends once the
+        command's leftover processes, if any, let go of theirs."""
+        if self._writer is not None:
+            os.close(self._writer)
+            self._writer = None
 
     def read_chunk(self) -> bool:
         """Read once (the caller knows data or EOF is there); False, and closed, at EOF."""
@@ -209,6 +219,7 @@ class OutputPipe:
 
     def close(self) -> None:
         """Stop reading; a line without its newline is still logged."""
+        self.writer_done()
         if self.fd is not None:
             if self._poller is not None:
                 self._poller.unregister(self.fd)

@@ -149,8 +149,9 @@ class RunningCommand:
             proc = _popen(launch, env, write_fd, argv=argv, stdin=shim_fd, input_fd=input_fd,
                           runas=runas if lease is None else None)
         except (OSError, ValueError) as exc:
-            if read_fd is not None:
-                os.close(read_fd)
+            for fd in (read_fd, write_fd):
+                if fd is not None:
+                    os.close(fd)
             if channel is not None:
                 channel.close()
             error = (
@@ -158,7 +159,7 @@ class RunningCommand:
             )
             raise CommandStartError(_not_started(error, started_mono, clock)) from None
         finally:
-            for fd in (write_fd, shim_fd, input_fd):
+            for fd in (shim_fd, input_fd):
                 if fd is not None:
                     os.close(fd)
         _log_start(spec, job_id, proc.pid, shim=lease is not None)
@@ -167,7 +168,7 @@ class RunningCommand:
             capture = OutputCapture(limit=spec.output_limit, prefix=f"[{job_id}] ",
                                     logger=logger or f"schedctl.job.{job_id}",
                                     log_limit=spec.log_limit, job_id=job_id)
-            pipe = OutputPipe(read_fd, capture)
+            pipe = OutputPipe(read_fd, capture, writer=write_fd)
         command = cls(
             proc,
             spec=spec,
@@ -321,6 +322,8 @@ class RunningCommand:
             self._reaped = True
         duration = time.monotonic() - self._started_mono
         finished_at = self._clock.now()
+        if self._pipe is not None:
+            self._pipe.writer_done()
         if self._stop_reason is not None:
             self._end_group()
         if self._pipe is not None:
