@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -10,16 +9,13 @@ from uuid import uuid4
 
 from schedctl.refs import callable_name, obj_to_ref, ref_to_obj
 from schedctl.timeutil import UTC, convert_to_datetime, datetime_repr, get_localzone
+from schedctl.triggers._common import encode_json
 from schedctl.triggers.base import BaseTrigger, trigger_from_json, trigger_to_json
 
 if TYPE_CHECKING:
     from schedctl.schedulers.base import BaseScheduler
 
 STATE_VERSION = 1
-
-# Built once: json.dumps with options builds a new encoder on every call. ASCII output keeps
-# surrogate-escaped text (undecodable file names in args) storable and lossless.
-_STATE_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
 #: The options ``Job`` accepts in its constructor and ``modify``.
 JOB_OPTIONS = frozenset(
@@ -135,8 +131,8 @@ class Job:
     # -- validation ------------------------------------------------------------------------
 
     def _modify(self, **changes: Any) -> None:
-        unknown = set(changes) - JOB_OPTIONS
-        if unknown:
+        if not JOB_OPTIONS.issuperset(changes):
+            unknown = set(changes) - JOB_OPTIONS
             raise TypeError(f"unknown job option(s): {', '.join(sorted(unknown))}")
         if "id" in changes:
             self._set_id(changes["id"])
@@ -177,6 +173,8 @@ class Job:
         in the scheduler's zone (the machine's without one), as in APScheduler 3."""
         if value is None:
             return None
+        if type(value) is datetime and value.tzinfo is UTC:
+            return value  # already what it would become (a batch of jobs gives 100,000 of these)
         tz = getattr(self._scheduler, "timezone", None)
         if tz is None:  # an aware value needs no zone: spare asking the machine for its own
             aware = isinstance(value, datetime) and value.utcoffset() is not None
@@ -193,7 +191,7 @@ class Job:
 
     def _set_func(self, func: Any, name: str | None) -> None:
         if isinstance(func, str):
-            ref_to_obj(func)  # fail now, not at the first run, on a typo
+            _check_ref(func)  # fail now, not at the first run, on a typo
             self.func_ref, self._func = func, None
             default_name = func.partition(":")[2] or func
         elif callable(func):
@@ -244,7 +242,12 @@ class Job:
 
     def _encode_state(self, state: dict[str, Any]) -> str:
         try:
-            return _STATE_ENCODER.encode(state)
+            return encode_json(state)
+        except RecursionError:
+            raise ValueError(
+                f"job {self.id!r}: args, kwargs and meta must be JSON data to be stored "
+                "(they contain themselves, or nest too deep)"
+            ) from None
         except (TypeError, ValueError) as exc:
             raise ValueError(
                 f"job {self.id!r}: args, kwargs and meta must be JSON data to be stored ({exc})"
@@ -340,13 +343,31 @@ class Job:
         return self._scheduler
 
 
+#: References that resolved once, so a batch of jobs of one function imports it once. Bounded:
+#: a program names few functions, and a miss only costs the lookup again.
+_RESOLVED_REFS: set[str] = set()
+
+
+def _check_ref(ref: str) -> None:
+    if ref not in _RESOLVED_REFS:
+        ref_to_obj(ref)
+        if len(_RESOLVED_REFS) < 1024:
+            _RESOLVED_REFS.add(ref)
+
+
 def _check_args(value: Any) -> tuple[Any, ...]:
+    if type(value) is tuple:  # the usual forms, spared the abstract checks
+        return value
+    if type(value) is list:
+        return tuple(value)
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
         raise TypeError(f"args: must be a list or tuple, got {value!r}")
     return tuple(value)
 
 
 def _check_kwargs(value: Any) -> dict[str, Any]:
+    if type(value) is dict:
+        return dict(value)
     if not isinstance(value, Mapping):
         raise TypeError(f"kwargs: must be a mapping, got {value!r}")
     return dict(value)

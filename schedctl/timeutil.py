@@ -43,6 +43,8 @@ def astimezone(value: str | tzinfo | None, argname: str = "timezone") -> tzinfo 
     ValueError naming ``argname`` for an unknown zone name and TypeError for
     anything that is not a zone.
     """
+    if type(value) is ZoneInfo or type(value) is timezone:  # always usable: spare the checks
+        return value
     if value is None or isinstance(value, tzinfo) and not isinstance(value, str):
         if value is not None and is_pytz(value):
             return zoneinfo_twin(value, argname)

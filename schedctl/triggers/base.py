@@ -53,6 +53,12 @@ class BaseTrigger(ABC):
         """Rebuild a trigger from ``to_state()`` output; ValueError on an unknown version."""
         raise ValueError(f"trigger: {cls.__name__} has no from_state() and cannot be loaded")
 
+    def state_json(self) -> str | None:
+        """``trigger_to_json(self)`` as compact ASCII JSON text, for a trigger that writes its
+        fixed shape faster than the generic encoder (stores encode every job they keep);
+        None, the default, leaves it to that encoder."""
+        return None
+
     def never_fires(self) -> str | None:
         """Why this trigger can never fire, as a sentence, or None when it may.
 

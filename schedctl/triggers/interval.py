@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, tzinfo
+from math import isfinite
 from typing import Any
 
 from schedctl.timeutil import UTC
@@ -15,6 +16,7 @@ from schedctl.triggers._common import (
     check_version,
     datetime_to_state,
     join_words,
+    json_text,
     plural,
     resolve_zone,
     utc_instant,
@@ -61,16 +63,19 @@ class IntervalTrigger(BaseTrigger):
         timezone: str | tzinfo | None = None,
         jitter: float | None = None,
     ) -> None:
-        parts = {
-            "weeks": weeks,
-            "days": days,
-            "hours": hours,
-            "minutes": minutes,
-            "seconds": seconds,
-        }
-        for name, value in parts.items():
-            _check_amount(name, value)
-        self.interval = timedelta(**parts) or timedelta(seconds=1)
+        if not (  # the usual case, whole amounts, checked in one step
+            type(weeks) is type(days) is type(hours) is type(minutes) is type(seconds) is int
+            and min(weeks, days, hours, minutes, seconds) >= 0
+        ):
+            for name, value in (
+                ("weeks", weeks), ("days", days), ("hours", hours), ("minutes", minutes),
+                ("seconds", seconds),
+            ):
+                _check_amount(name, value)
+        self.interval = (
+            timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds)
+            or timedelta(seconds=1)
+        )
         self._step_us = self.interval // ONE_MICROSECOND
         self.timezone = resolve_zone(timezone, start_date, end_date)
         self.start_date = aware(start_date, self.timezone, "start_date")
@@ -199,6 +204,26 @@ class IntervalTrigger(BaseTrigger):
             **({"pinned": datetime_to_state(self._pinned)} if self._pinned else {}),
         }
 
+    def state_json(self) -> str | None:
+        """The JSON text of ``trigger_to_json(self)``, written directly: numbers, dates and a
+        zone name have one spelling each. None when ``to_state`` is not this class's or a
+        value is not of the types the constructor leaves (the generic encoder decides)."""
+        jitter = self.jitter
+        if type(self).to_state is not IntervalTrigger.to_state or not (
+            jitter is None or type(jitter) in (int, float) and isfinite(jitter)
+        ):
+            return None
+        seconds = self.interval.total_seconds()
+        pinned = f',"pinned":"{self._pinned.isoformat()}"' if self._pinned else ""
+        return (
+            f'{{"type":{json_text(self.alias)},"version":{STATE_VERSION},'
+            f'"seconds":{int(seconds) if seconds.is_integer() else seconds!r},'
+            f'"start_date":{_json_instant(self.start_date)},'
+            f'"end_date":{_json_instant(self.end_date)},'
+            f'"timezone":{json_text(zone_to_state(self.timezone))},'
+            f'"jitter":{"null" if jitter is None else repr(jitter)}{pinned}}}'
+        )
+
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> IntervalTrigger:
         check_version(state, cls)
@@ -246,6 +271,10 @@ def _from_own_state(cls: type[IntervalTrigger], state: dict[str, Any]) -> Interv
     trigger.timezone, trigger.start_date, trigger.end_date = zone, start_date, end_date
     trigger.jitter, trigger._pinned = jitter, None
     return trigger
+
+
+def _json_instant(value: datetime | None) -> str:
+    return "null" if value is None else f'"{value.isoformat()}"'
 
 
 def _stored_instant(text: str) -> datetime:
