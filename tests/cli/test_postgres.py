@@ -114,7 +114,8 @@ def test_a_command_job_in_a_process_pool_is_refused(
 
 def test_a_run_cut_short_by_a_nodes_stop_is_handed_to_another_node(
     schedctl: CLI, jobfile: Callable[[str], Path], scheduler: Callable[..., Daemon], pg_url: str,
-    tmp_path: Path, monitor_server: Callable[..., Monitor], cli_env: dict[str, str],
+    tmp_path: Path, monitor_server: Callable[..., Monitor],  # noqa: F811  (the fixture)
+    cli_env: dict[str, str],
 ) -> None:
     """on_orphan: rerun is "at least once" through a rolling restart too, not only a crash.
     The attempt handed over ends its ping on the node that started it (only it knows the
