@@ -102,3 +102,11 @@ def test_argv0_stays_the_name_the_job_gave(dirs):
     assert run_command(spec, job_id="t").output_tail == f"{first}/prog\n"
     spec = CommandSpec(("sh", "-c", 'echo "$0"'), env={"PATH": "/usr/bin:/bin"})
     assert run_command(spec, job_id="t").output_tail == "sh\n"
+
+
+def test_a_directory_named_twice_is_looked_in_once(dirs):
+    first, second, _ = dirs
+    first.mkdir()
+    program(second / "prog")
+    path = f"{first}:{first}:{second}:{first}"
+    assert find_program("prog", env_with(path)) == os.fsencode(second / "prog")

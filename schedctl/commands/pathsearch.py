@@ -37,9 +37,13 @@ def find_program(program: str, env: Mapping[bytes, bytes]) -> bytes | None:
     if not program or os.sep in program or "\0" in program:
         return None
     name = os.fsencode(program)
+    looked: set[bytes] = set()
     for directory in env.get(b"PATH", _DEFAULT_PATH).split(b":"):
         if not directory.startswith(b"/"):
             return None  # "" or "bin" mean the child's working directory: let it search
+        if directory in looked:
+            continue  # a directory named twice answers the same the second time
+        looked.add(directory)
         candidate = directory + b"/" + name
         if os.access(candidate, os.X_OK, effective_ids=_EFFECTIVE) and _is_file(candidate):
             return candidate
