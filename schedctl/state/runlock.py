@@ -90,7 +90,10 @@ class RunLock:
         try:
             self.acquire()
         except BaseException:
+            # Still the holder of the old lock: a failed acquire released its new one and
+            # with it the entry in _HELD, and without it no heartbeat would try again.
             self._fd = old
+            _HELD[os.path.abspath(self.state_path)] = self
             raise
         if old is not None:
             os.close(old)

@@ -22,11 +22,13 @@ import pytest
 from schedctl.jobfile.loader import load_jobfile
 from schedctl.jobstores.sqlite import SQLiteJobStore
 from schedctl.state.history import RunHistory
-from schedctl.state.runlock import RunLock
+from schedctl.errors import StoreError
+from schedctl.state.runlock import RunLock, held_lock
 from schedctl.state.sync import sync_jobs
 from tests.cli.conftest import SCHEDCTL
 from tests.cli.helpers import Daemon, as_json, read_runs, wait_until
 from tests.faults.harness import read_ledger
+from tests.faults.test_broken_state import fill, tmpfs
 
 JOBS = """\
 state: state.db
@@ -165,6 +167,23 @@ def test_a_removed_lock_file_is_taken_again(tmp_path, cli_env, running):
     second = subprocess.run([SCHEDCTL, "run", "jobs.yaml"], cwd=tmp_path, env=cli_env,
                             capture_output=True, text=True, timeout=30, check=False)
     assert second.returncode == 1 and "already running" in second.stderr
+
+
+def test_a_lock_that_cannot_be_taken_again_on_a_full_disk_stays_known_as_held(tmp_path):
+    """A retake that fails (no space for the pid) leaves the old lock held and this process
+    still its holder, so the next heartbeat tries again; forgotten, none ever would."""
+    with tmpfs(tmp_path / "disk", "256k") as disk:
+        state = str(disk / "state.db")
+        lock = RunLock(state).acquire()
+        try:
+            os.unlink(state + ".lock")
+            fill(disk)
+            assert lock.lost()
+            with pytest.raises(StoreError, match="cannot write the lock file"):
+                lock.retake(None)
+            assert held_lock(state) is lock
+        finally:
+            lock.release()
 
 
 def test_take_back_keeps_what_a_removed_file_held(tmp_path):
