@@ -101,11 +101,15 @@ def _state_of(jobfile: str) -> str | None:
 def _tell(state: str | None) -> str:
     """Send SIGHUP to the scheduler of ``state``, and say what became of the change."""
     from schedctl.jobfile.loader import is_state_url
-    from schedctl.service.editing import signal_scheduler
+    from schedctl.service.editing import EditError, signal_scheduler
 
     if state is not None and is_state_url(state):
         return "each node running it reloads it within 2 seconds"
-    pid = signal_scheduler(state) if state is not None else None
+    try:
+        pid = signal_scheduler(state) if state is not None else None
+    except EditError as exc:  # the file is saved already: a warning, not a failed edit
+        say(f"schedctl: warning: {exc}")
+        return "the scheduler was not told to reload it (see the warning)"
     if pid is None:
         return "no scheduler runs it now; 'schedctl run' will use it"
     return f"the scheduler (pid {pid}) was told to reload it"

@@ -7,13 +7,18 @@ import os
 import shlex
 import shutil
 import subprocess
+import fcntl
 import textwrap
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from schedctl.jobfile.loader import load_jobfile
+from schedctl.jobstores.sqlite import SQLiteJobStore
+from schedctl.state.sync import sync_jobs
 from tests.cli.conftest import SCHEDCTL
 from tests.cli.helpers import read_runs, wait_until
 from tests.prerequisites import need
@@ -147,6 +152,29 @@ def test_the_running_scheduler_is_told_to_reload(tmp_path, editor, edit, jobfile
     assert done.stdout == f"jobs.yaml: saved; the scheduler (pid {daemon.pid}) was told to reload it\n"
     daemon.wait_for_log(f"Reloaded {path} (asked by SIGHUP): 1 added, 1 unchanged")
     wait_until(lambda: read_runs(state, "fresh"), what="the added job to run", context=daemon.log)
+
+
+def test_a_lock_file_naming_another_owners_process_is_not_signalled_yet_the_save_stands(
+        tmp_path, editor, edit, state):
+    """A lock file another user made names a process that is not theirs: no SIGHUP goes to
+    it, which is said as a warning; the edit was saved all the same (exit 0, as it says)."""
+    jobs = tmp_path / "jobs.yaml"
+    jobs.write_text("state: state.db\n" + ORIGINAL)
+    store = SQLiteJobStore(path=state)
+    sync_jobs(load_jobfile(jobs), store, datetime.now(UTC))
+    store.shutdown()
+    lock = os.open(f"{state}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        os.fchown(lock, 65534, 65534)  # nobody's file, naming this (root's) process
+        os.write(lock, f"{os.getpid()}\n".encode())
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = edit(editor("state: state.db\n" + FIXED), "jobs.yaml")
+    finally:
+        os.close(lock)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("jobs.yaml: saved; "), done.stdout
+    assert f"names pid {os.getpid()}" in done.stderr and "not signalled" in done.stderr
+    assert jobs.read_text() == "state: state.db\n" + FIXED
 
 
 def test_no_change_leaves_the_file_alone(tmp_path, editor, edit):
