@@ -35,6 +35,8 @@ def resolve_zone(value: str | tzinfo | None, *bounds: object) -> tzinfo:
 
 def aware(value: str | datetime | date | None, tz: tzinfo, argname: str) -> datetime | None:
     """A datetime argument as an aware datetime in ``tz`` (naive values are read in ``tz``)."""
+    if type(value) is datetime and value.tzinfo is tz and value.utcoffset() is not None:
+        return value  # already so: spare the conversions
     result = convert_to_datetime(value, tz, argname)
     return None if result is None else result.astimezone(tz)
 
