@@ -104,13 +104,15 @@ def open_trusted(
     An open that fails raises the trust problem if there is one, else its OSError (the
     reader says "not found" in its own words). An object the check cannot reach by name
     (a pipe such as ``/dev/stdin``) must itself be owned by root or the running user
-    (or ``uid``, as for :func:`trust_problem`). ``flags`` are added to ``O_RDONLY``
-    (``O_NONBLOCK``: a FIFO's open does not wait for a writer).
+    (or ``uid``, as for :func:`trust_problem`). ``flags`` are added to ``O_RDONLY``.
+
+    The open never waits (``O_NONBLOCK``, ``O_NOCTTY``): a FIFO put there after a check
+    would hold it until someone wrote to it (root's scheduler hung); see :func:`_block_reads`.
     """
     name = os.fspath(path)
     for _ in range(_OPEN_ATTEMPTS):
         try:
-            fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC | flags)
+            fd = os.open(name, _OPEN_FLAGS | flags)
         except OSError:
             check_trusted(name, insecure=insecure)
             raise
@@ -128,15 +130,29 @@ def open_trusted(
         except BaseException:
             os.close(fd)
             raise
-        return fd
+        return _block_reads(fd, flags)
     check_trusted_problem(name, _REPLACED, insecure)
-    return os.open(name, os.O_RDONLY | os.O_CLOEXEC | flags)  # --insecure: as it is
+    return _block_reads(os.open(name, _OPEN_FLAGS | flags), flags)  # --insecure: as it is
+
+
+def _block_reads(fd: int, flags: int) -> int:
+    """``fd``, blocking again unless ``flags`` ask otherwise, if a regular file or a pipe:
+    there a read that waits is one that ends (a FIFO whose writer is gone reads as empty)."""
+    try:
+        mode = os.fstat(fd).st_mode
+        if not flags & os.O_NONBLOCK and (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
+            os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 _REPLACED = ("the file opened is not the one its path leads to (replaced at every try, or "
              "the path leads elsewhere than it reads); try again")
 #: How often :func:`open_trusted` opens again a file replaced between its open and check.
 _OPEN_ATTEMPTS = 3
+_OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
 
 
 def check_trusted_problem(path: str, problem: str, insecure: bool | None = None) -> None:
