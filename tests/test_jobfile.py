@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import pwd
 import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
@@ -922,15 +924,19 @@ def test_default_state_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 @pytest.mark.parametrize("xdg", [None, "relative/dir"], ids=["unset", "relative-ignored"])
-def test_default_state_path_without_usable_xdg(
-    xdg: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_default_state_path_without_usable_xdg_is_in_the_password_databases_home(
+    xdg: str | None, unix_user, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("HOME", str(tmp_path))
+    """As under a ``sudo`` that keeps the caller's ``HOME``: root's state stays in root's
+    home, not in the home of the user who called sudo (where it would be refused)."""
+    monkeypatch.setenv("HOME", unix_user.home)
     if xdg is None:
         monkeypatch.delenv("XDG_STATE_HOME", raising=False)
     else:
         monkeypatch.setenv("XDG_STATE_HOME", xdg)
-    assert default_state_path("/etc/jobs.yaml").parent == tmp_path / ".local" / "state" / "schedctl"
+    own_home = Path(pwd.getpwuid(os.geteuid()).pw_dir)
+    assert own_home != Path(unix_user.home)
+    assert default_state_path("/etc/jobs.yaml").parent == own_home / ".local" / "state" / "schedctl"
 
 
 STATE_PRECEDENCE = [

@@ -41,6 +41,7 @@ Reading rules worth knowing:
 from __future__ import annotations
 
 import os
+import pwd
 from pathlib import Path
 
 from schedctl.errors import SchedctlError
@@ -153,16 +154,29 @@ def _decode(data: bytes, filename: str) -> str:
 def default_state_path(jobfile_path: str | os.PathLike[str]) -> Path:
     """Where a jobfile's state lives unless told otherwise.
 
-    ``$XDG_STATE_HOME/schedctl/<stem>-<hash>.db`` (``XDG_STATE_HOME`` defaults to
-    ``~/.local/state``); the hash of the absolute path keeps two ``jobs.yaml`` in
-    different directories from sharing, and thus corrupting, one state store.
+    ``$XDG_STATE_HOME/schedctl/<stem>-<hash>.db`` (else :func:`state_home`); the hash
+    of the absolute path keeps two ``jobs.yaml`` in different directories from sharing,
+    and thus corrupting, one state store.
     """
     absolute = Path(jobfile_path).expanduser().resolve()
     digest = sha256(str(absolute).encode("utf-8", "surrogateescape")).hexdigest()[:10]
+    return state_home() / "schedctl" / f"{absolute.stem}-{digest}.db"
+
+
+def state_home() -> Path:
+    """``$XDG_STATE_HOME``, else ``.local/state`` in the home directory of the user
+    running schedctl as the password database has it, not as ``$HOME`` says: ``sudo`` may
+    keep the caller's ``HOME``, and root's state would land in the caller's home (and then
+    be refused as a file another user could change)."""
     base = os.environ.get("XDG_STATE_HOME", "")
     # The XDG spec says to ignore a relative value: it would depend on the cwd.
-    root = Path(base) if os.path.isabs(base) else Path.home() / ".local" / "state"
-    return root / "schedctl" / f"{absolute.stem}-{digest}.db"
+    if os.path.isabs(base):
+        return Path(base)
+    try:
+        home = Path(pwd.getpwuid(os.geteuid()).pw_dir)
+    except KeyError:  # a uid without an entry (a container's): HOME is all there is
+        home = Path.home()
+    return home / ".local" / "state"
 
 
 def resolve_state(cli_state: str | os.PathLike[str] | None, jobfile: Jobfile) -> Path | str:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import pwd
 from pathlib import Path
 
 from schedctl.jobfile.loader import default_state_path, is_state_url
@@ -32,10 +31,7 @@ MAX_BYTES = 4096
 
 def record_path(jobfile: str | os.PathLike[str]) -> Path:
     """Where ``run`` leaves the record for ``jobfile`` and ``-f`` reads it."""
-    name = default_state_path(jobfile).with_suffix(SUFFIX).name
-    base = os.environ.get("XDG_STATE_HOME", "")
-    root = Path(base) if os.path.isabs(base) else _home() / ".local" / "state"
-    return root / "schedctl" / name
+    return default_state_path(jobfile).with_suffix(SUFFIX)
 
 
 def own_state(jobfile: Jobfile) -> str:
@@ -103,13 +99,6 @@ def _has_password(location: str) -> bool:
     from schedctl.jobstores._pg_schema import redact
 
     return redact(location) != location
-
-
-def _home() -> Path:
-    try:
-        return Path(pwd.getpwuid(os.geteuid()).pw_dir)
-    except KeyError:
-        return Path.home()
 
 
 def _absolute(location: str | os.PathLike[str]) -> str:

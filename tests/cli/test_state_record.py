@@ -118,3 +118,23 @@ def test_a_database_url_is_recorded_only_without_a_password(tmp_path, monkeypatc
     assert recorded_state(jobfile.path) == (url if recorded else None)
     assert ("secret" in record_path(jobfile.path).read_text()
             if record_path(jobfile.path).exists() else False) is False
+
+
+def test_under_sudo_keeping_home_roots_default_state_stays_in_roots_home(jobfile, tmp_path,
+                                                                         cli_env, unix_user):
+    """``sudo schedctl ...`` with the caller's ``HOME`` kept: the default state is root's,
+    as the password database names root's home, never one in the caller's home."""
+    import pwd
+    import subprocess
+
+    from tests.cli.conftest import SCHEDCTL
+
+    path = jobfile(JOBS)
+    env = {key: value for key, value in cli_env.items() if key != "XDG_STATE_HOME"}
+    env["HOME"] = unix_user.home
+    result = subprocess.run([SCHEDCTL, "history", "-f", path], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=30, check=False)
+    own = Path(pwd.getpwuid(os.geteuid()).pw_dir) / ".local" / "state" / "schedctl"
+    assert result.returncode == 1
+    assert f"state file {own}/jobs-" in result.stderr, result.stderr
+    assert unix_user.home not in result.stderr
