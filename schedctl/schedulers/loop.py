@@ -78,6 +78,13 @@ class RunLoop:
         return {alias: memory.failing_since for alias, memory in list(self._memories.items())
                 if memory.failing_since is not None}
 
+    def retry_stores_now(self) -> None:
+        """A failing store was repaired: the stores run from memory are tried again at the
+        next pass, which starts at once, instead of when their retry is due."""
+        for memory in list(self._memories.values()):
+            memory.retry_now()
+        self.wakeup()
+
     def tick(self, now: datetime | None = None) -> datetime | None:
         """Start every run due at ``now`` and return when the next one is due (None: nothing is).
 

@@ -60,6 +60,11 @@ class MemorySchedule:
         """Whether to try the store again (also at once after a backward clock step)."""
         return self._retry_at is None or now >= self._retry_at or now < self._retry_at - STORE_RETRY
 
+    def retry_now(self) -> None:
+        """The store was repaired (its file taken back): try it at the next pass rather
+        than after STORE_RETRY, since until then a change made in it (a pause) is unseen."""
+        self._retry_at = None
+
     # -- while the store works -----------------------------------------------------------------
 
     def remember(self, claimed: list[tuple[Job, RunPlan]], now: datetime) -> None:

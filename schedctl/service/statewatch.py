@@ -90,7 +90,9 @@ class StateFileWatch:
         lock = held_lock(store.path)
         if lock is not None:
             lock.note(store.opened)  # commands compare the file at the path with this
-        self.scheduler.wakeup()
+        # A pass that failed on the changed file left the jobs running from memory, where
+        # a pause made in the file now would go unseen until the retry: back to it at once.
+        self.scheduler.retry_stores_now()
         _logger.error("The state file %s is %s", store.path, how)
 
     def _keep_lock(self, store: SQLiteJobStore) -> None:

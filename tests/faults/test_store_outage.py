@@ -11,6 +11,7 @@ before anything is claimed, so no slot runs twice and none is lost. Without the 
 from __future__ import annotations
 
 import logging
+import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -23,6 +24,8 @@ from schedctl.executors.debug import DebugExecutor
 from schedctl.jobfile.loader import load_jobfile
 from schedctl.jobstores.sqlite import SQLiteJobStore
 from schedctl.schedulers.outage import STORE_RETRY
+from schedctl.service.statewatch import StateFileWatch
+from schedctl.state.history import RunHistory
 from tests.conftest import TickOnlyScheduler
 
 T0 = datetime(2026, 3, 2, 12, 0, 0, tzinfo=UTC)
@@ -180,3 +183,40 @@ def test_the_heartbeat_of_schedctl_run_survives_an_unreadable_store(tmp_path, ca
     service._heartbeat()  # must not raise
     store.reads_fail = store.writes_fail = False
     store.shutdown()
+
+
+
+def test_a_state_file_taken_back_is_used_again_at_once(outage, tmp_path):
+    """A pass that failed on a truncated state file runs the jobs from memory; once the
+    heartbeat has taken the file back, a pause made in it holds from the next pass, not
+    only once the store's retry is due (STORE_RETRY later)."""
+    scheduler, store, clock = outage(keep=True)
+    scheduler.add_job(record_run, "interval", seconds=1, id="every-1s")
+    drive(scheduler, clock, seconds(3))
+    os.truncate(tmp_path / "state.db", 0)
+    store.writes_fail = store.reads_fail = True  # as once a read reaches the emptied file
+    drive(scheduler, clock, seconds(5))
+    assert scheduler.failing_stores() and runs_of("every-1s") == [1, 2, 3, 4, 5]
+
+    store.writes_fail = store.reads_fail = False
+    HeartbeatWatch(store, scheduler, clock, tmp_path)._watch_state_file()
+    assert store.file_change() is None
+    other = SQLiteJobStore(path=tmp_path / "state.db")
+    job = other.lookup_job("every-1s")  # gone if the file was made anew from the jobfile
+    if job is not None:
+        job.next_run_time = None
+        other.update_job(job)
+    other.shutdown()
+    drive(scheduler, clock, seconds(12))
+    assert runs_of("every-1s") == [1, 2, 3, 4, 5]
+    assert scheduler.failing_stores() == {}
+
+
+class HeartbeatWatch(StateFileWatch):
+    """The state file check of ``schedctl run``'s heartbeat, over a test's scheduler."""
+
+    def __init__(self, store, scheduler, clock, tmp_path) -> None:
+        (tmp_path / "jobs.yaml").write_text("jobs:\n  other: {command: 'true', interval: 1h}\n")
+        self.store, self.scheduler, self.clock = store, scheduler, clock
+        self.jobfile = load_jobfile(tmp_path / "jobs.yaml")
+        self.history = RunHistory(store)
