@@ -237,6 +237,26 @@ def test_reruns_stop_when_the_attempts_are_spent(store: PostgreSQLJobStore) -> N
         (1, "orphaned"), (2, "orphaned")]
 
 
+def test_a_late_result_leaves_the_rerun_the_same_node_claimed(store: PostgreSQLJobStore) -> None:
+    """The node stalled (its database froze): its reaper orphaned the expired attempt and
+    claimed the rerun before that attempt's late result was written. The result is not
+    recorded, and must not take the rerun's claim with it: the rerun's command would start
+    without its run id and lease, and its lease would no longer be renewed."""
+    claim = claim_one(store, meta={"on_orphan": "rerun"})
+    expire(store.url, claim.run_id)
+    [rerun] = store.reap_expired()
+    late = RunOutcome("failed", store.db_now(), signal=9, attempt=1)
+    assert not RunHistory(store).finished("a", claim.scheduled_for, late, owner="n1/a")
+    assert store.claims.latest("a", claim.scheduled_for) is rerun.claim
+    assert store.claims.leased() == [rerun.claim]
+    assert RunHistory(store).finished(
+        "a", claim.scheduled_for, RunOutcome("success", store.db_now(), exit_code=0, attempt=2),
+        owner="n1/a")
+    assert store.claims.all() == []
+    assert sql(store.url, "SELECT attempt, state FROM runs ORDER BY attempt") == [
+        (1, "orphaned"), (2, "success")]
+
+
 def test_a_restarted_node_expires_its_previous_processes_runs(pg_url: str) -> None:
     old, new, other = (node_store(pg_url, owner) for owner in ("n1/old", "n1/new", "n10/x"))
     try:

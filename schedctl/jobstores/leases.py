@@ -121,11 +121,18 @@ class ClaimRegistry:
             found = list(self._by_slot.get((job_id, to_epoch_ms(scheduled_for)), {}).values())
         return max(found, key=lambda c: c.attempt, default=None)
 
-    def release(self, job_id: str, scheduled_for: datetime, attempt: int | None = None) -> None:
-        """Forget the claims of a run that ended (one attempt, or all of them)."""
+    def release(
+        self, job_id: str, scheduled_for: datetime, attempt: int | None = None, *,
+        through: int | None = None,
+    ) -> None:
+        """Forget the claims of a run that ended: one ``attempt``, the attempts up to
+        ``through`` (a later one may be a rerun this node's reaper claimed meanwhile), or
+        all of them."""
         with self._lock:
             held = self._by_slot.get((job_id, to_epoch_ms(scheduled_for)), {})
-            for run_id in [r for r, c in held.items() if attempt is None or c.attempt == attempt]:
+            for run_id in [r for r, c in held.items()
+                           if (attempt is None or c.attempt == attempt)
+                           and (through is None or c.attempt <= through)]:
                 self._forget(run_id)
 
     def holds(self, claim: Claim) -> bool:

@@ -200,7 +200,11 @@ class RunHistory:
                     prune(conn, job_id, KEEP_RUNS_PER_JOB)
         finally:
             # Released only now: while the write waits on the database, the lease is renewed.
-            self._store.claims.release(job_id, scheduled_for)
+            # Not a later attempt: this node's reaper may have claimed a rerun of this very
+            # run while the write waited (a stalled database), and that rerun needs its claim.
+            # Later attempts announced as retries were deleted above, and go too.
+            later = None if announced > outcome.attempt else outcome.attempt
+            self._store.claims.release(job_id, scheduled_for, through=later)
         self._tell("run_finished", job_id, scheduled_for, outcome, owner=owner, written=written)
         return written
 
@@ -239,7 +243,7 @@ class RunHistory:
                     (job_id, to_epoch_ms(scheduled_for), attempt, reason, owner),
                 ).rowcount)
         finally:
-            self._store.claims.release(job_id, scheduled_for)
+            self._store.claims.release(job_id, scheduled_for, through=attempt)
 
     def held_attempt(self, job_id: str, scheduled_for: datetime) -> int:
         """The attempt of the run this node holds (a rerun's is over 1), else 1."""
