@@ -595,3 +595,19 @@ def test_a_checkpoint_of_a_removed_file_creates_nothing(tmp_path: Path) -> None:
     checkpointer = Checkpointer(str(path), logging.getLogger("test"))
     assert checkpointer.checkpoint() is False
     assert not path.exists()
+
+
+def test_no_checkpoint_into_a_file_truncated_under_the_store(db_path: Path) -> None:
+    """Copying the log into a state file truncated meanwhile would fill it out again: the
+    heartbeat's check would no longer see the change, and the pages that were not in the
+    log would read as zeros. The file is left as it is, for the heartbeat to take back."""
+    store = SQLiteJobStore(path=db_path)
+    try:
+        start(store)
+        store.add_jobs([make_job(f"j{i}", T0) for i in range(50)])
+        os.truncate(db_path, 0)
+        store.add_jobs([make_job("late", T0)])
+        assert store._checkpointer is not None and store._checkpointer.checkpoint() is False
+        assert db_path.stat().st_size == 0 and store.file_change() == "truncated"
+    finally:
+        store.shutdown()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+from collections.abc import Callable
 from urllib.parse import quote
 
 #: How long after a commit the checkpoint waits, so that a burst of commits is copied
@@ -25,9 +26,16 @@ SETTLE_SECONDS = 0.25
 class Checkpointer:
     """Copies the write-ahead log of ``path`` into the database a moment after commits."""
 
-    def __init__(self, path: str, logger: logging.Logger) -> None:
+    def __init__(
+        self, path: str, logger: logging.Logger, still_ours: Callable[[], bool] = lambda: True,
+    ) -> None:
         self._path = path
         self._logger = logger
+        # Whether the file at ``path`` is still the one the store opened: the log must
+        # never be copied into a file truncated (or renamed there) since, which would
+        # fill it out to its old size, hide the change from the heartbeat's check, and
+        # leave holes where the pages that were not in the log used to be.
+        self._still_ours = still_ours
         self._written = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -60,13 +68,15 @@ class Checkpointer:
 
     def checkpoint(self) -> bool:
         """One PASSIVE checkpoint on a connection of its own (the file at ``path`` now,
-        never created); True when it ran."""
+        never created, and only while it is the store's); True when it ran."""
         try:
             conn = sqlite3.connect(f"file:{quote(self._path)}?mode=rw", uri=True,
                                    isolation_level=None, check_same_thread=False)
         except sqlite3.Error:
             return False  # removed or unreadable: the store says so where it matters
         try:
+            if not self._still_ours():
+                return False  # the heartbeat takes the file back, from the store's copy
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             self._failed = False
             return True

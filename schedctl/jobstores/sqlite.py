@@ -110,7 +110,7 @@ class SQLiteJobStore(SQLJobStore):
         self._listener = WakeListener(self.wake_path, self._wake_scheduler, self._logger)
         self._listener.open(self._writing(notify=False))
         if self._checkpointer is None:
-            self._checkpointer = Checkpointer(self.path, self._logger)
+            self._checkpointer = Checkpointer(self.path, self._logger, self._still_ours)
             self._checkpointer.start()
             with self._lock:
                 if self._conn is not None:
@@ -157,6 +157,12 @@ class SQLiteJobStore(SQLJobStore):
         with self._lock:
             opened = self._opened if self._conn is not None else None
             return None if opened is None else file_change(self.path, opened)
+
+    def _still_ours(self) -> bool:
+        """``file_change() is None`` without the store's lock (one stat), for the
+        checkpoint thread, which must not wait on a claim."""
+        opened = self._opened
+        return opened is None or file_change(self.path, opened) is None
 
     def take_back(self, change: FileChange) -> bool:
         """Make the file at ``path`` the one this store uses again, after ``change``: a
