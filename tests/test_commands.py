@@ -378,6 +378,46 @@ def test_terminate_wakes_a_thread_blocked_in_wait(fifo):
     assert (command.result.outcome, command.result.signal) == ("interrupted", signal.SIGKILL)
 
 
+def test_a_waiting_thread_keeps_one_wake_fd_and_a_stale_wake_harms_no_later_run(fifo):
+    """Each waiting thread wakes on one eventfd of its own, across its runs: a stop meant
+    for a run that ended must not end the next one, and a stop still wakes it."""
+    outcomes: list[tuple[str, int | None]] = []
+    commands: list[RunningCommand] = []
+
+    def two_runs() -> None:
+        for _ in range(2):
+            command = RunningCommand.start(
+                CommandSpec(f"trap '' TERM; echo ready > {fifo}; sleep 1000"), job_id="t")
+            commands.append(command)
+            result = command.wait()
+            outcomes.append((result.outcome, result.signal))
+
+    waiter = threading.Thread(target=two_runs)
+    waiter.start()
+    fifo.read_text()
+    commands[0].terminate(0.2)
+    commands[0].terminate(0.1)  # a second wake-up, perhaps left for the next run to find
+    fifo.read_text()
+    second = commands[1]
+    assert second.result is None  # the stale wake-up did not end it
+    second.terminate(0.2)
+    waiter.join(timeout=10)
+    assert outcomes == [("interrupted", signal.SIGKILL)] * 2
+
+
+def test_wake_fds_end_with_their_threads():
+    def eventfds() -> int:
+        return sum("eventfd" in os.readlink(f"/proc/self/fd/{fd}")
+                   for fd in os.listdir("/proc/self/fd") if os.path.exists(f"/proc/self/fd/{fd}"))
+
+    before = eventfds()
+    for _ in range(5):
+        worker = threading.Thread(target=run, args=(("true",),))
+        worker.start()
+        worker.join()
+    assert eventfds() == before
+
+
 def test_kill_is_immediate():
     command = RunningCommand.start(CommandSpec("trap '' TERM; sleep 1000"), job_id="t")
     command.kill()

@@ -56,6 +56,7 @@ from schedctl.commands.spawn import (
     _signal_group,
     _start_error,
     live_group_members,
+    thread_wake_fd,
 )
 from schedctl.commands.spec import (
     CommandResult,
@@ -102,7 +103,7 @@ class RunningCommand:
         self._deadline = None if spec.timeout is None else self._started_mono + spec.timeout
         self._lock = threading.Lock()
         self._pump_lock = threading.Lock()
-        self._wake_fd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+        self._wake_fd: int | None = None  # the waiting thread's while it waits (see _pump)
         self._exit_fd = _open_exit_fd(proc.pid)
         self._backoff = 0.001
         self._exited = self._reaped = self._sigterm_sent = self._sigkill_sent = False
@@ -169,16 +170,8 @@ class RunningCommand:
                                     logger=logger or f"schedctl.job.{job_id}",
                                     log_limit=spec.log_limit, job_id=job_id)
             pipe = OutputPipe(read_fd, capture, writer=write_fd)
-        command = cls(
-            proc,
-            spec=spec,
-            job_id=job_id,
-            started=(started_at, started_mono),
-            pipe=pipe,
-            clock=clock,
-            lease=lease,
-            channel=channel,
-        )
+        command = cls(proc, spec=spec, job_id=job_id, started=(started_at, started_mono),
+                      pipe=pipe, clock=clock, lease=lease, channel=channel)
         if lease is not None and channel is not None:
             command._bind_lease(lease, channel)
         return command
@@ -252,22 +245,29 @@ class RunningCommand:
             if grace <= 0 and not self._sigkill_sent:
                 _signal_group(self.pgid, signal.SIGKILL)
                 self._sigkill_sent = True
-            os.eventfd_write(self._wake_fd, 1)
+            if self._wake_fd is not None:
+                os.eventfd_write(self._wake_fd, 1)
 
     # -- the waiting thread ----------------------------------------------------------------
 
     def _pump(self, until: float | None) -> None:
-        pipe_fd = self._pipe.fd if self._pipe is not None else None
-        poller = self._poller(pipe_fd, self._wake_fd, self._exit_fd)
-        while not self._exited:
-            now = time.monotonic()
-            self._enforce_deadlines(now)
-            if until is not None and now >= until:
-                return
-            for fd, _ in poller.poll(self._poll_ms(now, until)):
-                self._on_ready(fd, poller)
-            if self._exit_fd is None:
-                self._exited = _has_exited(self.pid)
+        with self._lock:  # from now on, a stop in another thread wakes this one
+            self._wake_fd = wake_fd = thread_wake_fd()
+        try:
+            pipe_fd = self._pipe.fd if self._pipe is not None else None
+            poller = self._poller(pipe_fd, wake_fd, self._exit_fd)
+            while not self._exited:
+                now = time.monotonic()
+                self._enforce_deadlines(now)
+                if until is not None and now >= until:
+                    return
+                for fd, _ in poller.poll(self._poll_ms(now, until)):
+                    self._on_ready(fd, poller)
+                if self._exit_fd is None:
+                    self._exited = _has_exited(self.pid)
+        finally:
+            with self._lock:
+                self._wake_fd = None
         try:
             self._finish()
         finally:
@@ -312,7 +312,7 @@ class RunningCommand:
             self._exited = True
         elif fd == self._wake_fd:
             try:
-                os.eventfd_read(self._wake_fd)
+                os.eventfd_read(fd)
             except BlockingIOError:
                 pass
 
@@ -328,7 +328,6 @@ class RunningCommand:
             self._end_group()
         if self._pipe is not None:
             self._drain(self._pipe)
-        os.close(self._wake_fd)
         if self._exit_fd is not None:
             os.close(self._exit_fd)
         self._result = self._make_result(returncode, duration, finished_at)

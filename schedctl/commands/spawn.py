@@ -14,6 +14,7 @@ import os
 import shlex
 import subprocess
 import sys
+import threading
 import time
 
 from schedctl.clock import Clock
@@ -197,6 +198,35 @@ def _log_start(spec: CommandSpec, job_id: str, pid: int, *, shim: bool) -> None:
         shim_of = "the lease shim of " if shim else ""
         command = shlex.join(spec.argv())
         _log.debug("%s: started pid %d: %s%s (env set: %s)", job_id, pid, shim_of, command, names)
+
+
+class _WakeFd:
+    """An eventfd owned by one thread, closed when the thread ends."""
+
+    def __init__(self) -> None:
+        self.fd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+
+    def __del__(self) -> None:
+        try:
+            os.close(self.fd)
+        except (OSError, TypeError):  # TypeError: os is already torn down at exit
+            pass
+
+
+_WAKE = threading.local()
+
+
+def thread_wake_fd() -> int:
+    """The calling thread's eventfd, on which another thread's stop wakes its wait.
+
+    One per waiting thread, made at its first run, rather than one per run: an
+    eventfd and a close fewer per run. A wake-up meant for a run that has just ended
+    finds the next run's wait, which only looks again and goes back to waiting.
+    """
+    wake = getattr(_WAKE, "wake", None)
+    if wake is None:
+        wake = _WAKE.wake = _WakeFd()
+    return int(wake.fd)
 
 
 def _open_exit_fd(pid: int) -> int | None:
