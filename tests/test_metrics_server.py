@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import select
 import socket
 import stat
 import threading
@@ -19,6 +20,7 @@ from schedctl.errors import StoreError
 from schedctl.jobfile.addresses import ListenAddress, parse_listen_address
 from schedctl.metrics.health import LoopWatch, StoreProbe
 from schedctl.metrics.server import MetricsListenError, MetricsServer
+from tests.cli.helpers import wait_until
 
 ROUTES = {
     "/metrics": lambda: (200, "text/plain; version=0.0.4; charset=utf-8", b"up 1\n"),
@@ -249,3 +251,59 @@ def test_the_store_probe_says_what_the_store_said() -> None:
         raise StoreError("/var/lib/schedctl/jobs.db is damaged")
 
     assert StoreProbe(fails).problem() == "the state store fails: /var/lib/schedctl/jobs.db is damaged"
+
+
+
+def test_a_flood_of_connections_costs_a_bounded_number_of_threads(
+        serving: list[MetricsServer]) -> None:
+    """Connections past the limit are answered 503 (or closed) at once by the listening
+    thread: a flood neither starts a thread each nor waits on anyone."""
+    server = MetricsServer(ListenAddress("127.0.0.1", 0), ROUTES, max_clients=4)
+    server.start()
+    serving.append(server)
+    before = threading.active_count()
+    flood = [socket.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(40)]
+    try:
+        for client in flood[4:]:  # taken in order: the first 4 hold the places, sending nothing
+            try:
+                answer = client.recv(200)
+            except ConnectionResetError:
+                answer = b""
+            assert answer == b"" or answer.startswith(b"HTTP/1.0 503 Service Unavailable"), answer
+        assert threading.active_count() - before <= 4
+    finally:
+        for client in flood:
+            client.close()
+    assert scrape_answers(server)
+
+
+def scrape_answers(server: MetricsServer) -> bool:
+    """Whether a scrape is answered 200 once the places of closed clients are given back."""
+    def answered() -> bool:
+        return get(http.client.HTTPConnection("127.0.0.1", server.port, timeout=5),
+                   "/metrics")[0] == 200
+    wait_until(answered, 5, what="a scrape to be answered")
+    return True
+
+
+def test_a_client_sending_a_byte_now_and_then_is_dropped_at_the_request_deadline(
+        serving: list[MetricsServer]) -> None:
+    """Slowloris: every read gets a byte well within the read timeout, yet the request as
+    a whole must be in by the deadline, or the connection is closed and its place freed."""
+    server = MetricsServer(ListenAddress("127.0.0.1", 0), ROUTES, max_clients=1,
+                           request_seconds=0.5)
+    server.start()
+    serving.append(server)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as slow:
+        closed = False
+        for byte in b"GET /metrics HTTP/1.0\r\nX-Slow: " + b"a" * 200:  # 10 s at 20 a second
+            try:
+                slow.sendall(bytes([byte]))
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+                break
+            if select.select([slow], [], [], 0.05)[0]:  # closed by the server: readable
+                closed = True
+                break
+        assert closed, "the slow client was still being read after 10 seconds"
+    assert scrape_answers(server)

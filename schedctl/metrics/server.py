@@ -2,7 +2,10 @@
 
 One thread blocks in ``select`` until a request comes: no polling, so an idle scheduler
 stays idle (``serve_forever`` would wake twice a second). Each request then gets a
-thread of its own, so a slow client never holds up a health check.
+thread of its own, so a slow client never holds up a health check; but at most
+``MAX_CLIENTS`` at once (a connection past that gets 503 at once), and each must send its
+whole request within ``REQUEST_SECONDS``: a flood of connections costs neither threads nor
+memory, and a client that sends a byte now and then (slowloris) frees its place in time.
 
 The HTTP is a small HTTP/1.0 responder of our own (a GET or HEAD, its headers skipped,
 one answer, the connection closed), all a scraper or a health check needs:
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import logging
 import os
 import selectors
@@ -23,10 +27,12 @@ import stat
 import threading
 import sys
 from collections.abc import Callable, Mapping
+from typing import Any
 from email.utils import formatdate
 from urllib.parse import urlsplit
 
 from schedctl import __version__
+from schedctl.clock import SystemClock
 from schedctl.errors import SchedctlError
 from schedctl.jobfile.addresses import ListenAddress
 
@@ -36,6 +42,10 @@ Routes = Mapping[str, Callable[[], Response]]
 
 #: A client that sends nothing for this long is dropped.
 CLIENT_TIMEOUT_SECONDS = 30.0
+#: A client must have sent its whole request (line and headers) within this.
+REQUEST_SECONDS = 10.0
+#: Requests served at once, each in a thread; a connection past them gets 503.
+MAX_CLIENTS = 8
 #: Who may connect to a unix socket: the owner and its group (a scraping proxy's).
 SOCKET_MODE = 0o660
 #: The longest request line or header line read, and the most header lines.
@@ -48,6 +58,11 @@ _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 431: "Request Heade
 
 _log = logging.getLogger("schedctl.metrics")
 _TEXT = "text/plain; charset=utf-8"
+_CLOCK = SystemClock()
+#: Read at most this much of a request: its line and every header allowed.
+_MAX_HEAD = MAX_LINE * 4
+_BUSY = (b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+         b"Content-Length: 30\r\n\r\nbusy: too many clients at once\n")
 
 
 class MetricsListenError(SchedctlError):
@@ -114,19 +129,44 @@ class _Handler(socketserver.StreamRequestHandler):
         self._log(f"{method} {path}", status)
 
     def _read_request(self) -> tuple[str, str]:
-        line = self.rfile.readline(MAX_LINE + 1)
+        stream = io.BytesIO(self._read_head())
+        line = stream.readline(MAX_LINE + 1)
         if not line:
             raise ConnectionResetError  # connected, sent nothing, closed
-        words = line.decode("latin-1").split()
-        if len(line) > MAX_LINE or len(words) != 3 or not words[2].startswith("HTTP/"):
+        if _bad_request_line(line):
             raise _BadRequest(400, "bad request line; send 'GET /metrics HTTP/1.0'")
+        words = line.decode("latin-1").split()
         for _ in range(MAX_HEADERS):  # what they say changes no answer: read past them
-            header = self.rfile.readline(MAX_LINE + 1)
+            header = stream.readline(MAX_LINE + 1)
             if len(header) > MAX_LINE:
                 raise _BadRequest(431, "header line too long")
             if header in (b"\r\n", b"\n", b""):
                 return words[0], urlsplit(words[1]).path
         raise _BadRequest(431, "too many header lines")
+
+    def _read_head(self) -> bytes:
+        """What the client sent up to the blank line ending the headers (or until it
+        closed), against one deadline for all of it: a timeout for each read alone would
+        let a client that sends a byte now and then hold its thread for ever."""
+        limit = float(getattr(self.server, "request_seconds", REQUEST_SECONDS))
+        deadline = _CLOCK.monotonic() + limit
+        head = bytearray()
+        while b"\n\n" not in head.replace(b"\r\n", b"\n"):
+            left = deadline - _CLOCK.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            if len(head) > _MAX_HEAD:
+                raise _BadRequest(431, "request headers too large")
+            self.connection.settimeout(min(left, CLIENT_TIMEOUT_SECONDS))
+            chunk = self.connection.recv(MAX_LINE)
+            if not chunk:
+                break
+            head += chunk
+            first, newline, _ = head.partition(b"\n")
+            if _bad_request_line(first + newline) if newline else len(head) > MAX_LINE:
+                break  # answered 400 without waiting for the rest
+        self.connection.settimeout(CLIENT_TIMEOUT_SECONDS)  # for the answer
+        return bytes(head)
 
     def _route(self, path: str) -> Response:
         routes: Routes = getattr(self.server, "routes", {})
@@ -157,9 +197,40 @@ class _Handler(socketserver.StreamRequestHandler):
 _SERVER = f"schedctl/{__version__} Python/{sys.version.split()[0]}"
 
 
-class _TCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
-    allow_reuse_address = True
+def _bad_request_line(line: bytes | bytearray) -> bool:
+    words = line.decode("latin-1").split()
+    return len(line) > MAX_LINE or len(words) != 3 or not words[2].startswith("HTTP/")
+
+
+class _Bounded(socketserver.ThreadingMixIn):
+    """A thread for each request, at most ``slots`` at once; a connection past them is
+    answered 503 and closed by the listening thread, without waiting on the client."""
+
     daemon_threads = True
+    slots = threading.BoundedSemaphore(MAX_CLIENTS)  # each server gets its own at start
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.slots.acquire(blocking=False):
+            with contextlib.suppress(OSError):
+                request.setblocking(False)
+                request.send(_BUSY)
+            self.shutdown_request(request)  # type: ignore[attr-defined]
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+
+class _TCPServer(_Bounded, socketserver.TCPServer):
+    allow_reuse_address = True
     timeout = 0  # handle_request() after select() said a client is waiting
 
 
@@ -177,8 +248,7 @@ class _IPv6Server(_TCPServer):
     address_family = socket.AF_INET6
 
 
-class _UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
+class _UnixServer(_Bounded, socketserver.UnixStreamServer):
     timeout = 0
 
 
@@ -186,8 +256,10 @@ class MetricsServer:
     """Serves ``routes`` on ``address`` from :meth:`start` until :meth:`close`."""
 
     def __init__(self, address: ListenAddress, routes: Routes | None = None, *,
-                 where: str = "") -> None:
+                 where: str = "", max_clients: int = MAX_CLIENTS,
+                 request_seconds: float = REQUEST_SECONDS) -> None:
         self.address = address
+        self.max_clients, self.request_seconds = max_clients, request_seconds
         self.routes: Routes = routes or {}
         self.where_given = where
         self._server: socketserver.TCPServer | None = None
@@ -223,6 +295,8 @@ class MetricsServer:
         server = self._server
         assert server is not None
         server.routes = self.routes  # type: ignore[attr-defined]
+        server.slots = threading.BoundedSemaphore(self.max_clients)  # type: ignore[attr-defined]
+        server.request_seconds = self.request_seconds  # type: ignore[attr-defined]
         self._wake_r, self._wake_w = os.pipe()
         self._thread = threading.Thread(target=self._serve, name="schedctl-metrics", daemon=True)
         self._thread.start()
