@@ -157,8 +157,11 @@ def _plain(rows: Sequence[_Row], detail: Detail, unicode: bool) -> str:
             del cells[3]
         if nodes:
             cells.append((view.node or "-",))
-        table.append([tuple(escape_text(text, newlines=False) for text in cell)
-                      for cell in cells])
+        # TAB is never escaped: when the row's texts joined by it need no escape, none does.
+        joined = "\t".join([text for cell in cells for text in cell])
+        if escape_text(joined, newlines=False) is not joined:
+            cells = [tuple(escape_text(text, newlines=False) for text in cell) for cell in cells]
+        table.append(cells)
     return render_plain(headers, table)
 
 
