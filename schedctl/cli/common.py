@@ -20,6 +20,13 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: The most upcoming runs ``next -n`` and ``validate -n`` compute: each costs a step of the
+#: trigger, so a mistyped 100000000 would run for minutes.
+MAX_RUNS_SHOWN = 10_000
+#: The most runs ``history -n`` shows: all a store keeps of 1,000 jobs, and a number
+#: SQLite can take (a larger one ended in a traceback).
+MAX_HISTORY_SHOWN = 1_000_000
+
 #: Only the ``state:`` key is wanted from a jobfile here; the loader's own size limit.
 MAX_JOBFILE_BYTES = 1024 * 1024
 _STATE_LINE = re.compile(r"^state:[ \t]*([^#\n]+)", re.MULTILINE)

@@ -9,7 +9,8 @@ import click
 
 from schedctl.cli.group import main
 from schedctl.cli.common import (
-    StateMissingError, TimeBound, UsageError, json_option, open_state, state_options,
+    MAX_HISTORY_SHOWN, MAX_RUNS_SHOWN, StateMissingError, TimeBound, UsageError, json_option,
+    open_state, state_options,
 )
 from schedctl.clock import SystemClock
 from schedctl.errors import JobLookupError
@@ -194,8 +195,8 @@ def _check_zone(ctx: click.Context, param: click.Parameter, value: str | None) -
               help="Show the runs of a crontab expression instead of a job.")
 @click.option("--timezone", "zone", metavar="TZ", callback=_check_zone,
               help="Time zone for --cron, such as Europe/Berlin (default: the machine's zone).")
-@click.option("-n", "--count", default=5, show_default=True, type=click.IntRange(min=1),
-              metavar="COUNT",
+@click.option("-n", "--count", default=5, show_default=True,
+              type=click.IntRange(1, MAX_RUNS_SHOWN), metavar="COUNT",
               help="How many runs to show.")
 @state_options
 @json_option
@@ -250,8 +251,8 @@ def next_runs(job_id: str | None, expr: str | None, zone: str | None, count: int
 
 @main.command(short_help="Show the run history, or each job summed up (--stats).")
 @click.argument("job_id", metavar="[JOB]", required=False)
-@click.option("-n", "--count", "limit", default=20, show_default=True, type=click.IntRange(min=1),
-              metavar="COUNT",
+@click.option("-n", "--count", "limit", default=20, show_default=True,
+              type=click.IntRange(1, MAX_HISTORY_SHOWN), metavar="COUNT",
               help="How many runs to show.")
 @click.option("--failed", is_flag=True,
               help="Only runs that failed: failed, timeout, killed, not_started, error, "

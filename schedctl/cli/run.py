@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from schedctl.cli.group import main, say
-from schedctl.cli.common import Duration, ListenAddressType, UsageError, json_option
+from schedctl.cli.common import (
+    MAX_RUNS_SHOWN, Duration, ListenAddressType, UsageError, json_option,
+)
 from schedctl.clock import SystemClock
 
 if TYPE_CHECKING:
@@ -102,7 +104,8 @@ def run(jobfile: str, state: str | None, node: str | None, log_format: str | Non
 
 @main.command(short_help="Check a jobfile or crontab and show its plan.")
 @click.argument("jobfile", type=click.Path(dir_okay=False))
-@click.option("-n", "--count", type=click.IntRange(min=0), default=3, show_default=True,
+@click.option("-n", "--count", type=click.IntRange(0, MAX_RUNS_SHOWN), default=3,
+              show_default=True,
               metavar="COUNT",
               help="Upcoming runs to show per job (0: none).")
 @json_option

@@ -322,10 +322,14 @@ def test_an_unknown_job_is_an_error_listing_the_known_ids(seeded, command):
     (("status", "-f", "missing.yaml"), 2, "cannot read the jobfile"),
     (("pause", "--state", "missing.db"), 2, "Missing argument 'JOB...'"),
     (("history", "--state", "missing.db", "-n", "lots"), 2, "'lots' is not a valid integer"),
-    (("history", "--state", "missing.db", "-n", "0"), 2, "0 is not in the range x>=1"),
-    (("next", "--cron", "* * * * *", "-n", "-1"), 2, "-1 is not in the range x>=1"),
+    (("history", "--state", "missing.db", "-n", "0"), 2, "0 is not in the range 1<=x<=1000000"),
+    (("history", "--state", "missing.db", "-n", "9" * 30), 2, "is not in the range 1<=x<=1000000"),
+    (("next", "--cron", "* * * * *", "-n", "-1"), 2, "-1 is not in the range 1<=x<=10000"),
+    (("next", "--cron", "* * * * *", "-n", "100000000"), 2,
+     "100000000 is not in the range 1<=x<=10000"),
+    (("validate", "-n", "10001", "jobs.yaml"), 2, "10001 is not in the range 0<=x<=10000"),
 ], ids=["no-state", "missing-state", "missing-jobfile", "no-job", "bad-count", "zero-count",
-        "negative-count"])
+        "huge-history-count", "negative-count", "huge-next-count", "huge-validate-count"])
 def test_usage_and_state_errors(tmp_path, monkeypatch, args, code, message):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("SCHEDCTL_STATE", raising=False)

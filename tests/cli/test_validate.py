@@ -293,7 +293,7 @@ def test_a_negative_count_is_a_usage_error(schedctl, jobfile):
     path = jobfile("jobs:\n  a: {command: 'true', interval: 1h}\n")
     result = schedctl("validate", "-n", "-1", path)
     assert result.returncode == 2 and result.stdout == ""
-    assert "Invalid value for '-n' / '--count': -1 is not in the range x>=0." in result.stderr
+    assert "Invalid value for '-n' / '--count': -1 is not in the range 0<=x<=10000." in result.stderr
     assert schedctl("validate", "-n", "0", path).returncode == 0
 
 
