@@ -45,6 +45,7 @@ from schedctl.commands.outcome import StopReason, outcome_of, signals_sent, with
 from schedctl.commands.processes import _DRAIN_MAX
 from schedctl.commands.runas import UserSwitchError, entered_as_user, run_as
 from schedctl.commands.spawn import (
+    _close_fds,
     _has_exited,
     _input_fd,
     _log_start,
@@ -142,7 +143,11 @@ class RunningCommand:
         if lease is not None:
             argv, env = _shim_argv(launch, lease.first_deadline(), runas), _shim_env(env)
         read_fd, write_fd = os.pipe() if spec.output == "log" else (None, None)
-        shim_fd, channel = ShimChannel.open() if lease is not None else (None, None)
+        try:
+            shim_fd, channel = ShimChannel.open() if lease is not None else (None, None)
+        except BaseException:  # out of descriptors: the output pipe is not kept either
+            _close_fds(read_fd, write_fd)
+            raise
         started_at = clock.now()
         input_fd = None
         try:
@@ -150,9 +155,7 @@ class RunningCommand:
             proc = _popen(launch, env, write_fd, argv=argv, stdin=shim_fd, input_fd=input_fd,
                           runas=runas if lease is None else None)
         except (OSError, ValueError) as exc:
-            for fd in (read_fd, write_fd):
-                if fd is not None:
-                    os.close(fd)
+            _close_fds(read_fd, write_fd)
             if channel is not None:
                 channel.close()
             error = (
@@ -160,9 +163,7 @@ class RunningCommand:
             )
             raise CommandStartError(_not_started(error, started_mono, clock)) from None
         finally:
-            for fd in (shim_fd, input_fd):
-                if fd is not None:
-                    os.close(fd)
+            _close_fds(shim_fd, input_fd)
         _log_start(spec, job_id, proc.pid, shim=lease is not None)
         pipe = None
         if read_fd is not None:

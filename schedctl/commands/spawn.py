@@ -107,12 +107,21 @@ def _input_fd(spec: CommandSpec) -> int | None:
     if spec.stdin is None:
         return None
     fd = os.memfd_create("schedctl-stdin", os.MFD_CLOEXEC)
-    data = spec.stdin.encode("utf-8", "surrogateescape")
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-    os.lseek(fd, 0, os.SEEK_SET)
+    try:
+        view = memoryview(spec.stdin.encode("utf-8", "surrogateescape"))
+        while view:
+            view = view[os.write(fd, view) :]
+        os.lseek(fd, 0, os.SEEK_SET)
+    except BaseException:  # a write refused (a file size limit, no memory): not kept open
+        os.close(fd)
+        raise
     return fd
+
+
+def _close_fds(*fds: int | None) -> None:
+    for fd in fds:
+        if fd is not None:
+            os.close(fd)
 
 
 def _popen(
