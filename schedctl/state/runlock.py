@@ -54,6 +54,9 @@ class RunLock:
         except BlockingIOError:
             os.close(fd)
             raise AlreadyRunningError(self.state_path, holder_pid(self.state_path)) from None
+        except BaseException:  # not locked (no lock records left, ENOLCK): not kept open
+            os.close(fd)
+            raise
         self._fd = fd
         try:
             self.note(_identity(self.state_path))
