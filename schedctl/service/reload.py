@@ -92,7 +92,23 @@ class Reloading:
 
     def reload(self, reason: str = "SIGHUP") -> SyncReport | None:
         """Re-read the jobfile; an invalid one is reported and the running jobs are kept.
-        ``reason`` says who asked, for the log."""
+        ``reason`` says who asked, for the log.
+
+        Whatever else goes wrong is logged with its traceback and the running jobs are
+        kept too: raised here, it would end the control thread, and with it SIGTERM
+        handling. Stops come to that thread as queued signals, never as exceptions, so
+        even what is not an Exception (a ``call:`` module raising GeneratorExit at its
+        import) is caught.
+        """
+        try:
+            return self._reload(reason)
+        except BaseException:  # noqa: BLE001 - see the docstring
+            _logger.exception("Reload failed (asked by %s) on an unexpected error; still "
+                              "running the previous jobs", reason)
+            self.notifier.notify("READY=1", "STATUS=Reload failed; running the previous jobfile")
+            return None
+
+    def _reload(self, reason: str) -> SyncReport | None:
         self.notifier.reloading()
         # Taken before reading: a change made while the file is read is seen by the watch.
         self.jobfile_watch.loaded(FileSignature.of(self.options.jobfile))

@@ -132,3 +132,23 @@ def test_a_crontab_that_can_no_longer_be_read_fails_its_reload_and_still_stops(
     daemon.signal(signal.SIGTERM)
     assert daemon.wait_exit(timeout=15) == 0
     assert "Traceback" not in daemon.log()
+
+
+def test_an_unexpected_error_in_a_reload_is_logged_once_and_sigterm_still_stops(
+        jobfile, scheduler, state, tmp_path):
+    """A ``call:`` module whose import raises what is not an Exception gets past the
+    jobfile's import check; the reload must log it, keep the jobs, and keep the control
+    thread (which takes SIGTERM) alive."""
+    path = jobfile(TICKING)
+    daemon = scheduler(path)
+    (tmp_path / "odd.py").write_text("raise GeneratorExit('odd module')\n")
+    jobfile(TICKING + "      odd: {call: 'odd:main', interval: 1h}\n")
+    daemon.wait_for_log("Reload failed (asked by a change to", timeout=2.5)
+    ticks = len(read_runs(state, "tick"))
+    wait_until(lambda: len(read_runs(state, "tick")) >= ticks + 3,
+               what="tick to keep running", context=daemon.log)
+    log = daemon.log()
+    assert log.count("Reload failed") == 1 and log.count("Traceback") == 1, log
+    assert "GeneratorExit: odd module" in log
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait_exit() == 0, daemon.log()
