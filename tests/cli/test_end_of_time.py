@@ -64,4 +64,7 @@ def test_next_lists_runs_up_to_the_end_of_time(schedctl, jobfile, tmp_path, job_
     assert starts(json.loads(result.stdout), EXPECTED[job_id]), result.stdout
     text = schedctl("next", "-f", path, job_id, "-n", 5)
     assert text.returncode == 0 and "Traceback" not in text.stderr, text.stderr
-    assert len(text.stdout.splitlines()) == len(EXPECTED[job_id])
+    times = [line for line in text.stdout.splitlines() if not line.startswith("jitter: ")]
+    assert len(times) == len(EXPECTED[job_id])
+    # A jittered schedule's slots are followed by one line saying how far a run may move.
+    assert ("jitter: " in text.stdout) == (job_id == "spread")
