@@ -227,7 +227,7 @@ class Service(ControlLoop, Reloading, StartupSteps, StateFileWatch):
         """Serve /metrics and /healthz on the address bound at start."""
         if server is None or self.loop_watch is None:
             return
-        from schedctl.metrics.exporter import MetricsExporter  # prometheus_client: only if asked
+        from schedctl.metrics.exporter import MetricsExporter  # the exporter's modules: only if asked
 
         self.exporter = MetricsExporter(
             server, self.store, self.history, watch=self.loop_watch,
