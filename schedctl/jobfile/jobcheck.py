@@ -268,8 +268,11 @@ def _import_problem(ref: str) -> str | None:
         obj: Any = importlib.import_module(module_name)
         for part in qualname.split("."):
             obj = getattr(obj, part)
-    except (Exception, SystemExit) as exc:  # noqa: BLE001 - it runs the user's code; all is news
-        return f"cannot import {ref!r}: {exc}"
+    except BaseException as exc:  # noqa: BLE001 - it runs the user's code; all is news
+        # Even GeneratorExit or KeyboardInterrupt raised by the module is its problem, not
+        # the end of validate (or of a reload) in a traceback.
+        said = str(exc) if isinstance(exc, Exception) else f"{type(exc).__name__}: {exc}"
+        return f"cannot import {ref!r}: {said}"
     if not callable(obj):
         return f"{ref!r} is a {type(obj).__name__}, not a function"
     return None

@@ -134,14 +134,29 @@ def test_a_crontab_that_can_no_longer_be_read_fails_its_reload_and_still_stops(
     assert "Traceback" not in daemon.log()
 
 
+#: A module whose attributes can be looked up once: the jobfile's check finds ``main``, the
+#: job built from the jobfile next does not.
+ODD_SECOND_LOOKUP = """\
+_seen = []
+
+
+def __getattr__(name):
+    if _seen:
+        raise GeneratorExit('odd module')
+    _seen.append(name)
+    return print
+"""
+
+
 def test_an_unexpected_error_in_a_reload_is_logged_once_and_sigterm_still_stops(
         jobfile, scheduler, state, tmp_path):
-    """A ``call:`` module whose import raises what is not an Exception gets past the
-    jobfile's import check; the reload must log it, keep the jobs, and keep the control
-    thread (which takes SIGTERM) alive."""
+    """A ``call:`` module whose function is there when the jobfile is checked and raises
+    what is not an Exception when the job is built gets past the jobfile's import check;
+    the reload must log it, keep the jobs, and keep the control thread (which takes
+    SIGTERM) alive."""
     path = jobfile(TICKING)
     daemon = scheduler(path)
-    (tmp_path / "odd.py").write_text("raise GeneratorExit('odd module')\n")
+    (tmp_path / "odd.py").write_text(ODD_SECOND_LOOKUP)
     jobfile(TICKING + "      odd: {call: 'odd:main', interval: 1h}\n")
     daemon.wait_for_log("Reload failed (asked by a change to", timeout=2.5)
     ticks = len(read_runs(state, "tick"))

@@ -380,3 +380,30 @@ def test_run_refuses_standard_input_and_says_why(tmp_path, cli_env):
         "can be read only once; save it to a file first (crontab -l > my.crontab) and run that, "
         "or check it with 'schedctl validate -'\n")
     assert not any(p.suffix == ".db" for p in tmp_path.rglob("*"))
+
+
+@pytest.mark.parametrize("raised", [
+    "raise GeneratorExit('odd module')",
+    "raise KeyboardInterrupt('odd module')",
+    "raise SystemExit('odd module')",
+    "def __getattr__(name):\n    raise GeneratorExit('odd module')",
+], ids=["GeneratorExit", "KeyboardInterrupt", "SystemExit", "module-getattr"])
+def test_a_call_module_raising_what_is_not_an_exception_is_one_clear_error(
+        tmp_path, schedctl, jobfile, raised):
+    """What a ``call:`` module raises at its import, even a BaseException that is not an
+    Exception, is a problem of the jobfile's line and key: no traceback, exit 2."""
+    (tmp_path / "odd.py").write_text(raised + "\n")
+    path = jobfile("""
+        jobs:
+          fine: {command: 'true', interval: 1h}
+          odd:
+            call: odd:main
+            interval: 1h
+    """)
+    result = schedctl("validate", path)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert re.search(r"jobs\.yaml:4:\d+: jobs\.odd\.call: cannot import 'odd:main': "
+                    r"\w+: odd module", lines[0]), lines[0]
