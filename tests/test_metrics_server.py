@@ -256,19 +256,26 @@ def test_the_store_probe_says_what_the_store_said() -> None:
 
 def test_a_flood_of_connections_costs_a_bounded_number_of_threads(
         serving: list[MetricsServer]) -> None:
-    """Connections past the limit are answered 503 (or closed) at once by the listening
-    thread: a flood neither starts a thread each nor waits on anyone."""
+    """Connections past the limit are answered 503, or cut off to make room, at once by the
+    listening thread: a flood neither starts a thread each nor waits on anyone."""
     server = MetricsServer(ListenAddress("127.0.0.1", 0), ROUTES, max_clients=4)
     server.start()
     serving.append(server)
     before = threading.active_count()
     flood = [socket.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(40)]
-    try:
-        for client in flood[4:]:  # taken in order: the first 4 hold the places, sending nothing
+    answers: dict[socket.socket, bytes] = {}
+
+    def all_but_four_ended() -> bool:
+        for client in select.select([c for c in flood if c not in answers], [], [], 0.1)[0]:
             try:
-                answer = client.recv(200)
+                answers[client] = client.recv(200)
             except ConnectionResetError:
-                answer = b""
+                answers[client] = b""
+        return len(answers) >= len(flood) - 4
+
+    try:
+        wait_until(all_but_four_ended, 5, what="all but 4 clients to be answered or cut off")
+        for answer in answers.values():
             assert answer == b"" or answer.startswith(b"HTTP/1.0 503 Service Unavailable"), answer
         assert threading.active_count() - before <= 4
     finally:
@@ -307,3 +314,45 @@ def test_a_client_sending_a_byte_now_and_then_is_dropped_at_the_request_deadline
                 break
         assert closed, "the slow client was still being read after 10 seconds"
     assert scrape_answers(server)
+
+
+@pytest.mark.parametrize("sent", [b"", b"GET /metrics HTTP/1.0\r\nX-Slow: "],
+                         ids=["silent", "half-sent"])
+def test_clients_still_sending_cannot_keep_a_health_check_out(
+        serving: list[MetricsServer], sent: bytes) -> None:
+    """Slowloris holding every place, within its request deadline and again at once after:
+    a new client takes the place of the one that has been sending its request longest, so
+    /healthz (sent at once by systemd, a kubelet, curl) gets its route's answer, not
+    'busy'."""
+    server = MetricsServer(ListenAddress("127.0.0.1", 0), ROUTES, max_clients=2,
+                           request_seconds=60)
+    server.start()
+    serving.append(server)
+    slow = [socket.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(6)]
+    try:
+        for client in slow:
+            client.sendall(sent)
+        status, _, body = get(http.client.HTTPConnection("127.0.0.1", server.port, timeout=5),
+                              "/healthz")
+        assert (status, body) == (503, b"unhealthy: test\n")
+    finally:
+        for client in slow:
+            client.close()
+
+
+def test_a_unix_socket_health_check_gets_past_silent_clients(
+        serving: list[MetricsServer], tmp_path: Path) -> None:
+    path = str(tmp_path / "metrics.sock")
+    server = MetricsServer(ListenAddress(path=path), ROUTES, max_clients=1, request_seconds=60)
+    server.start()
+    serving.append(server)
+    silent = []
+    try:
+        for _ in range(3):
+            client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            client.connect(path)
+            silent.append(client)
+        assert get(UnixConnection(path), "/metrics")[::2] == (200, b"up 1\n")
+    finally:
+        for client in silent:
+            client.close()

@@ -3,9 +3,11 @@
 One thread blocks in ``select`` until a request comes: no polling, so an idle scheduler
 stays idle (``serve_forever`` would wake twice a second). Each request then gets a
 thread of its own, so a slow client never holds up a health check; but at most
-``MAX_CLIENTS`` at once (a connection past that gets 503 at once), and each must send its
-whole request within ``REQUEST_SECONDS``: a flood of connections costs neither threads nor
-memory, and a client that sends a byte now and then (slowloris) frees its place in time.
+``MAX_CLIENTS`` at once, and each must send its whole request within ``REQUEST_SECONDS``:
+a flood of connections costs neither threads nor memory. A new client past them takes the
+place of the one that has been sending its request longest (see :mod:`.slots`), so
+clients that send a byte now and then (slowloris) never keep a health check out; only
+when every place is answering does it get 503.
 
 The HTTP is a small HTTP/1.0 responder of our own (a GET or HEAD, its headers skipped,
 one answer, the connection closed), all a scraper or a health check needs:
@@ -27,7 +29,6 @@ import stat
 import threading
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any
 from email.utils import formatdate
 from urllib.parse import urlsplit
 
@@ -35,6 +36,7 @@ from schedctl import __version__
 from schedctl.clock import SystemClock
 from schedctl.errors import SchedctlError
 from schedctl.jobfile.addresses import ListenAddress
+from schedctl.metrics.slots import MAX_CLIENTS, BoundedMixIn
 
 #: A route's answer: HTTP status, content type, body.
 Response = tuple[int, str, bytes]
@@ -44,8 +46,6 @@ Routes = Mapping[str, Callable[[], Response]]
 CLIENT_TIMEOUT_SECONDS = 30.0
 #: A client must have sent its whole request (line and headers) within this.
 REQUEST_SECONDS = 10.0
-#: Requests served at once, each in a thread; a connection past them gets 503.
-MAX_CLIENTS = 8
 #: Who may connect to a unix socket: the owner and its group (a scraping proxy's).
 SOCKET_MODE = 0o660
 #: The longest request line or header line read, and the most header lines.
@@ -61,8 +61,6 @@ _TEXT = "text/plain; charset=utf-8"
 _CLOCK = SystemClock()
 #: Read at most this much of a request: its line and every header allowed.
 _MAX_HEAD = MAX_LINE * 4
-_BUSY = (b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
-         b"Content-Length: 30\r\n\r\nbusy: too many clients at once\n")
 
 
 class MetricsListenError(SchedctlError):
@@ -129,7 +127,11 @@ class _Handler(socketserver.StreamRequestHandler):
         self._log(f"{method} {path}", status)
 
     def _read_request(self) -> tuple[str, str]:
-        stream = io.BytesIO(self._read_head())
+        self.server.sending(self.connection)  # type: ignore[attr-defined]
+        head = self._read_head()
+        if not self.server.sent(self.connection):  # type: ignore[attr-defined]
+            raise ConnectionResetError  # cut off for a newer client
+        stream = io.BytesIO(head)
         line = stream.readline(MAX_LINE + 1)
         if not line:
             raise ConnectionResetError  # connected, sent nothing, closed
@@ -202,34 +204,7 @@ def _bad_request_line(line: bytes | bytearray) -> bool:
     return len(line) > MAX_LINE or len(words) != 3 or not words[2].startswith("HTTP/")
 
 
-class _Bounded(socketserver.ThreadingMixIn):
-    """A thread for each request, at most ``slots`` at once; a connection past them is
-    answered 503 and closed by the listening thread, without waiting on the client."""
-
-    daemon_threads = True
-    slots = threading.BoundedSemaphore(MAX_CLIENTS)  # each server gets its own at start
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if not self.slots.acquire(blocking=False):
-            with contextlib.suppress(OSError):
-                request.setblocking(False)
-                request.send(_BUSY)
-            self.shutdown_request(request)  # type: ignore[attr-defined]
-            return
-        try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self.slots.release()
-            raise
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self.slots.release()
-
-
-class _TCPServer(_Bounded, socketserver.TCPServer):
+class _TCPServer(BoundedMixIn, socketserver.TCPServer):
     allow_reuse_address = True
     timeout = 0  # handle_request() after select() said a client is waiting
 
@@ -248,7 +223,7 @@ class _IPv6Server(_TCPServer):
     address_family = socket.AF_INET6
 
 
-class _UnixServer(_Bounded, socketserver.UnixStreamServer):
+class _UnixServer(BoundedMixIn, socketserver.UnixStreamServer):
     timeout = 0
 
 
@@ -295,7 +270,7 @@ class MetricsServer:
         server = self._server
         assert server is not None
         server.routes = self.routes  # type: ignore[attr-defined]
-        server.slots = threading.BoundedSemaphore(self.max_clients)  # type: ignore[attr-defined]
+        server.setup_places(self.max_clients)  # type: ignore[attr-defined]
         server.request_seconds = self.request_seconds  # type: ignore[attr-defined]
         self._wake_r, self._wake_w = os.pipe()
         self._thread = threading.Thread(target=self._serve, name="schedctl-metrics", daemon=True)
