@@ -9,6 +9,10 @@ A root job's ``cwd`` that another user may write (or own, or replace through a d
 on its path) lets that user plant what the command runs or reads from there: a relative
 ``./backup.sh``, a ``.env``, a module. Only a warning: what a command reads from its
 directory cannot be told from its text, and a jobfile that ran yesterday keeps running.
+So is a root job's ``PATH`` (from its ``env``) naming such a directory, one that does not
+exist yet where another user could make it, or a relative one (the working directory): a
+program planted there under the name the command runs comes before the real one. cron
+runs it all the same; a ``PATH`` schedctl inherits is the administrator's own.
 """
 
 from __future__ import annotations
@@ -47,7 +51,13 @@ def _job_problems(spec: JobSpec, uid: int | None) -> list[tuple[str, str]]:
         problems.append(("env_file", f"each run would be refused: {problem}"))
     if spec.cwd is not None and _runs_as_root(spec, uid) and (problem := _cwd_problem(spec.cwd)):
         problems.append(("cwd", f"the job runs as root in {spec.cwd}, where another user could "
-                                f"plant a file it runs or reads: {problem}"))
+                                f"plant a file it runs or reads: {problem}, or set cwd to a "
+                                "directory only root may write"))
+    if "PATH" in spec.env and spec.command is not None and _runs_as_root(spec, uid):
+        problems += [("env.PATH", f"the job runs as root with {entry or repr(entry)} on its "
+                                  f"PATH, where another user could plant a program it runs: "
+                                  f"{problem}, or take it off the PATH")
+                     for entry, problem in _path_problems(spec.env["PATH"])]
     return problems
 
 
@@ -69,12 +79,46 @@ def _cwd_problem(cwd: str) -> str | None:
         return None
     if not stat.S_ISDIR(info.st_mode):
         return None
-    if (problem := trust_problem(cwd, uid=0)) is not None:
+    return _changeable_problem(cwd, info)
+
+
+def _changeable_problem(directory: str, info: os.stat_result) -> str | None:
+    """What lets a user other than root add or replace a file in ``directory``."""
+    if (problem := trust_problem(directory, uid=0)) is not None:
         return problem
     if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         return (f"group or others may write it (mode {stat.filemode(info.st_mode)}); "
-                f"fix: chmod go-w {cwd}, or set cwd to a directory only root may write")
+                f"fix: chmod go-w {directory}")
     return None
+
+
+def _path_problems(path: str) -> list[tuple[str, str]]:
+    """Each ``PATH`` entry another user could change or make, with what lets them."""
+    found = []
+    for entry in dict.fromkeys(path.split(":")):
+        if not entry.startswith("/"):
+            found.append((entry, "a relative entry, searched from the job's working "
+                                 "directory; fix: name directories from /"))
+        elif (problem := _path_entry_problem(entry)) is not None:
+            found.append((entry, problem))
+    return found
+
+
+def _path_entry_problem(entry: str) -> str | None:
+    try:
+        info = os.stat(entry)
+    except OSError:
+        parent = os.path.dirname(entry.rstrip("/"))
+        if parent == entry or not parent:
+            return None
+        try:
+            parent_info = os.stat(parent)
+        except OSError:
+            return _path_entry_problem(parent)
+        problem = _changeable_problem(parent, parent_info)
+        return None if problem is None else (
+            f"it does not exist, and another user could create it in {parent}: {problem}")
+    return _changeable_problem(entry, info) if stat.S_ISDIR(info.st_mode) else None
 
 
 def _env_file_problem(path: str, uid: int | None) -> str | None:
