@@ -172,3 +172,22 @@ def test_the_views_of_jobs_on_one_schedule_share_its_trigger_and_say_the_same(
     assert job_views(store, history) == alone
     assert "Asia/Tokyo" in {view.timezone for view in alone}
     store.shutdown()
+
+
+def test_a_service_leaves_each_jobs_first_pruning_to_its_heartbeat(
+    history: RunHistory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first run end since the start is one statement; the heartbeat prunes after it."""
+    monkeypatch.setattr(history_module, "KEEP_RUNS_PER_JOB", 3)
+    for minute in range(5):  # a history left by an earlier start
+        when = T0 + timedelta(minutes=minute)
+        history.finished("a", when, RunOutcome("success", when), owner="h/1")
+    restarted = RunHistory(history._store)
+    restarted.defer_first_prunes = True
+    when = T0 + timedelta(minutes=5)
+    restarted.finished("a", when, RunOutcome("success", when), owner="h/1")
+    assert len(restarted.runs("a", limit=100)) == 4
+    assert restarted.prune_deferred() == 1
+    runs = restarted.runs("a", limit=100)
+    assert len(runs) == 3 and runs[0].scheduled_for == when
+    assert restarted.prune_deferred() == 0

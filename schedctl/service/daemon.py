@@ -93,6 +93,7 @@ class Service(ControlLoop, Reloading, StartupSteps, StateFileWatch):
         self.options = options
         self.node = node
         self.history = RunHistory(store)
+        self.history.defer_first_prunes = True  # pruned at the control thread's heartbeat
         self.notifier = Notifier()
         if node is not None:
             # A node's scheduler runs on the database's time, as every other node's does.

@@ -122,6 +122,12 @@ class ControlLoop:
         except Exception:
             _logger.exception("Could not write the heartbeat to the state file")
         self.runlog.flush()  # run records held while the state file failed, once it works
+        try:
+            self.history.prune_deferred()  # off the runs' path: see RunHistory._prune_due
+        except StoreError as exc:
+            _logger.debug("Could not prune the history: %s", exc)
+        except Exception:
+            _logger.exception("Could not prune the history")
         self._watch_state_file()  # removed, replaced or truncated under the scheduler?
         self.notifier.watchdog()  # the scheduler is alive, store or no store
         try:

@@ -8,6 +8,7 @@ missed run or skipped run) and who is running the file (pid, heartbeat), so
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -122,6 +123,11 @@ class RunHistory:
         self._announced: dict[tuple[str, int, str], int] = {}
         # Runs ended per job since its history was last pruned (see ``_prune_due``).
         self._since_prune: dict[str, int] = {}
+        #: Prune a job's history first from :meth:`prune_deferred` rather than at its first
+        #: run end: set by a service whose control thread calls it at every heartbeat.
+        self.defer_first_prunes = False
+        self._deferred: set[str] = set()  # jobs whose first pruning waits for the heartbeat
+        self._deferred_lock = threading.Lock()
 
     # -- writing, from the running scheduler ---------------------------------------------------
 
@@ -209,14 +215,39 @@ class RunHistory:
         return written
 
     def _prune_due(self, job_id: str) -> bool:
-        """Whether this run's end prunes the job's history: the first after start, then one
-        in every twentieth of ``KEEP_RUNS_PER_JOB`` (so the table holds up to 5% more than
+        """Whether this run's end prunes the job's history: the first after start (or the
+        next :meth:`prune_deferred`), then one in every twentieth of ``KEEP_RUNS_PER_JOB`` (so the table holds up to 5% more than
         that between prunings, and a run's end is one statement, not two)."""
         every = max(1, KEEP_RUNS_PER_JOB // 20)
+        if self.defer_first_prunes and job_id not in self._since_prune:
+            # A burst of jobs each ending its first run would all take the slower path
+            # (a transaction of three statements); the heartbeat prunes them together.
+            with self._deferred_lock:
+                self._deferred.add(job_id)
+            self._since_prune[job_id] = 0
+            return False
         ended = self._since_prune.get(job_id, every - 1) + 1
         due = ended >= every
         self._since_prune[job_id] = 0 if due else ended
         return due
+
+    def prune_deferred(self) -> int:
+        """Prune, in one transaction, the history of each job whose first run end since
+        the start was left to this call (see ``defer_first_prunes``); returns how many.
+        Left for the next call when the store fails."""
+        with self._deferred_lock:
+            jobs, self._deferred = self._deferred, set()
+        if not jobs:
+            return 0
+        try:
+            with self._store._writing(notify=False) as conn:
+                for job_id in sorted(jobs):
+                    prune(conn, job_id, KEEP_RUNS_PER_JOB)
+        except BaseException:
+            with self._deferred_lock:
+                self._deferred |= jobs
+            raise
+        return len(jobs)
 
     def _tell(self, what: str, *args: Any, **kwargs: Any) -> None:
         """Pass a committed change to the observer, which must never break the recording."""
