@@ -262,13 +262,8 @@ class Job:
         version: int,
         scheduler: BaseScheduler | None = None,
         jobstore_alias: str | None = None,
-        triggers: dict[str, BaseTrigger] | None = None,
     ) -> Job:
-        """Rebuild a stored job without importing its function.
-
-        ``triggers``, for a reader that only reads the jobs, keeps the triggers built so
-        far by their state: jobs on the same schedule then share one trigger, built once.
-        """
+        """Rebuild a stored job without importing its function."""
         if state.get("version") != STATE_VERSION:
             raise ValueError(f"job state version {state.get('version')!r} is not supported")
         job = cls.__new__(cls)
@@ -276,7 +271,7 @@ class Job:
         job.id, job.name = state["id"], state["name"]
         job._func, job.func_ref = None, state["func"]
         job.args, job.kwargs = tuple(state["args"]), dict(state["kwargs"])
-        job.trigger = _trigger(state["trigger"], triggers)
+        job.trigger = trigger_from_json(state["trigger"])
         job.executor = state["executor"]
         job.misfire_grace_time = state["misfire_grace_time"]
         job.coalesce, job.max_instances = state["coalesce"], state["max_instances"]
@@ -393,13 +388,3 @@ def _check_max_instances(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"max_instances: must be a positive integer, got {value!r}")
     return value
-
-
-def _trigger(data: dict[str, Any], built: dict[str, BaseTrigger] | None) -> BaseTrigger:
-    if built is None:
-        return trigger_from_json(data)
-    key = repr(data)  # of JSON data: equal texts, equal states; a fifth of json.dumps' cost
-    trigger = built.get(key)
-    if trigger is None:
-        trigger = built[key] = trigger_from_json(data)
-    return trigger

@@ -151,7 +151,8 @@ def test_the_views_of_jobs_on_one_schedule_share_its_trigger_and_say_the_same(
         tmp_path: Path) -> None:
     from schedctl.jobfile.loader import load_jobfile
     from schedctl.state.sync import sync_jobs
-    from schedctl.state.views import _job_view, job_views
+    from schedctl.jobstores._sqllisting import JobListing
+    from schedctl.state.views import SHOWN_META, _job_view, job_views
 
     jobfile = tmp_path / "jobs.yaml"
     jobfile.write_text("jobs:\n" + "".join(
@@ -163,12 +164,13 @@ def test_the_views_of_jobs_on_one_schedule_share_its_trigger_and_say_the_same(
     sync_jobs(load_jobfile(jobfile), store, datetime(2026, 6, 1, tzinfo=UTC))
     history = RunHistory(store)
 
-    shared = store.get_all_jobs(share_triggers=True)
+    shared = store.list_jobs(SHOWN_META)
     triggers = {job.id: job.trigger for job in shared}
     assert triggers["j0"] is triggers["j1"] and triggers["j2"] is triggers["j3"]
     assert len({id(trigger) for trigger in triggers.values()}) == 5
     assert len({id(job.trigger) for job in store.get_all_jobs()}) == 7  # the scheduler's own
-    alone = [_job_view(job, set(), None, recent=[]) for job in store.get_all_jobs()]
+    alone = [_job_view(JobListing.of(job, SHOWN_META), set(), None, recent=[])
+             for job in store.get_all_jobs()]
     assert job_views(store, history) == alone
     assert "Asia/Tokyo" in {view.timezone for view in alone}
     store.shutdown()

@@ -14,10 +14,13 @@ import pytest
 
 from schedctl.errors import ConflictingIdError, JobLookupError, StaleJobError
 from schedctl.job import Job
+from schedctl.jobstores._sqllisting import JobListing
+from schedctl.jobstores._sqlstore import SQLJobStore
 from schedctl.jobstores.base import BaseJobStore
 from schedctl.jobstores.memory import MemoryJobStore
 from schedctl.jobstores.postgresql import PostgreSQLJobStore
 from schedctl.jobstores.sqlite import SQLiteJobStore
+from schedctl.triggers.interval import IntervalTrigger
 from tests.storehelpers import T0, Plan, make_job, start, step_plan
 
 
@@ -193,6 +196,64 @@ def test_get_all_jobs_order(
 ) -> None:
     add(fresh_store, times)
     assert ids(fresh_store.get_all_jobs()) == expected
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sql_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SQLJobStore]:
+    """An empty SQL store (the ones that list jobs without decoding them), started."""
+    store = _postgresql(tmp_path, request) if request.param == "postgresql" else _sqlite(tmp_path)
+    start(store)
+    yield store  # type: ignore[misc]
+    store.shutdown()
+
+
+SHOWN = ("description", "action", "kind", "env_names")
+
+
+@pytest.mark.parametrize("times, expected", ORDER_CASES.values(), ids=ORDER_CASES.keys())
+def test_list_jobs_order(
+    sql_store: SQLJobStore, times: dict[str, float | None], expected: list[str]
+) -> None:
+    add(sql_store, times)
+    assert [listing.id for listing in sql_store.list_jobs(SHOWN)] == expected
+
+
+def test_a_listing_says_what_the_decoded_job_says(sql_store: SQLJobStore) -> None:
+    """Read by the database's JSON functions or in Python, a listing holds the job's own
+    trigger, executor, function and the meta keys asked for that are not null."""
+    hourly = IntervalTrigger(hours=1, start_date=T0, timezone="Asia/Tokyo")
+    sql_store.add_jobs([
+        make_job("cmd", at(5), meta={"description": "ünïcode \u2028", "action": "echo hi",
+                                     "kind": "command", "env_names": ["A", "B"], "other": 1}),
+        make_job("argv", at(1), meta={"action": ["/bin/echo", "x"], "description": None,
+                                      "kind": "command", "env_names": []}, trigger=hourly),
+        make_job("bare", None, executor="other"),
+        make_job("same", at(3), trigger=hourly),
+    ])
+    listings = sql_store.list_jobs(SHOWN)
+    assert listings == [JobListing.of(job, SHOWN) for job in sql_store.get_all_jobs()]
+    by_id = {listing.id: listing for listing in listings}
+    assert by_id["argv"].meta == {"action": ["/bin/echo", "x"], "kind": "command",
+                                  "env_names": []}
+    assert by_id["cmd"].meta["description"] == "ünïcode \u2028" and "other" not in by_id["cmd"].meta
+    assert (by_id["bare"].meta, by_id["bare"].executor, by_id["bare"].next_run_time) == (
+        {}, "other", None)
+    assert by_id["argv"].trigger is by_id["same"].trigger  # one schedule, one trigger
+    assert by_id["argv"].trigger == hourly and by_id["argv"].next_run_time == at(1)
+
+
+@pytest.mark.parametrize("state", ['{"version": 99}', "not json", '["a list"]',
+                                   '{"version": 1, "trigger": {"type": "nope"}}'],
+                         ids=["newer-version", "not-json", "not-an-object", "unknown-trigger"])
+def test_a_row_that_cannot_be_loaded_is_left_out_of_a_listing(
+    sql_store: SQLJobStore, state: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    sql_store.add_jobs([make_job("good", at(1)), make_job("bad", at(0))])
+    with sql_store._writing() as conn:
+        conn.execute("UPDATE jobs SET state = ? WHERE id = 'bad'", (state,))
+    assert [listing.id for listing in sql_store.list_jobs(SHOWN)] == ["good"]
+    assert "Skipped 1 job(s) that cannot be loaded" in caplog.text
+    assert "'bad' cannot be loaded" in caplog.text
 
 
 DUE_CASES = {

@@ -31,6 +31,13 @@ from schedctl.jobstores._sqlrows import (
     encode,
     refuse_duplicates,
 )
+from schedctl.jobstores._sqllisting import (
+    ORDER,
+    JobListing,
+    ListingRow,
+    listing_of,
+    listing_row,
+)
 from schedctl.jobstores._sqlruns import RunRows
 from schedctl.jobstores.base import BaseJobStore, PlanT
 from schedctl.jobstores.leases import CLAIMS, Claim, ClaimRegistry, LeaseTerms
@@ -125,14 +132,44 @@ class SQLJobStore(RunRows, BaseJobStore):
             ).fetchone()
         return None if value is None else from_epoch_ms(int(value))
 
-    def get_all_jobs(self, *, share_triggers: bool = False) -> list[Job]:
-        """Every job, in next-run order, paused last. With ``share_triggers``, jobs on the
-        same schedule share one trigger object: for a reader that only shows them."""
+    def get_all_jobs(self) -> list[Job]:
+        """Every job, in next-run order, paused last."""
         with self._reading() as conn:
-            rows = conn.execute(
-                f"SELECT {COLUMNS} FROM jobs ORDER BY next_run_time IS NULL, next_run_time, id"
-            ).fetchall()
-        return self._decode_all(rows, triggers={} if share_triggers else None)
+            rows = conn.execute(f"SELECT {COLUMNS} FROM jobs {ORDER}").fetchall()
+        return self._decode_all(rows)
+
+    def list_jobs(self, meta_keys: Sequence[str] = ()) -> list[JobListing]:
+        """Every job as a listing shows it, in ``get_all_jobs``' order, with the ``meta`` keys
+        named: for a reader that only shows the jobs (see ``_sqllisting``). A row a listing
+        cannot read is decoded as a job: skipped and logged if it cannot be loaded, as
+        ``get_all_jobs`` does."""
+        with self._reading() as conn:
+            rows = self._listing_rows(conn, meta_keys)
+        triggers: dict[str, BaseTrigger] = {}
+        listings, failures = [], []
+        for row in rows:
+            try:
+                listing = listing_of(row, meta_keys, triggers)
+            except (ValueError, TypeError, KeyError, AttributeError):
+                listing = None
+            if listing is None:
+                try:
+                    job = self.lookup_job(row[0])
+                except StoreError as exc:
+                    failures.append(exc)
+                    continue
+                if job is None:  # removed since
+                    continue
+                listing = JobListing.of(job, meta_keys)
+            listings.append(listing)
+        self._log_skipped(failures)
+        return listings
+
+    def _listing_rows(self, conn: Connection, meta_keys: Sequence[str]) -> list[ListingRow]:
+        """The rows as a listing reads them: here each state is decoded; SQLite's JSON
+        functions read only the fields listed."""
+        rows = conn.execute(f"SELECT {COLUMNS} FROM jobs {ORDER}").fetchall()
+        return [listing_row(row, meta_keys) for row in rows]
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -270,7 +307,7 @@ class SQLJobStore(RunRows, BaseJobStore):
 
     # -- decoding ------------------------------------------------------------------------------
 
-    def _decode(self, row: Row, triggers: dict[str, BaseTrigger] | None = None) -> Job:
+    def _decode(self, row: Row) -> Job:
         job_id, next_run_time, version, state = row
         try:
             return Job.from_state(
@@ -279,26 +316,27 @@ class SQLJobStore(RunRows, BaseJobStore):
                 version=int(version),
                 scheduler=self._scheduler,
                 jobstore_alias=self._alias,
-                triggers=triggers,
             )
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise StoreError(f"{self.location}: job {job_id!r} cannot be loaded ({exc})") from None
 
-    def _decode_all(self, rows: Sequence[Row],
-                    triggers: dict[str, BaseTrigger] | None = None) -> list[Job]:
-        """Decode rows, skipping unreadable ones so one bad row hides no others; logged once
-        per call, not once per row, in case a whole store is unreadable."""
+    def _decode_all(self, rows: Sequence[Row]) -> list[Job]:
+        """Decode rows, skipping unreadable ones so one bad row hides no others."""
         jobs, failures = [], []
         for row in rows:
             try:
-                jobs.append(self._decode(tuple(row), triggers))  # type: ignore[arg-type]
+                jobs.append(self._decode(tuple(row)))  # type: ignore[arg-type]
             except StoreError as exc:
                 failures.append(exc)
+        self._log_skipped(failures)
+        return jobs
+
+    def _log_skipped(self, failures: Sequence[StoreError]) -> None:
+        """Once per read, not once per row, in case a whole store is unreadable."""
         if failures:
             self._logger.error(
                 "Skipped %d job(s) that cannot be loaded; the first: %s", len(failures), failures[0]
             )
-        return jobs
 
     def _decode_or_park(self, conn: Connection, row: Row) -> Job | None:
         """Decode a due row; pause an unreadable one so it cannot wedge every later claim."""

@@ -9,9 +9,10 @@ reads, so two processes can never claim the same run.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from math import isfinite
@@ -30,6 +31,7 @@ from schedctl.jobstores._sqlite_file import (
 )
 from schedctl.jobstores._sqlite_schema import connect, parse_location, rollback, store_error
 from schedctl.jobstores._sqlite_wake import WakeListener, WakeSender
+from schedctl.jobstores._sqllisting import ListingRow, listing_sql
 from schedctl.jobstores._sqlrows import (
     ADVANCE_JOB,
     DUE_JOBS,
@@ -219,6 +221,11 @@ class SQLiteJobStore(SQLJobStore):
 
     def _insert_many(self, conn: Any, rows: Iterable[tuple[str, int | None, str]]) -> None:
         conn.executemany(INSERT_JOB, rows)
+
+    def _listing_rows(self, conn: Any, meta_keys: Sequence[str]) -> list[ListingRow]:
+        """SQLite's JSON functions read the listed fields: a third of decoding whole states."""
+        return [(job_id, when, trigger, None if fields is None else json.loads(fields))
+                for job_id, when, trigger, fields in conn.execute(listing_sql(meta_keys))]
 
     @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:

@@ -16,6 +16,7 @@ from schedctl.state.history import REPLACED, RunHistory, RunRecord
 from schedctl.state.live import LiveRun, live_runs
 from schedctl.state.recent import recent_outcomes
 from schedctl.job import Job
+from schedctl.jobstores._sqllisting import JobListing
 from schedctl.jobstores._sqlstore import SQLJobStore
 from schedctl.state.runlock import holder_pid
 from schedctl.state.stores import is_shared
@@ -107,6 +108,8 @@ def _iso(value: datetime | None) -> str | None:
 
 #: Outcomes a job view carries in ``recent``.
 RECENT_RUNS = 10
+#: What a view shows of a job's ``meta``.
+SHOWN_META = ("description", "action", "kind", "env_names")
 
 
 def job_views(store: SQLJobStore, history: RunHistory, *, recent: int = RECENT_RUNS) -> list[JobView]:
@@ -118,7 +121,7 @@ def job_views(store: SQLJobStore, history: RunHistory, *, recent: int = RECENT_R
     alive = shared or holder_pid(store.location) is not None
     running = history.running_jobs() if alive else set()
     last = history.last_runs()
-    jobs = store.get_all_jobs(share_triggers=True)
+    jobs = store.list_jobs(SHOWN_META)
     outcomes = recent_outcomes(store, [job.id for job in jobs], recent, with_running=alive) if recent else {}
     words: dict[int, _TriggerWords] = {}  # by trigger: jobs on one schedule share it
     return [_job_view(job, running, last.get(job.id), shared, outcomes.get(job.id, []), words)
@@ -129,7 +132,7 @@ def job_views(store: SQLJobStore, history: RunHistory, *, recent: int = RECENT_R
 _TriggerWords = tuple[str, str, str, "str | None"]
 
 
-def _trigger_words(job: Job) -> _TriggerWords:
+def _trigger_words(job: JobListing) -> _TriggerWords:
     trigger = job.trigger
     describe = getattr(trigger, "describe", None)
     text = str(trigger)
@@ -137,7 +140,7 @@ def _trigger_words(job: Job) -> _TriggerWords:
 
 
 def _job_view(
-    job: Job, running: set[str], last: RunRecord | None, shared: bool = False,
+    job: JobListing, running: set[str], last: RunRecord | None, shared: bool = False,
     recent: list[str] | None = None, words: dict[int, _TriggerWords] | None = None,
 ) -> JobView:
     said = None if words is None else words.get(id(job.trigger))
@@ -202,7 +205,8 @@ def top_view(store: SQLJobStore, history: RunHistory, *, upcoming: int = 10,
     found = {job_id: store.lookup_job(job_id) for job_id in shown}
     last = history.last_runs()
     upcoming_views = [
-        _job_view(job, {run.job_id for run in runs}, last.get(job_id), is_shared(store))
+        _job_view(JobListing.of(job, SHOWN_META), {run.job_id for run in runs},
+                  last.get(job_id), is_shared(store))
         for job_id in next_ids if (job := found.get(job_id)) is not None
     ]
     attempts = {job_id: int(job.meta.get("retries", 0)) + 1
@@ -250,7 +254,7 @@ def _at_boot(state: str) -> bool:
         return False
 
 
-def zone_name(job: Job) -> str | None:
+def zone_name(job: Job | JobListing) -> str | None:
     """The name of the zone a job's times are shown in: its trigger's (None: the machine's)."""
     zone = getattr(job.trigger, "timezone", None)
     return getattr(zone, "key", None) or (str(zone) if zone else None)
