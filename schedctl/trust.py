@@ -96,23 +96,21 @@ def open_trusted(
     flags: int = 0,
 ) -> int:
     """A descriptor open for reading on ``path``, which passes the rule as the very file it
-    is: opened first and checked after, and the file the check reached must be the file
-    opened. Checking a path and then opening it leaves a gap: a file created in a sticky
-    directory after the check found nothing there, or a path that leads elsewhere than
-    its text says (``/proc/PID/fd/N``), would be read unchecked.
+    is: reached first (``O_PATH`` opens nothing), checked, then opened through that
+    reference. A check of the path before an open by path would miss a file created in a
+    sticky directory between them, or a path that leads elsewhere than it reads
+    (``/proc/PID/fd/N``); an open before the check would let another user's link make
+    root open what it chose (a watchdog arms, a tape rewinds, a FIFO's writer goes on).
 
-    An open that fails raises the trust problem if there is one, else its OSError (the
-    reader says "not found" in its own words). An object the check cannot reach by name
-    (a pipe such as ``/dev/stdin``) must itself be owned by root or the running user
-    (or ``uid``, as for :func:`trust_problem`). ``flags`` are added to ``O_RDONLY``.
-
-    The open never waits (``O_NONBLOCK``, ``O_NOCTTY``): a FIFO put there after a check
-    would hold it until someone wrote to it (root's scheduler hung); see :func:`_block_reads`.
+    An open that fails raises the trust problem if any, else its OSError. An object the
+    check cannot reach by name (a pipe: ``/dev/stdin``) must be owned by root or the running
+    user (or ``uid``). ``flags`` are added to ``O_RDONLY``. The open never waits
+    (``O_NONBLOCK``, ``O_NOCTTY``: root's own FIFO without a writer); see :func:`_block_reads`.
     """
     name = os.fspath(path)
     for _ in range(_OPEN_ATTEMPTS):
         try:
-            fd = os.open(name, _OPEN_FLAGS | flags)
+            fd = os.open(name, _REACH_FLAGS)
         except OSError:
             check_trusted(name, insecure=insecure)
             raise
@@ -121,16 +119,16 @@ def open_trusted(
             opened = os.fstat(fd)
             if reached is not None and (reached.st_dev, reached.st_ino) != (opened.st_dev,
                                                                              opened.st_ino):
-                os.close(fd)
                 continue  # replaced between the open and the check: once more
             if problem is None and reached is None:
                 problem = _opened_problem(opened, uid)
             if problem is not None:
                 check_trusted_problem(name, problem, insecure)
-        except BaseException:
+            # The very object reached, whatever became of its path since.
+            opened_fd = os.open(f"/proc/self/fd/{fd}", _OPEN_FLAGS | flags)
+        finally:
             os.close(fd)
-            raise
-        return _block_reads(fd, flags)
+        return _block_reads(opened_fd, flags)
     check_trusted_problem(name, _REPLACED, insecure)
     return _block_reads(os.open(name, _OPEN_FLAGS | flags), flags)  # --insecure: as it is
 
@@ -153,6 +151,8 @@ _REPLACED = ("the file opened is not the one its path leads to (replaced at ever
 #: How often :func:`open_trusted` opens again a file replaced between its open and check.
 _OPEN_ATTEMPTS = 3
 _OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
+#: Finds a file without opening it: no device acts, no FIFO's writer is let through.
+_REACH_FLAGS = os.O_PATH | os.O_CLOEXEC
 
 
 def check_trusted_problem(path: str, problem: str, insecure: bool | None = None) -> None:

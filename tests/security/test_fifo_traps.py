@@ -20,6 +20,7 @@ from schedctl.crontab.build import load_any
 from schedctl.crontab.files import CrontabReadError
 from schedctl.jobfile.loader import JobfileError, load_jobfile
 from schedctl.trust import UntrustedFileError, open_trusted
+from tests.cli.helpers import wait_until
 from tests.security.conftest import make_dir, needs_root
 
 pytestmark = needs_root
@@ -101,3 +102,45 @@ def test_a_trusted_read_blocks_again_once_checked(site: Path) -> None:
     finally:
         os.close(fd)
         writer.join(HUNG)
+
+
+@pytest.mark.parametrize("read", [
+    lambda path: os.close(open_trusted(path)),
+    lambda path: load_jobfile(path, check_trust=True),
+    lambda path: load_any(path, crontab=True, check_trust=True),
+], ids=["open_trusted", "jobfile", "crontab"])
+def test_an_object_another_user_leads_to_is_never_opened(site: Path, users, read) -> None:
+    """Opening may act before any check (a watchdog arms, a tape rewinds, a FIFO's writer is
+    let through): the object a link of another user leads to is refused unopened. A
+    writer waiting on the other user's FIFO is the witness: it is let through by the
+    first open for reading, and only then."""
+    attacker = users.attacker
+    drop = make_dir(site / "drop", 0o1777)
+    own = make_dir(site / "own", 0o755, owner=attacker.uid)
+    attacker.sh(f"mkfifo -m 600 {own}/witness && ln -s {own}/witness {drop}/jobs.yaml")
+    opened = threading.Event()
+    waiting: list[int] = []
+
+    def wait_for_a_reader() -> None:
+        waiting.append(threading.get_native_id())
+        fd = os.open(own / "witness", os.O_WRONLY)  # waits for a reader, as the attacker's would
+        opened.set()
+        os.close(fd)
+
+    writer = threading.Thread(target=wait_for_a_reader, daemon=True)
+    writer.start()
+    wait_until(lambda: waiting and _waits_in_open(waiting[0]), what="the writer to wait")
+    try:
+        with pytest.raises((UntrustedFileError, JobfileError, CrontabReadError)):
+            read(str(drop / "jobs.yaml"))
+        assert not opened.wait(0.5), "root opened the other user's FIFO before refusing it"
+    finally:
+        if not opened.is_set():
+            os.close(os.open(own / "witness", os.O_RDONLY | os.O_NONBLOCK))  # free the writer
+        writer.join(5)
+
+
+def _waits_in_open(tid: int) -> bool:
+    """Whether thread ``tid`` of this process sleeps in the kernel waiting for a FIFO's
+    other end."""
+    return Path(f"/proc/self/task/{tid}/wchan").read_text() in ("wait_for_partner", "pipe_wait")
