@@ -113,6 +113,27 @@ def test_add_jobs_is_all_or_nothing(
     assert ids(fresh_store.get_all_jobs()) == ["a"]
 
 
+@pytest.mark.parametrize("batch_ids, taken", [
+    (["x", "a", "y"], "a"),
+    (["x", "y", "x"], "x"),
+], ids=["conflicts-with-stored", "duplicate-within-batch"])
+def test_add_jobs_from_a_generator_is_all_or_nothing(
+    fresh_store: BaseJobStore, batch_ids: list[str], taken: str
+) -> None:
+    add(fresh_store, {"a": 0})
+    with pytest.raises(ConflictingIdError, match=repr(taken)):
+        fresh_store.add_jobs(make_job(job_id, at(1)) for job_id in batch_ids)
+    assert ids(fresh_store.get_all_jobs()) == ["a"]
+
+
+def test_add_jobs_from_a_generator_marks_each_job_stored(fresh_store: BaseJobStore) -> None:
+    batch = [make_job(f"j{i}", at(i)) for i in range(3)]
+    fresh_store.add_jobs(job for job in batch)
+    assert [job.version for job in batch] == [1] * 3
+    assert [job.pending for job in batch] == [False] * 3
+    assert ids(fresh_store.get_all_jobs()) == ["j0", "j1", "j2"]
+
+
 def test_add_jobs_stores_every_job(fresh_store: BaseJobStore) -> None:
     batch = [make_job(f"j{i}", at(i)) for i in range(5)]
     fresh_store.add_jobs(batch)

@@ -12,6 +12,7 @@ import stat
 import subprocess
 import sys
 import threading
+import weakref
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +29,7 @@ from schedctl.jobstores._sqlite_checkpoint import Checkpointer
 from schedctl.jobstores.sqlite import SQLiteJobStore
 from schedctl.timeutil import to_epoch_ms
 from schedctl.triggers.date import DateTrigger
-from tests.storehelpers import T0, FakeScheduler, Plan, make_job, start, step_plan
+from tests.storehelpers import T0, FakeScheduler, Plan, make_job, noop, start, step_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT = 10.0  # seconds an event may take; only ever reached when a test fails
@@ -218,6 +219,30 @@ def test_add_jobs_names_the_conflicting_id_mid_batch(store: SQLiteJobStore) -> N
     with pytest.raises(ConflictingIdError, match="'j7'"):
         store.add_jobs([make_job(f"j{i}", T0) for i in range(20)])
     assert [job.id for job in store.get_all_jobs()] == ["j7"]
+
+
+class _Tracked(Job):
+    """A job a test can hold a weak reference to."""
+
+    __slots__ = ("__weakref__",)
+
+
+def test_add_jobs_keeps_no_job_of_a_generator(store: SQLiteJobStore) -> None:
+    """A batch streams: by the time a job is made, those two before it are gone."""
+    made: list[weakref.ref[Job]] = []
+    kept_while_adding: list[str] = []
+
+    def jobs() -> Iterator[Job]:
+        for i in range(50):
+            kept_while_adding.extend(ref().id for ref in made[:-2] if ref() is not None)
+            job = _Tracked(None, id=f"j{i}", func=noop, trigger=DateTrigger(T0, "UTC"),
+                           next_run_time=T0)
+            made.append(weakref.ref(job))
+            yield job
+
+    store.add_jobs(jobs())
+    assert kept_while_adding == []
+    assert len(store.get_all_jobs()) == 50
 
 
 def test_add_jobs_many_in_one_transaction(store: SQLiteJobStore) -> None:

@@ -11,7 +11,6 @@ from datetime import datetime
 from math import isfinite
 from typing import Any, Protocol
 
-from schedctl.errors import ConflictingIdError
 from schedctl.job import STATE_VERSION, Job
 from schedctl.timeutil import EPOCH, to_utc
 from schedctl.triggers._common import encode_json, json_text
@@ -98,10 +97,3 @@ def advance_one(conn: Connection, job: Job, next_run_time: datetime | None) -> b
         cursor = conn.execute(ADVANCE_JOB, (ceil_ms(next_run_time), job.id, job.version))
     return cursor.rowcount == 1
 
-
-def refuse_duplicates(jobs: Sequence[Job]) -> None:
-    seen: set[str] = set()
-    for job in jobs:
-        if job.id in seen:
-            raise ConflictingIdError(job.id)
-        seen.add(job.id)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import threading
 from abc import abstractmethod
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 
@@ -29,7 +29,6 @@ from schedctl.jobstores._sqlrows import (
     Row,
     advance_one,
     encode,
-    refuse_duplicates,
 )
 from schedctl.jobstores._sqllisting import (
     ORDER,
@@ -186,36 +185,30 @@ class SQLJobStore(RunRows, BaseJobStore):
     def add_jobs(self, jobs: Iterable[Job]) -> None:
         """One transaction for the lot: all are stored, or none.
 
-        Rows are encoded as they are inserted, never all held at once: 100,000 jobs made
-        50 MB of JSON rows. A job that cannot be stored (ValueError) rolls all back.
+        Jobs are encoded as they are inserted and none is kept (100,000 jobs kept made
+        60 MB): a generator of jobs streams through. The id named by ConflictingIdError is
+        the first of the batch that is taken, by a stored job or an earlier one of the
+        batch: the row the insert stopped at. A job that cannot be stored (ValueError)
+        rolls all back. Jobs given in a list or tuple are marked stored (version 1) once
+        the batch is committed; jobs from any other iterable as each is written.
         """
-        batch = list(jobs)
-        refuse_duplicates(batch)
-        if not batch:
+        held = isinstance(jobs, (list, tuple))
+        rows = _BatchRows(jobs, None if held else self._attach)
+        if rows.empty:
             return
-        try:
-            with self._writing() as conn:
-                try:
-                    self._insert_many(conn, map(encode, batch))
-                except self._conflict_errors:
-                    raise ConflictingIdError("") from None
-        except ConflictingIdError:
-            raise ConflictingIdError(self._first_taken(batch)) from None
-        for job in batch:
-            job.version = 1
-            self._attach(job)
+        with self._writing() as conn:
+            try:
+                self._insert_many(conn, rows)
+            except self._conflict_errors:
+                raise ConflictingIdError(rows.current) from None
+        if held:
+            for job in jobs:
+                job.version = 1
+                self._attach(job)
 
     def _insert_many(self, conn: Connection, rows: Iterable[tuple[str, int | None, str]]) -> None:
         for row in rows:
             conn.execute(INSERT_JOB, row)
-
-    def _first_taken(self, batch: Sequence[Job]) -> str:
-        """The first id of ``batch`` already stored: the one a failed batch insert hit."""
-        with self._reading() as conn:
-            for job in batch:
-                if conn.execute("SELECT 1 FROM jobs WHERE id = ?", (job.id,)).fetchone():
-                    return job.id
-        return batch[0].id  # added and removed meanwhile by someone else
 
     def update_job(self, job: Job) -> None:
         job_id, next_run_time, state = encode(job)
@@ -359,3 +352,36 @@ class SQLJobStore(RunRows, BaseJobStore):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} ({self.location})>"
+
+
+class _BatchRows:
+    """The rows of a batch of jobs, encoded one at a time as the insert asks for them.
+
+    ``current`` is the id of the last row handed out: the one a failed insert stopped at.
+    ``mark`` (the store's attach) marks each job stored as it goes, for jobs not kept.
+    """
+
+    __slots__ = ("_first", "_jobs", "_mark", "current", "empty")
+
+    def __init__(self, jobs: Iterable[Job], mark: Callable[[Job], object] | None) -> None:
+        self._jobs = iter(jobs)
+        self._first = next(self._jobs, None)
+        self._mark = mark
+        self.empty = self._first is None
+        self.current = ""
+
+    def __iter__(self) -> Iterator[tuple[str, int | None, str]]:
+        first, self._first = self._first, None
+        if first is not None:
+            yield self._row(first)
+            del first  # held no longer than the rest
+        for job in self._jobs:
+            yield self._row(job)
+
+    def _row(self, job: Job) -> tuple[str, int | None, str]:
+        row = encode(job)
+        self.current = row[0]
+        if self._mark is not None:
+            job.version = 1
+            self._mark(job)
+        return row
