@@ -4,6 +4,7 @@ and whatever the fast writer does not know goes to the encoder, errors included.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -96,3 +97,55 @@ def test_args_that_contain_themselves_are_refused_clearly() -> None:
     loop.append(loop)
     with pytest.raises(ValueError, match="'job': args, kwargs and meta must be JSON data"):
         encode(make(args=loop))
+
+
+#: An option given a value the constructor must refuse, as ``modify`` refuses it.
+BAD_OPTIONS: dict[str, dict[str, Any]] = {
+    "unknown-option": {"colour": "red"},
+    "id-not-text": {"id": 5},
+    "func-none": {"func": None},
+    "func-not-callable": {"func": 42},
+    "name-none": {"name": None},
+    "name-not-text": {"name": 3},
+    "args-text": {"args": "ab"},
+    "kwargs-none": {"kwargs": None},
+    "trigger-none": {"trigger": None},
+    "executor-none": {"executor": None},
+    "grace-zero": {"misfire_grace_time": 0},
+    "grace-bool": {"misfire_grace_time": True},
+    "coalesce-int": {"coalesce": 1},
+    "instances-zero": {"max_instances": 0},
+    "instances-bool": {"max_instances": True},
+    "instances-float": {"max_instances": 2.0},
+    "next-run-text": {"next_run_time": "tomorrow"},
+    "meta-list": {"meta": [1]},
+}
+
+
+@pytest.mark.parametrize("bad", BAD_OPTIONS.values(), ids=BAD_OPTIONS.keys())
+def test_constructor_refuses_what_modify_refuses(bad: dict[str, Any]) -> None:
+    """The constructor reads options on its own path (for speed): same errors, same words."""
+    good: dict[str, Any] = {"id": "j", "func": "json:dumps", "trigger": interval()}
+    with pytest.raises((TypeError, ValueError)) as by_modify:
+        Job(None, **good)._modify(**bad)
+    with pytest.raises(type(by_modify.value), match=f"^{re.escape(str(by_modify.value))}$"):
+        Job(None, **{**good, **bad})
+
+
+def test_constructor_keeps_given_values_as_modify_does() -> None:
+    at = datetime(2030, 1, 1, 12, tzinfo=ZoneInfo("Europe/Paris"))
+    options: dict[str, Any] = {
+        "func": "json:dumps", "trigger": interval(), "args": [1], "kwargs": {"a": 1},
+        "name": "n", "executor": "x", "misfire_grace_time": 5, "coalesce": False,
+        "max_instances": 3, "next_run_time": at, "meta": {"m": 1},
+    }
+    made = Job(None, id="j", **options)
+    changed = Job(None, id="j", func="json:dumps", trigger=options["trigger"])
+    changed._modify(**options)
+    assert made.to_state() == changed.to_state()
+    assert (made.next_run_time, made.pending) == (changed.next_run_time, changed.pending)
+    assert made.next_run_time is not None and made.next_run_time.tzinfo is UTC
+    assert made.misfire_grace_time == 5.0 and type(made.misfire_grace_time) is float
+    unset = Job(None, id="k", func="json:dumps", trigger=interval())
+    assert (unset.name, unset.args, unset.kwargs, unset.meta) == ("dumps", (), {}, {})
+    assert unset._next_run_unset and unset.next_run_time is None
