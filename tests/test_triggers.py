@@ -677,3 +677,21 @@ def test_crontab_schedules_are_parsed_once_and_shared() -> None:
             crontab_schedule("61 * * * *")
     with pytest.raises(TypeError):
         crontab_schedule(5)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("amounts", [
+    {"hours": 1},
+    {"weeks": 2, "days": 3, "hours": 4, "minutes": 5, "seconds": 6},
+    {"seconds": 0},
+    {"minutes": 90},
+    {"days": 999_999_999},
+    {"hours": 1, "seconds": 0.5},
+], ids=["hour", "every-unit", "zero", "carry", "largest-day", "fraction"])
+def test_interval_amounts_add_up_as_timedelta_adds_them(amounts: dict[str, Any]) -> None:
+    expected = timedelta(**amounts) or timedelta(seconds=1)
+    assert IntervalTrigger(**amounts, timezone=UTC).interval == expected
+
+
+def test_interval_past_the_largest_timedelta_is_refused() -> None:
+    with pytest.raises(OverflowError):
+        IntervalTrigger(days=1_000_000_000, timezone=UTC)

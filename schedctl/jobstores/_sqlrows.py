@@ -12,7 +12,7 @@ from math import isfinite
 from typing import Any, Protocol
 
 from schedctl.job import STATE_VERSION, Job
-from schedctl.timeutil import EPOCH, to_utc
+from schedctl.timeutil import EPOCH, UTC, to_utc
 from schedctl.triggers._common import encode_json, json_text
 
 COLUMNS = "id, next_run_time, version, state"
@@ -79,7 +79,7 @@ def written_state(job: Job) -> str | None:
 def ceil_ms(value: datetime) -> int:
     """Milliseconds, rounded up: a stored time is never before the real one, so the job
     is never claimed early and its trigger's "next time after it" is never the same slot."""
-    delta = to_utc(value) - EPOCH
+    delta = (value if value.tzinfo is UTC else to_utc(value)) - EPOCH
     whole = (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
     return whole + 1 if delta.microseconds % 1000 else whole
 
