@@ -71,15 +71,9 @@ def _runs_as_root(spec: JobSpec, uid: int | None) -> bool:
 
 
 def _cwd_problem(cwd: str) -> str | None:
-    """What lets a user other than root change the directory a root job runs in; None when
-    nothing does or it does not exist (the run says so)."""
-    try:
-        info = os.stat(cwd)
-    except OSError:
-        return None
-    if not stat.S_ISDIR(info.st_mode):
-        return None
-    return _changeable_problem(cwd, info)
+    """What lets a user other than root change the directory a root job runs in, or make
+    it where it is missing; None when nothing does (a missing one: the run says so)."""
+    return _path_entry_problem(cwd)
 
 
 def _changeable_problem(directory: str, info: os.stat_result) -> str | None:
@@ -105,6 +99,7 @@ def _path_problems(path: str) -> list[tuple[str, str]]:
 
 
 def _path_entry_problem(entry: str) -> str | None:
+    """What lets a user other than root change directory ``entry``, or make it."""
     try:
         info = os.stat(entry)
     except OSError:

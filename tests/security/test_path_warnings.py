@@ -61,3 +61,22 @@ def test_a_root_job_with_a_path_only_root_may_change_is_not_warned_of(users, sit
     validated = schedctl("validate", jobs, "-n", "0")
     assert (validated.returncode, validated.stderr) == (0, ""), validated.stderr
     assert os.path.isdir(tools)
+
+
+def test_a_root_jobs_missing_cwd_that_another_user_could_make_is_warned_of(users, site, schedctl):
+    """A cwd not made yet in a sticky directory: another user makes it first, and the
+    root job runs in a directory of theirs."""
+    drop = make_dir(site / "drop", 0o1777)
+    jobs = write(site / "jobs.yaml", f"""
+        state: {site}/state.db
+        jobs:
+          sweep: {{command: ./sweep.sh, cwd: {drop}/work, interval: 1h}}
+    """)
+    validated = schedctl("validate", jobs, "-n", "0")
+    assert validated.returncode == 0, validated.stderr
+    assert validated.stderr == (
+        f"schedctl: warning: {jobs}:3: jobs.sweep.cwd: the job runs as root in {drop}/work, "
+        "where another user could plant a file it runs or reads: it does not exist, and "
+        f"another user could create it in {drop}: group or others may write it (mode "
+        f"drwxrwxrwt); fix: chmod go-w {drop}, or set cwd to a directory only root may "
+        "write\n")
