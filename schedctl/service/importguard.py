@@ -18,7 +18,12 @@ import sys
 import threading
 from typing import Any
 
-from schedctl.trust import UntrustedFileError, check_trusted
+from schedctl.trust import (
+    UntrustedFileError,
+    check_trusted,
+    check_trusted_problem,
+    import_directory_problem,
+)
 
 _lock = threading.Lock()
 _roots: set[str] = set()
@@ -83,9 +88,27 @@ def check_spec(spec: importlib.machinery.ModuleSpec) -> None:
     paths = [spec.origin] if spec.has_location and spec.origin else []
     if spec.cached:
         paths.append(spec.cached)
-    paths += list(spec.submodule_search_locations or ())  # a namespace package's directories
+    directories = list(spec.submodule_search_locations or ())  # a package's directories
+    directories += {os.path.dirname(path) for path in paths}
     for path in paths:
         try:
             check_trusted(path)
         except UntrustedFileError as exc:
             raise ImportError(str(exc), name=spec.name, path=path) from None
+    for directory in dict.fromkeys(directories):
+        _check_closed(directory, spec.name)
+
+
+def _check_closed(directory: str, name: str) -> None:
+    """Nobody else may add files where a module is loaded from, sticky or not: a file
+    added there after the check found none (a compiled file Python prefers to the
+    source, a module of the package) would be loaded unchecked."""
+    try:
+        problem = import_directory_problem(directory)
+    except FileNotFoundError:  # a __pycache__ not made yet: its parent is checked
+        return
+    if problem is not None:
+        try:
+            check_trusted_problem(directory, problem)
+        except UntrustedFileError as exc:
+            raise ImportError(str(exc), name=name, path=directory) from None

@@ -127,3 +127,31 @@ def test_a_module_that_passes_is_imported_and_runs(site, schedctl):
     first = schedctl("validate", jobfile)
     assert first.returncode == 0, first.stderr
     assert schedctl("validate", jobfile).returncode == 0  # with __pycache__ written, if it was
+
+
+@pytest.mark.parametrize("layout", ["sticky-pycache", "sticky-package"])
+def test_a_call_module_directory_anyone_may_add_to_is_refused_even_if_sticky(
+    users, site, schedctl, layout,
+):
+    """A sticky directory lets another user add a file once a check found none there: a
+    compiled file that Python then prefers to the source, or a module of the package. The
+    rule the jobfile's directory gets (nobody else may add files to it) holds for each
+    directory a module is loaded from."""
+    etc, var = make_dir(site / "etc", 0o755), make_dir(site / "var", 0o700)
+    if layout == "sticky-pycache":
+        write(etc / "reports.py", GOOD)
+        named, target = make_dir(etc / "__pycache__", 0o1777), "reports:work"
+    else:
+        named, target = make_dir(etc / "tools", 0o1777), "tools.reports:work"
+        write(named / "__init__.py", "")
+        write(named / "reports.py", GOOD)
+    jobfile = write(etc / "jobs.yaml", f"""
+        state: {var}/state.db
+        jobs:
+          report: {{call: "{target}", cron: "0 0 1 1 *"}}
+    """)
+    result = schedctl("validate", jobfile)
+    assert result.returncode == 2, result.stderr
+    assert (f"cannot import '{target}': {named}: not trusted: group or others may add files "
+            "to it (mode drwxrwxrwt)") in result.stderr
+    assert "Traceback" not in result.stderr
