@@ -68,23 +68,23 @@ class IntervalTrigger(BaseTrigger):
             and min(weeks, days, hours, minutes, seconds) >= 0
         ):
             # One number of seconds: timedelta's five keywords cost three times as much.
-            whole = (((weeks * 7 + days) * 24 + hours) * 60 + minutes) * 60 + seconds
-            interval = timedelta(0, whole)
+            whole = (((weeks * 7 + days) * 24 + hours) * 60 + minutes) * 60 + seconds or 1
+            self.interval = timedelta(0, whole)
+            self._step_us = whole * 1_000_000
         else:
             for name, value in (
                 ("weeks", weeks), ("days", days), ("hours", hours), ("minutes", minutes),
                 ("seconds", seconds),
             ):
                 _check_amount(name, value)
-            interval = timedelta(
+            self.interval = timedelta(
                 weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds
-            )
-        self.interval = interval or timedelta(seconds=1)
-        self._step_us = self.interval // ONE_MICROSECOND
+            ) or timedelta(seconds=1)
+            self._step_us = self.interval // ONE_MICROSECOND
         self.timezone = resolve_zone(timezone, start_date, end_date)
         self.start_date = aware(start_date, self.timezone, "start_date")
-        self.end_date = aware(end_date, self.timezone, "end_date")
-        self.jitter = check_jitter(jitter)
+        self.end_date = None if end_date is None else aware(end_date, self.timezone, "end_date")
+        self.jitter = None if jitter is None else check_jitter(jitter)
         #: Where the grid of a jittered trigger with no start_date was pinned (UTC).
         self._pinned: datetime | None = None
 
