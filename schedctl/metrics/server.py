@@ -127,7 +127,6 @@ class _Handler(socketserver.StreamRequestHandler):
         self._log(f"{method} {path}", status)
 
     def _read_request(self) -> tuple[str, str]:
-        self.server.sending(self.connection)  # type: ignore[attr-defined]
         head = self._read_head()
         if not self.server.sent(self.connection):  # type: ignore[attr-defined]
             raise ConnectionResetError  # cut off for a newer client

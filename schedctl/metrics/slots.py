@@ -38,11 +38,6 @@ class BoundedMixIn(socketserver.ThreadingMixIn):
         self._senders: dict[socket.socket, None] = {}  # in the order they came
         self._senders_lock = threading.Lock()
 
-    def sending(self, connection: socket.socket) -> None:
-        """``connection`` holds a place and is sending its request."""
-        with self._senders_lock:
-            self._senders[connection] = None
-
     def sent(self, connection: socket.socket) -> bool:
         """``connection`` has sent its request; False if it was cut off meanwhile."""
         with self._senders_lock:
@@ -55,9 +50,12 @@ class BoundedMixIn(socketserver.ThreadingMixIn):
                 request.send(BUSY)
             self.shutdown_request(request)  # type: ignore[attr-defined]
             return
+        with self._senders_lock:  # a sender from now: its thread may not have started yet
+            self._senders[request] = None
         try:
             super().process_request(request, client_address)
         except BaseException:
+            self.sent(request)
             self.slots.release()
             raise
 
