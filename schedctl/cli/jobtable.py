@@ -146,23 +146,34 @@ def _plain(rows: Sequence[_Row], detail: Detail, unicode: bool) -> str:
     nodes = any(row.view.node for row in rows)
     headers = [h for h in _HEADERS if (h != "STATE" or detail.state_column)
                and (h != "NODE" or nodes)]
+    strips: dict[tuple[str, ...], str] = {}  # most jobs show one of a few strips
     table = []
     for row in rows:
         view = row.view
+        recent = tuple(view.recent[-detail.recent:])
+        strip = strips.get(recent)
+        if strip is None:
+            strip = strips[recent] = "".join(
+                glyph for glyph, _ in _strip(view, detail, unicode))
         cells = [(view.id,), row.schedule_lines(detail),
                  row.next_run_lines(detail) or ("-" if detail.state_column else view.state,),
-                 (view.state,), row.last_run_lines(detail),
-                 ("".join(glyph for glyph, _ in _strip(view, detail, unicode)),)]
+                 (view.state,), row.last_run_lines(detail), (strip,)]
         if not detail.state_column:
             del cells[3]
         if nodes:
             cells.append((view.node or "-",))
-        # TAB is never escaped: when the row's texts joined by it need no escape, none does.
-        joined = "\t".join([text for cell in cells for text in cell])
-        if escape_text(joined, newlines=False) is not joined:
-            cells = [tuple(escape_text(text, newlines=False) for text in cell) for cell in cells]
         table.append(cells)
+    # TAB is never escaped: when the texts joined by it need no escape, none does. One
+    # look at the whole table, then at each row only if something needs one.
+    if _needs_escape(table):
+        table = [[tuple(escape_text(text, newlines=False) for text in cell) for cell in cells]
+                 if _needs_escape([cells]) else cells for cells in table]
     return render_plain(headers, table)
+
+
+def _needs_escape(table: Sequence[Sequence[Sequence[str]]]) -> bool:
+    joined = "\t".join([text for cells in table for cell in cells for text in cell])
+    return escape_text(joined, newlines=False) is not joined
 
 
 def _columns(rows: Sequence[_Row], detail: Detail, unicode: bool) -> list[Column]:
