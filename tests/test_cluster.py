@@ -16,7 +16,7 @@ from schedctl.state.history import RunHistory
 from schedctl.jobfile.loader import load_jobfile
 from schedctl.jobstores.postgresql import PostgreSQLJobStore
 from schedctl.jobstores.leases import ClaimRegistry
-from schedctl.state.views import status_view
+from schedctl.state.statusview import status_view
 
 OLD = """\
 jobs:

@@ -20,7 +20,7 @@ from schedctl.state import history as history_module
 from schedctl.state.history import RunHistory, RunOutcome
 from schedctl.state.sync import sync_jobs
 from schedctl.state.totals import DURATION_BUCKETS, Histogram, Tally, read_totals
-from schedctl.state.views import ScheduleEntry, schedule_index
+from schedctl.state.scheduleindex import ScheduleEntry, schedule_index
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 JOBS = """\

@@ -22,7 +22,8 @@ from schedctl.jobstores.sqlite import SQLiteJobStore
 from schedctl.service.live import LivePublisher
 from schedctl.state.history import RunHistory, RunOutcome, RunRecord
 from schedctl.state.live import LiveRun, live_runs
-from schedctl.state.views import JobView, TopView
+from schedctl.state.topview import TopView
+from schedctl.state.views import JobView
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 WAIT = 10.0

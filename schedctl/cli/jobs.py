@@ -343,7 +343,7 @@ def status(state: str | None, jobfile: str | None, as_json: bool) -> None:
       schedctl status -f jobs.yaml
     """
     from schedctl.cli import output
-    from schedctl.state.views import status_view
+    from schedctl.state.statusview import status_view
 
     try:
         store, run_history = open_state(state, jobfile)

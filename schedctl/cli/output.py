@@ -12,10 +12,10 @@ from typing import IO, TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from schedctl.commands.escape import escape_text
-from schedctl.state.history import RunRecord
-from schedctl.state.views import JOB_STATES, StatusView
 
 if TYPE_CHECKING:  # rich is imported where it is used: `list` renders without it (30 ms)
+    from schedctl.state.history import RunRecord
+    from schedctl.state.statusview import StatusView
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -237,6 +237,8 @@ def describe_outcome(record: RunRecord) -> str:
 
 def status_panel(view: StatusView, now: datetime, stream: IO[str] | None = None) -> None:
     from rich.markup import escape  # the state file's words are shown, never read as markup
+
+    from schedctl.state.statusview import JOB_STATES
 
     out = console(stream)
     if view.nodes is not None:

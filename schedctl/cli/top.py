@@ -1,6 +1,6 @@
 """``schedctl top``: a live view of a state file, redrawn every second.
 
-It reads :func:`schedctl.state.views.top_view`, built from the views that ``list`` and
+It reads :func:`schedctl.state.topview.top_view`, built from the views that ``list`` and
 ``status`` read; :mod:`schedctl.cli.topframe` draws it (imported only here, so that
 other commands do not pay for rich's live display).
 """
@@ -36,7 +36,7 @@ def top(state: str | None, jobfile: str | None) -> None:
 
     from schedctl.cli.glyphs import wants_unicode
     from schedctl.cli.topframe import render_frame, run_live
-    from schedctl.state.views import top_view
+    from schedctl.state.topview import top_view
 
     store, history = open_state(state, jobfile)
     unicode = wants_unicode(sys.stdout)

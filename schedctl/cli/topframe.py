@@ -1,7 +1,7 @@
 """Drawing ``schedctl top``: the frame, and the loop that redraws it every second.
 
 What runs now (job, attempt, elapsed time, pid, its last output lines), what runs next,
-and the latest outcomes, from :func:`schedctl.state.views.top_view`, the views that
+and the latest outcomes, from :func:`schedctl.state.topview.top_view`, the views that
 ``list`` and ``status`` read. Each section gives up rows before the frame outgrows the
 terminal, and long cells are cut, never wrapped, so the frame stays one screen at 80
 columns over SSH. ``q`` or Ctrl-C quits; without a terminal, one frame is printed.
@@ -28,7 +28,7 @@ from rich.text import Text
 from schedctl.cli.glyphs import outcome_glyphs
 from schedctl.cli.output import STATE_STYLES, console, describe_outcome, relative, zone_of
 from schedctl.commands.spec import format_seconds
-from schedctl.state.views import TopView
+from schedctl.state.topview import TopView
 
 #: Seconds between two frames.
 REFRESH_SECONDS = 1.0

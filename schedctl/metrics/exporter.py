@@ -21,7 +21,7 @@ from schedctl.metrics.server import MetricsServer, Response
 from schedctl.metrics.text import JobSnapshot, TextCache
 from schedctl.state.history import RunHistory
 from schedctl.state.totals import read_totals
-from schedctl.state.views import ScheduleEntry, schedule_index
+from schedctl.state.scheduleindex import ScheduleEntry, schedule_index
 
 _log = logging.getLogger("schedctl.metrics")
 _TEXT = "text/plain; charset=utf-8"

@@ -23,7 +23,8 @@ from schedctl.jobstores._sqlstore import SQLJobStore
 from schedctl.metrics.text import JobSnapshot, TextCache, escape, render_jobs
 from schedctl.state.stores import is_shared
 from schedctl.state.totals import read_totals, running_now
-from schedctl.state.views import schedule_index, scheduler_running
+from schedctl.state.scheduleindex import schedule_index
+from schedctl.state.views import scheduler_running
 
 #: The text format written: the classic one every Prometheus reads (prometheus_client's
 #: newest "latest" is a later version, with UTF-8 names).

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from schedctl.state.totals import DURATION_BUCKETS, LATENESS_BUCKETS, Histogram, Tally, TallyKey
-from schedctl.state.views import ScheduleEntry
+from schedctl.state.scheduleindex import ScheduleEntry
 
 #: Outcomes every job shows from its first scrape on, at 0, so ``increase()`` sees the
 #: first one happen. Others appear when they first occur.
