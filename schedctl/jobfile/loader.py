@@ -40,8 +40,10 @@ Reading rules worth knowing:
 
 from __future__ import annotations
 
+import errno
 import os
 import pwd
+import stat
 from pathlib import Path
 
 from schedctl.errors import SchedctlError
@@ -129,10 +131,33 @@ def load_jobfile(
 
 
 def open_for_reading(path: str, check_trust: bool) -> int:
-    """A descriptor on ``path``: through the trust rule's own open when ``check_trust``."""
+    """A descriptor on ``path``: through the trust rule's own open when ``check_trust``.
+    Otherwise (``validate``, which only warns) never on a device, which is refused
+    unopened: opening one may act (a watchdog arms, a tape rewinds), and in a sticky
+    directory another user's link may lead to one. A terminal that is our own standard
+    input (``validate /dev/stdin`` typed in) is the exception."""
     if check_trust:
         return open_trusted(path)
-    return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    reached = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    try:
+        info = os.fstat(reached)
+        if (stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode)) and not _our_stdin(info):
+            kind = "character device" if stat.S_ISCHR(info.st_mode) else "block device"
+            raise OSError(errno.ENODEV, f"it is a device ({kind}), not a file; name a file")
+        fd = os.open(f"/proc/self/fd/{reached}",
+                     os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
+    finally:
+        os.close(reached)
+    os.set_blocking(fd, True)  # a FIFO without a writer reads as empty, without waiting
+    return fd
+
+
+def _our_stdin(info: os.stat_result) -> bool:
+    try:
+        ours = os.fstat(0)
+    except OSError:
+        return False
+    return (ours.st_dev, ours.st_ino) == (info.st_dev, info.st_ino)
 
 
 def _too_large(size: int) -> str:

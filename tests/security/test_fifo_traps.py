@@ -10,6 +10,7 @@ user's, and root's own FIFO without a writer reads as empty.
 from __future__ import annotations
 
 import os
+import subprocess
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -144,3 +145,20 @@ def _waits_in_open(tid: int) -> bool:
     """Whether thread ``tid`` of this process sleeps in the kernel waiting for a FIFO's
     other end."""
     return Path(f"/proc/self/task/{tid}/wchan").read_text() in ("wait_for_partner", "pipe_wait")
+
+
+@pytest.mark.parametrize("command", [["validate"], ["validate", "--crontab"]],
+                         ids=["jobfile", "crontab"])
+def test_a_file_checked_only_for_a_warning_is_never_a_device(site: Path, users, command) -> None:
+    """``validate`` reads what it is named without refusing it, but a link
+    another user put in a sticky directory must not make root open a device: opening one
+    may act (a watchdog arms, a tape rewinds). It is refused unopened."""
+    from tests.cli.conftest import SCHEDCTL, clean_env
+
+    drop = make_dir(site / "drop", 0o1777)
+    users.attacker.sh(f"ln -s /dev/zero {drop}/jobs.yaml")
+    result = subprocess.run([SCHEDCTL, *command, str(drop / "jobs.yaml")], env=clean_env(site),
+                            cwd=site, capture_output=True, text=True, timeout=30, check=False)
+    assert result.returncode != 0
+    assert "is a device (character device), not a file" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
