@@ -126,8 +126,10 @@ def raw(port: int, request: bytes) -> bytes:
     (b"hello\r\n", b"400 Bad Request"),
     (b"GET /metrics HTTP/1.0\r\nX: " + b"y" * 9000 + b"\r\n\r\n", b"431 Request Header"),
     (b"GET /metrics HTTP/1.0\r\n" + b"X: y\r\n" * 101 + b"\r\n", b"431 Request Header"),
+    (b"GET http://[/metrics HTTP/1.0\r\n\r\n", b"400 Bad Request"),
+    (b"GET http://[::1]:x/metrics HTTP/1.0\r\n\r\n", b"200 OK"),
 ], ids=["http-1.1", "absolute-url", "post", "no-version", "garbage", "long-header",
-        "many-headers"])
+        "many-headers", "unclosed-ipv6-host", "bad-port"])
 def test_each_request_gets_one_http_1_0_answer_and_the_connection_closes(
         serving: list[MetricsServer], request_bytes: bytes, status: bytes) -> None:
     server = start(serving, ListenAddress("127.0.0.1", 0))

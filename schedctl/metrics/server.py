@@ -142,7 +142,7 @@ class _Handler(socketserver.StreamRequestHandler):
             if len(header) > MAX_LINE:
                 raise _BadRequest(431, "header line too long")
             if header in (b"\r\n", b"\n", b""):
-                return words[0], urlsplit(words[1]).path
+                return words[0], _target_path(words[1])
         raise _BadRequest(431, "too many header lines")
 
     def _read_head(self) -> bytes:
@@ -196,6 +196,15 @@ class _Handler(socketserver.StreamRequestHandler):
 
 
 _SERVER = f"schedctl/{__version__} Python/{sys.version.split()[0]}"
+
+
+def _target_path(target: str) -> str:
+    """The path a request asks for; an absolute URL that cannot be parsed (an unclosed
+    ``[`` of an IPv6 host) is a bad request, not a traceback in the service's log."""
+    try:
+        return urlsplit(target).path
+    except ValueError:
+        raise _BadRequest(400, "bad request target; send 'GET /metrics HTTP/1.0'") from None
 
 
 def _bad_request_line(line: bytes | bytearray) -> bool:

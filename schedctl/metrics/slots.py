@@ -10,6 +10,7 @@ check sends its request as it connects, so it is never the longest sender for lo
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import socketserver
 import threading
@@ -19,6 +20,8 @@ from typing import Any
 MAX_CLIENTS = 8
 #: How long a new client waits for the place of the sender cut off for it.
 TAKE_OVER_SECONDS = 1.0
+
+_log = logging.getLogger("schedctl.metrics")
 
 BUSY = (b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
         b"Content-Length: 30\r\n\r\nbusy: too many clients at once\n")
@@ -69,6 +72,11 @@ class BoundedMixIn(socketserver.ThreadingMixIn):
         with contextlib.suppress(OSError):
             oldest.shutdown(socket.SHUT_RDWR)  # its read ends at once, and so its thread
         return self.slots.acquire(timeout=TAKE_OVER_SECONDS)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Through the service's log, as one record: socketserver would print the traceback
+        on stderr, line by line, outside the log's format."""
+        _log.exception("Could not answer a metrics client")
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
