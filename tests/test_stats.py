@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from schedctl.cli.glyphs import outcome_glyphs, sparkline
-from schedctl.state.recent import StatRow
+from schedctl.state.stats import StatRow
 from schedctl.state.stats import job_stats
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)

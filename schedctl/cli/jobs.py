@@ -317,7 +317,7 @@ def _history_stats(store: SQLJobStore, job_id: str | None, since: datetime | Non
                    until: datetime | None, as_json: bool) -> None:
     from schedctl.cli import output
     from schedctl.cli.stats import stats_blocks
-    from schedctl.state.recent import stat_rows
+    from schedctl.state.stats import stat_rows
     from schedctl.state.stats import job_stats
 
     rows = stat_rows(store, job_id, since=since, until=until)

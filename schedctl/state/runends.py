@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from schedctl.jobstores._sqlrows import Connection
-from schedctl.state.totals import fold_runs
 
 #: Outcomes of runs that never began: they have no start time and no duration.
 NEVER_STARTED = ("skipped", "missed")
@@ -67,5 +66,7 @@ def prune(conn: Connection, job_id: str, keep: int) -> None:
     if row is None:
         return
     old = ("state <> 'running' AND run_id <= ?", (row[0],))
+    from schedctl.state.totals import fold_runs  # a reader of the history never prunes
+
     fold_runs(conn, job_id, *old)
     conn.execute(f"DELETE FROM runs WHERE job_id = ? AND {old[0]}", (job_id, *old[1]))

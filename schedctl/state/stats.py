@@ -4,7 +4,8 @@ percentiles, its latest durations, and its last failure. Plain data; ``cli/`` re
 Every attempt counts as a run, as in the history and the metrics: a run retried twice
 before it succeeded is two failures and a success. Missed and skipped runs never
 started, and runs replaced on purpose (``overlap: replace``) are no failures: these are
-counted apart, and are neither runs nor successes nor failures.
+counted apart, and are neither runs nor successes nor failures. The rows are read here
+too (``stat_rows``), apart from the views of ``list``.
 """
 
 from __future__ import annotations
@@ -12,13 +13,59 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from schedctl.jobstores._sqlstore import SQLJobStore
 from schedctl.state.history import FAILURES, NEVER_STARTED, REPLACED
-from schedctl.state.recent import StatRow
+from schedctl.state.recent import time_filter
+from schedctl.timeutil import from_epoch_ms
 
 #: How many of the latest durations the sparkline shows.
 SPARK_RUNS = 20
+
+
+@dataclass(frozen=True)
+class StatRow:
+    """What ``history --stats`` needs of one run, oldest first."""
+
+    run_id: int
+    job_id: str
+    state: str
+    scheduled_for: datetime
+    finished_at: datetime | None
+    duration: float | None
+    exit_code: int | None
+    signal: int | None
+    error: str | None
+
+
+def stat_rows(
+    store: SQLJobStore, job_id: str | None = None, *, since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[StatRow]:
+    """Every ended run of ``job_id`` (or of all jobs) scheduled within the bounds, oldest first."""
+    where, params = time_filter(since, until)
+    clauses = ["state <> 'running'", *where]
+    if job_id is not None:
+        clauses.append("job_id = ?")
+        params = (*params, job_id)
+    with store._reading() as conn:
+        rows = conn.execute(
+            "SELECT run_id, job_id, state, scheduled_for, finished_at, duration, exit_code,"
+            f" signal, error FROM runs WHERE {' AND '.join(clauses)} ORDER BY run_id",
+            params,
+        ).fetchall()
+    return [_stat_row(row) for row in rows]
+
+
+def _stat_row(row: Sequence[Any]) -> StatRow:
+    run_id, job_id, state, scheduled, finished, duration, exit_code, signal, error = row
+    return StatRow(
+        int(run_id), str(job_id), str(state), from_epoch_ms(int(scheduled)),
+        None if finished is None else from_epoch_ms(int(finished)),
+        None if duration is None else float(duration), exit_code, signal, error,
+    )
 
 
 @dataclass

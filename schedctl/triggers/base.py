@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from abc import ABC, abstractmethod
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
@@ -99,6 +98,8 @@ class BaseTrigger(ABC):
         """
         if fire_time is None or not jitter:
             return fire_time
+        import random  # only a jittered trigger draws; readers of a store never do
+
         delay = timedelta(seconds=random.uniform(0, jitter))
         try:
             return (fire_time.astimezone(UTC) + delay).astimezone(fire_time.tzinfo)
