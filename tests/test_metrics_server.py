@@ -358,3 +358,29 @@ def test_a_unix_socket_health_check_gets_past_silent_clients(
     finally:
         for client in silent:
             client.close()
+
+
+def test_clients_that_never_take_their_answer_cannot_keep_a_health_check_out(
+        serving: list[MetricsServer]) -> None:
+    """The other half of slowloris: ask for a large answer and never read it. Such a client
+    waits on the server as one still sending does, and gives its place up the same way."""
+    routes = {**ROUTES, "/big": lambda: (200, "text/plain", b"x" * 16_000_000)}
+    server = MetricsServer(ListenAddress("127.0.0.1", 0), routes, max_clients=2)
+    server.start()
+    serving.append(server)
+    readers = []
+    try:
+        for _ in range(2):
+            client = socket.socket()
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            client.connect(("127.0.0.1", server.port))
+            client.settimeout(5)
+            client.sendall(b"GET /big HTTP/1.0\r\n\r\n")
+            assert client.recv(1) == b"H"  # its answer is being written: then it stops reading
+            readers.append(client)
+        status, _, body = get(http.client.HTTPConnection("127.0.0.1", server.port, timeout=10),
+                              "/healthz")
+        assert (status, body) == (503, b"unhealthy: test\n")
+    finally:
+        for client in readers:
+            client.close()

@@ -5,9 +5,9 @@ stays idle (``serve_forever`` would wake twice a second). Each request then gets
 thread of its own, so a slow client never holds up a health check; but at most
 ``MAX_CLIENTS`` at once, and each must send its whole request within ``REQUEST_SECONDS``:
 a flood of connections costs neither threads nor memory. A new client past them takes the
-place of the one that has been sending its request longest (see :mod:`.slots`), so
-clients that send a byte now and then (slowloris) never keep a health check out; only
-when every place is answering does it get 503.
+place of the one waited on longest, sending its request or taking its answer (see
+:mod:`.slots`), so clients that send or read a byte now and then (slowloris) never keep a
+health check out; only when every place is answering does it get 503.
 
 The HTTP is a small HTTP/1.0 responder of our own (a GET or HEAD, its headers skipped,
 one answer, the connection closed), all a scraper or a health check needs:
@@ -184,10 +184,13 @@ class _Handler(socketserver.StreamRequestHandler):
         head = (f"HTTP/1.0 {status} {_REASONS.get(status, '')}\r\n"
                 f"Server: {_SERVER}\r\nDate: {formatdate(usegmt=True)}\r\n"
                 f"Content-Type: {kind}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+        self.server.waiting_on(self.connection)  # type: ignore[attr-defined]
         try:
             self.wfile.write(head + body if with_body else head)
         except (TimeoutError, ConnectionError):
-            pass  # the client left; nothing to tell it
+            pass  # the client left (or was cut off); nothing to tell it
+        finally:
+            self.server.sent(self.connection)  # type: ignore[attr-defined]
 
     def _log(self, request: str, status: int) -> None:
         address = self.client_address

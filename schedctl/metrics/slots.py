@@ -1,7 +1,7 @@
 """The places of the metrics listener: a thread for each client, a bounded number at once.
 
-A place held by a client that is still sending its request is taken back for a new
-client: the one that has been sending longest is cut off. A place that a client must
+A place held by a client that is still sending its request, or has not yet taken its
+answer, is taken back for a new client: the one waited on longest is cut off. A place that a client must
 hold until it has sent its request would let a few silent connections, each opened again
 as its deadline comes (slowloris), keep every health check out with 'busy'; a health
 check sends its request as it connects, so it is never the longest sender for long.
@@ -41,8 +41,16 @@ class BoundedMixIn(socketserver.ThreadingMixIn):
         self._senders: dict[socket.socket, None] = {}  # in the order they came
         self._senders_lock = threading.Lock()
 
+    def waiting_on(self, connection: socket.socket) -> None:
+        """The server waits on ``connection`` again: to take its answer. A client that
+        never reads a large answer would otherwise hold its place for the whole write
+        timeout, as one sending a byte now and then did."""
+        with self._senders_lock:
+            self._senders[connection] = None
+
     def sent(self, connection: socket.socket) -> bool:
-        """``connection`` has sent its request; False if it was cut off meanwhile."""
+        """``connection`` has sent its request (or taken its answer); False if it was cut
+        off meanwhile."""
         with self._senders_lock:
             return self._senders.pop(connection, False) is None
 
