@@ -35,7 +35,20 @@ _TABLE = {code: _escape_of(code) for code in _ESCAPED}
 _TABLE_WITHOUT_LF = {**_TABLE, 0x0A: "\\n"}
 
 
-_NEEDS = re.compile("[" + "".join(f"\\u{code:04x}" for code in _ESCAPED) + "]")
+def _char_class(codes: list[int]) -> str:
+    """``codes`` as a regular expression's character class of ranges: compiled at every
+    start of every command, a class of 77 single characters cost twice as much."""
+    ranges: list[list[int]] = []
+    for code in sorted(codes):
+        if ranges and code == ranges[-1][1] + 1:
+            ranges[-1][1] = code
+        else:
+            ranges.append([code, code])
+    return "[" + "".join(f"\\u{low:04x}" if low == high else f"\\u{low:04x}-\\u{high:04x}"
+                         for low, high in ranges) + "]"
+
+
+_NEEDS = re.compile(_char_class(_ESCAPED))
 _NEEDS_WITH_LF = re.compile(_NEEDS.pattern[:-1] + "\\n]")
 
 
