@@ -62,3 +62,22 @@ def test_piped_text_is_what_the_fitted_table_writes_on_a_wide_terminal(
         text = piped.read()
         assert text == fitted.read()
         assert text.count("\n") >= len(views) + 1 and "\x1b" not in text
+
+
+LOCAL_CASES = {
+    "utc": (datetime(2026, 3, 1, 2, 30, 5, tzinfo=UTC), "UTC"),
+    "summer-time": (datetime(2026, 7, 1, 23, 59, 59, tzinfo=UTC), "Europe/Paris"),
+    "half-hour-offset": (datetime(2026, 1, 2, 0, 0, tzinfo=UTC), "Asia/Kolkata"),
+    "year-before-1000": (datetime(999, 5, 6, 7, 8, 9, tzinfo=UTC), "UTC"),
+    "machine-zone": (datetime(2026, 12, 31, 23, 0, tzinfo=UTC), None),
+}
+
+
+@pytest.mark.parametrize("when, zone", LOCAL_CASES.values(), ids=LOCAL_CASES.keys())
+def test_a_local_time_is_written_as_strftime_writes_it(when: datetime, zone: str | None) -> None:
+    from zoneinfo import ZoneInfo
+
+    from schedctl.cli.output import local
+
+    tz = ZoneInfo(zone) if zone else None
+    assert local(when, tz) == when.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z")
