@@ -90,6 +90,9 @@ def test_the_publisher_never_writes_a_run_of_another_owner(store, tmp_path) -> N
         worker.join(WAIT)
     [run] = live_runs(store)
     assert (run.pid, run.output) == (None, "")
+    # The run never ends here; its claim is the process's (one process, one node) and would
+    # make a later test's start of ("backup", T0) look claimed already.
+    store.claims.release("backup", T0)
 
 
 # -- the frame ----------------------------------------------------------------------------------
