@@ -14,7 +14,7 @@ import pytest
 
 from schedctl.errors import ConflictingIdError, JobLookupError, StaleJobError
 from schedctl.job import Job
-from schedctl.jobstores._sqllisting import JobListing
+from schedctl.jobstores._sqllisting import JobListing, listing_of
 from schedctl.jobstores._sqlstore import SQLJobStore
 from schedctl.jobstores.base import BaseJobStore
 from schedctl.jobstores.memory import MemoryJobStore
@@ -261,6 +261,25 @@ def test_a_listing_says_what_the_decoded_job_says(sql_store: SQLJobStore) -> Non
         {}, "other", None)
     assert by_id["argv"].trigger is by_id["same"].trigger  # one schedule, one trigger
     assert by_id["argv"].trigger == hourly and by_id["argv"].next_run_time == at(1)
+
+
+def test_sqlite_reads_a_listing_as_decoding_each_state_reads_it(tmp_path: Path) -> None:
+    """The JSON functions' rows and the rows of an SQLite built without them (each state
+    decoded in Python, as on every other store) give the same listings."""
+    store = SQLiteJobStore(path=tmp_path / "state.db")
+    hourly = IntervalTrigger(hours=1, start_date=T0, timezone="Asia/Tokyo")
+    store.add_jobs([
+        make_job("cmd", at(5), meta={"description": "ünïcode", "action": ["/bin/echo", "x"],
+                                     "kind": "command", "env_names": ["A"]}, trigger=hourly),
+        make_job("bare", None, executor="other"),
+    ])
+    with store._reading() as conn:
+        by_sql = store._listing_rows(conn, SHOWN)
+        by_python = SQLJobStore._listing_rows(store, conn, SHOWN)
+    store.shutdown()
+    listed = [listing_of(row, SHOWN, {}) for row in by_sql]
+    assert listed == [listing_of(row, SHOWN, {}) for row in by_python]
+    assert [listing.id for listing in listed if listing] == ["cmd", "bare"]
 
 
 @pytest.mark.parametrize("state", ['{"version": 99}', "not json", '["a list"]',

@@ -223,9 +223,17 @@ class SQLiteJobStore(SQLJobStore):
         conn.executemany(INSERT_JOB, rows)
 
     def _listing_rows(self, conn: Any, meta_keys: Sequence[str]) -> list[ListingRow]:
-        """SQLite's JSON functions read the listed fields: a third of decoding whole states."""
+        """SQLite's JSON functions read the listed fields: a third of decoding whole states.
+        An SQLite built without them (they are built in from 3.38, an option before) has
+        each state decoded here instead, as every other store does."""
+        try:
+            rows = conn.execute(listing_sql(meta_keys)).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such function" not in str(exc):
+                raise
+            return super()._listing_rows(conn, meta_keys)
         return [(job_id, when, trigger, None if fields is None else json.loads(fields))
-                for job_id, when, trigger, fields in conn.execute(listing_sql(meta_keys))]
+                for job_id, when, trigger, fields in rows]
 
     @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:
