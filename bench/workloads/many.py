@@ -36,7 +36,7 @@ TITLE = "Many commands"
 GOAL_RATIO = 1.5  # schedctl's p99 over the plain pool's
 WORKERS = 20
 #: jobs, seconds from start to the due instant (the service starts and syncs meanwhile)
-_SIZES = {"full": (500, 6.0), "quick": (300, 6.0), "smoke": (20, 4.0)}
+_SIZES = {"full": (500, 6.0), "quick": (300, 6.0), "smoke": (20, 2.5)}
 _SHELL_TRUE = ["/bin/sh", "-c", "true"]
 
 
