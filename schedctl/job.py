@@ -155,7 +155,7 @@ class Job:
                 raise TypeError(f"name: must be a string, got {name!r}")
             self.name = name
         if args is not _UNSET:
-            self.args: tuple[Any, ...] = args if type(args) is tuple else _check_args(args)
+            self.args: tuple[Any, ...] = _check_args(args)
         if kwargs is not _UNSET:
             self.kwargs = _check_kwargs(kwargs)
         if trigger is not _UNSET:
@@ -178,10 +178,7 @@ class Job:
                 else _check_max_instances(max_instances)
             )
         if next_run_time is not _UNSET:
-            self.next_run_time = (
-                next_run_time if type(next_run_time) is datetime and next_run_time.tzinfo is UTC
-                else self._door_datetime(next_run_time, "next_run_time")
-            )
+            self.next_run_time = self._door_datetime(next_run_time, "next_run_time")
             self._next_run_unset = False
         if meta is not _UNSET:
             if not isinstance(meta, Mapping):
