@@ -215,9 +215,10 @@ class RunHistory:
         return written
 
     def _prune_due(self, job_id: str) -> bool:
-        """Whether this run's end prunes the job's history: the first after start (or the
-        next :meth:`prune_deferred`), then one in every twentieth of ``KEEP_RUNS_PER_JOB`` (so the table holds up to 5% more than
-        that between prunings, and a run's end is one statement, not two)."""
+        """Whether this run's end prunes the job's history: the first after start (in a
+        service, the next :meth:`prune_deferred` instead), then one in every
+        ``KEEP_RUNS_PER_JOB // 20`` (50). Between prunings the table holds at most 5% more
+        than it keeps, and all other run ends are one statement, not a transaction."""
         every = max(1, KEEP_RUNS_PER_JOB // 20)
         if self.defer_first_prunes and job_id not in self._since_prune:
             # A burst of jobs each ending its first run would all take the slower path
