@@ -182,11 +182,14 @@ def _devnull() -> int:
     less per run. Close-on-exec, so it reaches a child only as the descriptor it was given."""
     global _DEVNULL_FD
     if _DEVNULL_FD is None:
-        _DEVNULL_FD = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        with _DEVNULL_LOCK:  # two first runs at once would open two, and keep one for ever
+            if _DEVNULL_FD is None:
+                _DEVNULL_FD = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
     return _DEVNULL_FD
 
 
 _DEVNULL_FD: int | None = None
+_DEVNULL_LOCK = threading.Lock()
 
 
 def _shim_argv(spec: CommandSpec, deadline: float, runas: RunAs | None = None) -> list[str]:
