@@ -119,7 +119,7 @@ def render_plain(headers: Sequence[str], rows: Sequence[Sequence[Sequence[str]]]
 def _plain_line(texts: Sequence[str], widths: Sequence[int], gap: str) -> str:
     if "".join(texts).isascii():  # a character is a cell
         return gap.join([text.ljust(width) for text, width in zip(texts, widths)]).rstrip()
-    return gap.join([text + " " * (width - (len(text) if text.isascii() else _cell_len(text)))
+    return gap.join([text + " " * (width - _cells(text))
                      for text, width in zip(texts, widths)]).rstrip()
 
 
